@@ -1,0 +1,1 @@
+//! Shared helpers for the Palisade benchmarks (the benches live in `benches/`).

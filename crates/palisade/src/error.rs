@@ -1,0 +1,410 @@
+//! One error type for every policy, and the configuration error every `build()` returns.
+//!
+//! # Why one error type
+//!
+//! A protected call can fail in two very different ways: the operation itself failed (the
+//! database said no), or a policy refused or stopped it (the circuit is open, the limiter said
+//! "not yet", the timeout fired, retries ran out). Callers handle these differently — a
+//! rejection usually means "back off and try later", an operation error means "look at what
+//! the dependency said". [`Error<E>`] keeps them apart: [`Error::Operation`] carries your error
+//! untouched, every other variant is a policy speaking, with the facts needed to act on it
+//! (which breaker, for how long, which limit fired).
+//!
+//! ```
+//! use palisade::Error;
+//! use std::time::Duration;
+//!
+//! fn describe(err: &Error<std::io::Error>) -> String {
+//!     match err {
+//!         Error::Operation(io) => format!("the dependency failed: {io}"),
+//!         other if other.is_rejection() => match other.retry_after() {
+//!             Some(wait) => format!("rejected, try again in {wait:?}"),
+//!             None => format!("rejected: {other}"),
+//!         },
+//!         other => format!("gave up: {other}"),
+//!     }
+//! }
+//! let err: Error<std::io::Error> = Error::Operation(std::io::Error::other("connection reset"));
+//! assert_eq!(describe(&err), "the dependency failed: connection reset");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::retry::StopReason;
+
+/// The error of a protected call: the operation's own error, or a policy's rejection.
+///
+/// Later policies add variants, so matches need a wildcard arm.
+///
+/// ```
+/// use palisade::Error;
+/// let err: Error<&str> = Error::Operation("boom");
+/// assert_eq!(err.to_string(), "boom");
+/// assert_eq!(err.into_operation_error(), Some("boom"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The operation ran and returned this error; no policy changed it.
+    Operation(E),
+    /// A circuit breaker is open and rejected the call without running it.
+    #[non_exhaustive]
+    CircuitOpen {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// Time until the breaker will let a trial call through.
+        retry_after: Duration,
+    },
+    /// A rate limiter rejected the call without running it.
+    #[non_exhaustive]
+    RateLimited {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// Time until a call would be permitted.
+        retry_after: Duration,
+    },
+    /// The operation did not finish within its time limit and was cancelled.
+    #[non_exhaustive]
+    Timeout {
+        /// The limit that fired.
+        limit: Duration,
+    },
+    /// A bulkhead had no free slot (and its wait queue, if any, was full or timed out).
+    #[non_exhaustive]
+    BulkheadFull {
+        /// The bulkhead's name.
+        name: Arc<str>,
+        /// Its maximum number of concurrent calls.
+        max_concurrent: usize,
+    },
+    /// Retry stopped before the call succeeded.
+    #[non_exhaustive]
+    RetriesExhausted {
+        /// Attempts made, the first one included.
+        attempts: u32,
+        /// Why retry stopped: max attempts reached or the elapsed budget would be exceeded.
+        reason: StopReason,
+        /// The error of the last attempt.
+        last_error: Box<Error<E>>,
+    },
+}
+
+impl<E> Error<E> {
+    /// Time after which the call may succeed, when the policy knows it: circuit open and
+    /// rate limited carry one; retries exhausted forwards its last error's.
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// let err: Error<()> = Error::Operation(());
+    /// assert_eq!(err.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::CircuitOpen { retry_after, .. } | Error::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            Error::RetriesExhausted { last_error, .. } => last_error.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// Whether a policy refused to run the call (circuit open, rate limited, bulkhead full).
+    /// The operation did not run, so it is safe to try again later even if not idempotent.
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// assert!(!Error::Operation(()).is_rejection());
+    /// ```
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            Error::CircuitOpen { .. } | Error::RateLimited { .. } | Error::BulkheadFull { .. }
+        )
+    }
+
+    /// Whether the failure is expected to clear with time: a rejection or a timeout.
+    ///
+    /// Palisade cannot know whether your own error is transient, so [`Error::Operation`]
+    /// returns `false`; classify those with a retry predicate. Exhausted retries return
+    /// `false`: retrying already happened.
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// assert!(!Error::Operation("disk full").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        self.is_rejection() || matches!(self, Error::Timeout { .. })
+    }
+
+    /// The operation's own error, if this is one or wraps one (retries exhausted).
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// let err: Error<&str> = Error::Operation("boom");
+    /// assert_eq!(err.operation_error(), Some(&"boom"));
+    /// ```
+    pub fn operation_error(&self) -> Option<&E> {
+        match self {
+            Error::Operation(e) => Some(e),
+            Error::RetriesExhausted { last_error, .. } => last_error.operation_error(),
+            _ => None,
+        }
+    }
+
+    /// Consumes the error and returns the operation's own error, if any (see
+    /// [`operation_error`](Error::operation_error)).
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// let err: Error<String> = Error::Operation("boom".to_string());
+    /// assert_eq!(err.into_operation_error().as_deref(), Some("boom"));
+    /// ```
+    pub fn into_operation_error(self) -> Option<E> {
+        match self {
+            Error::Operation(e) => Some(e),
+            Error::RetriesExhausted { last_error, .. } => last_error.into_operation_error(),
+            _ => None,
+        }
+    }
+
+    /// Maps the operation error type, keeping policy rejections as they are.
+    ///
+    /// ```
+    /// use palisade::Error;
+    /// let err: Error<i32> = Error::Operation(4);
+    /// assert_eq!(err.map_operation(|n| n * 2), Error::Operation(8));
+    /// ```
+    pub fn map_operation<F, E2>(self, f: F) -> Error<E2>
+    where
+        F: FnOnce(E) -> E2,
+    {
+        match self {
+            Error::Operation(e) => Error::Operation(f(e)),
+            Error::CircuitOpen { name, retry_after } => Error::CircuitOpen { name, retry_after },
+            Error::RateLimited { name, retry_after } => Error::RateLimited { name, retry_after },
+            Error::Timeout { limit } => Error::Timeout { limit },
+            Error::BulkheadFull {
+                name,
+                max_concurrent,
+            } => Error::BulkheadFull {
+                name,
+                max_concurrent,
+            },
+            Error::RetriesExhausted {
+                attempts,
+                reason,
+                last_error,
+            } => Error::RetriesExhausted {
+                attempts,
+                reason,
+                last_error: Box::new(last_error.map_operation(f)),
+            },
+        }
+    }
+
+    pub(crate) fn retries_exhausted(attempts: u32, reason: StopReason, last: Error<E>) -> Self {
+        Error::RetriesExhausted {
+            attempts,
+            reason,
+            last_error: Box::new(last),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Operation(e) => e.fmt(f),
+            Error::CircuitOpen { name, retry_after } => write!(
+                f,
+                "circuit breaker '{name}' is open: calls are rejected for another {retry_after:?}; \
+                 retry after that or serve a fallback"
+            ),
+            Error::RateLimited { name, retry_after } => write!(
+                f,
+                "rate limiter '{name}' rejected the call: retry after {retry_after:?}"
+            ),
+            Error::Timeout { limit } => {
+                write!(f, "operation timed out after {limit:?} and was cancelled")
+            }
+            Error::BulkheadFull {
+                name,
+                max_concurrent,
+            } => write!(
+                f,
+                "bulkhead '{name}' is full: all {max_concurrent} concurrent slots are busy"
+            ),
+            Error::RetriesExhausted {
+                attempts,
+                reason,
+                last_error,
+            } => write!(
+                f,
+                "gave up after {attempts} attempt{s} ({reason}); last error: {last_error}",
+                s = if *attempts == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+impl<E> std::error::Error for Error<E>
+where
+    E: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Operation(e) => Some(e),
+            Error::RetriesExhausted { last_error, .. } => Some(last_error.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// A configuration value that was rejected by a `build()` or by config loading.
+///
+/// It names the field (a key path once configuration files arrive), the rejected value and
+/// what would be accepted.
+///
+/// ```
+/// use palisade::retry::Retry;
+/// let err = Retry::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(err.field(), "max_attempts");
+/// assert_eq!(err.value(), "0");
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid retry configuration: max_attempts = 0: must be at least 1"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {policy} configuration: {field} = {value}: {reason}")]
+pub struct ConfigError {
+    policy: &'static str,
+    field: Cow<'static, str>,
+    value: String,
+    reason: Cow<'static, str>,
+}
+
+impl ConfigError {
+    /// A rejected `field` of a `policy` with its `value` and the `reason` it was refused.
+    ///
+    /// ```
+    /// let e = palisade::ConfigError::new("retry", "max_attempts", "0", "must be at least 1");
+    /// assert_eq!(e.policy(), "retry");
+    /// ```
+    pub fn new(
+        policy: &'static str,
+        field: impl Into<Cow<'static, str>>,
+        value: impl fmt::Display,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        ConfigError {
+            policy,
+            field: field.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The policy kind the field belongs to (`"retry"`, `"circuit_breaker"`, …).
+    ///
+    /// ```
+    /// # let e = palisade::ConfigError::new("retry", "max_delay", "0ns", "must be positive");
+    /// assert_eq!(e.policy(), "retry");
+    /// ```
+    pub fn policy(&self) -> &'static str {
+        self.policy
+    }
+
+    /// The rejected field's name or key path.
+    ///
+    /// ```
+    /// # let e = palisade::ConfigError::new("retry", "max_delay", "0ns", "must be positive");
+    /// assert_eq!(e.field(), "max_delay");
+    /// ```
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The rejected value, as written or as it was set.
+    ///
+    /// ```
+    /// # let e = palisade::ConfigError::new("retry", "max_delay", "0ns", "must be positive");
+    /// assert_eq!(e.value(), "0ns");
+    /// ```
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Why the value was refused and what would be accepted.
+    ///
+    /// ```
+    /// # let e = palisade::ConfigError::new("retry", "max_delay", "0ns", "must be positive");
+    /// assert_eq!(e.reason(), "must be positive");
+    /// ```
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_say_which_policy_and_how_long() {
+        let err: Error<std::io::Error> = Error::CircuitOpen {
+            name: "payments".into(),
+            retry_after: Duration::from_secs(12),
+        };
+        assert_eq!(
+            err.to_string(),
+            "circuit breaker 'payments' is open: calls are rejected for another 12s; \
+             retry after that or serve a fallback"
+        );
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
+        assert!(err.is_rejection() && err.is_transient());
+
+        let limited: Error<()> = Error::RateLimited {
+            name: "api".into(),
+            retry_after: Duration::from_millis(250),
+        };
+        assert_eq!(limited.retry_after(), Some(Duration::from_millis(250)));
+        let timeout: Error<()> = Error::Timeout {
+            limit: Duration::from_secs(5),
+        };
+        assert!(timeout.is_transient() && !timeout.is_rejection());
+        let full: Error<()> = Error::BulkheadFull {
+            name: "db".into(),
+            max_concurrent: 10,
+        };
+        assert!(full.is_rejection());
+    }
+
+    #[test]
+    fn exhausted_retries_expose_the_last_error_and_chain_sources() {
+        let err: Error<std::io::Error> = Error::retries_exhausted(
+            3,
+            StopReason::MaxAttempts { max_attempts: 3 },
+            Error::Operation(std::io::Error::other("connection refused")),
+        );
+        assert_eq!(
+            err.to_string(),
+            "gave up after 3 attempts (max_attempts = 3 reached); last error: connection refused"
+        );
+        assert_eq!(
+            err.operation_error().map(|e| e.to_string()),
+            Some("connection refused".into())
+        );
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("connection refused"));
+        assert!(!err.is_transient());
+        let mapped = err.map_operation(|e| e.kind());
+        assert_eq!(
+            mapped.into_operation_error(),
+            Some(std::io::ErrorKind::Other)
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! # Palisade: calls that survive failure
+//!
+//! Your service calls things that fail — databases, HTTP APIs, caches, object stores, brokers.
+//! Palisade wraps those calls in policies that make failure survivable: **retry** with backoff
+//! and jitter today; circuit breakers, rate limiters, timeouts, bulkheads, fallbacks and
+//! hedging as they land. Every policy shares the same three foundations:
+//!
+//! - [`clock`] — one time source (precise, coarse, manual, tokio), so every timing behaviour
+//!   runs on virtual time in tests;
+//! - [`Error`] — one error type that keeps your operation's error apart from a policy's
+//!   rejection;
+//! - [`event`] — one listener mechanism for logs, metrics and callbacks, free when unused.
+//!
+//! The common case is one expression:
+//!
+//! ```
+//! use palisade::retry::Retry;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let retry = Retry::builder()
+//!     .max_attempts(3)
+//!     .exponential(Duration::from_millis(200))
+//!     .build()?;
+//! let body = retry.call(|| async { Ok::<_, std::io::Error>("hello") }).await?;
+//! assert_eq!(body, "hello");
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//!
+//! - `tokio` (default): async sleeping on tokio's timer ([`retry::Retry::call`]) and
+//!   [`clock::Clock::tokio`]. Without it, async retry takes a sleeper of your runtime
+//!   ([`retry::Retry::call_with_sleeper`]).
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod retry;
+mod validate;
+
+pub use error::{ConfigError, Error};

@@ -1,0 +1,211 @@
+//! The per-call state machine shared by the async and blocking loops.
+//!
+//! Both loops do only "run the operation, hand the outcome here, sleep if told to". Every
+//! decision — classify, count, compute the delay, check the budget, publish events — is made
+//! in this one place, so async and blocking retry cannot drift apart.
+
+use std::time::Duration;
+
+use super::classify::{DelayFn, Outcome, RetryIf, RetryOnResult};
+use super::config::Jitter;
+use super::{Cause, RetryEvent, Shared, StopReason};
+use crate::clock::{Instant, duration_to_nanos};
+use crate::error::Error;
+use crate::event::Event;
+
+/// What the loop does next.
+pub(super) enum Step<T, E> {
+    /// Return this to the caller.
+    Done(Result<T, Error<E>>),
+    /// Sleep this long, then run the operation again.
+    Sleep(Duration),
+}
+
+/// The progress of one call through a retry policy.
+pub(super) struct Attempts<'p> {
+    shared: &'p Shared,
+    /// Attempts made so far.
+    pub(super) attempts: u32,
+    /// When the first attempt started, if anything needs elapsed time.
+    start: Option<Instant>,
+    /// Sum of the delays slept (or to be slept) so far.
+    pub(super) total_delay: Duration,
+    /// The previous actual delay, for decorrelated jitter.
+    prev_delay: Duration,
+    /// Created on the first jittered delay, so calls that never retry never seed one.
+    rng: Option<fastrand::Rng>,
+}
+
+impl<'p> Attempts<'p> {
+    /// Starts a call. Reads the clock only if the budget, a listener or a report needs it.
+    #[inline]
+    pub(super) fn start(shared: &'p Shared, measure: bool) -> Self {
+        Attempts {
+            shared,
+            attempts: 0,
+            start: (measure || shared.needs_clock).then(|| shared.clock.now()),
+            total_delay: Duration::ZERO,
+            prev_delay: shared.config.base_delay,
+            rng: None,
+        }
+    }
+
+    /// Time since the first attempt started, if it was measured.
+    pub(super) fn elapsed(&self) -> Option<Duration> {
+        self.start
+            .map(|start| self.shared.clock.now().saturating_duration_since(start))
+    }
+
+    /// Records an attempt's outcome and decides what happens next.
+    #[inline]
+    pub(super) fn record<T, E, W, R, D>(
+        &mut self,
+        outcome: Result<T, E>,
+        retry_if: &W,
+        retry_on_result: &R,
+        delay_fn: &D,
+    ) -> Step<T, E>
+    where
+        E: std::fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        self.attempts += 1;
+        match outcome {
+            Ok(value) if !retry_on_result.should_retry(&value) => {
+                self.publish_success();
+                Step::Done(Ok(value))
+            }
+            Err(error) if !retry_if.should_retry(&error) => {
+                self.publish_gave_up(StopReason::NotRetryable, Cause::Error(&error));
+                Step::Done(Err(Error::Operation(error)))
+            }
+            retryable => self.retry_or_stop(retryable, delay_fn),
+        }
+    }
+
+    #[cold]
+    fn retry_or_stop<T, E, D>(&mut self, outcome: Result<T, E>, delay_fn: &D) -> Step<T, E>
+    where
+        E: std::fmt::Debug,
+        D: DelayFn<T, E>,
+    {
+        let config = &self.shared.config;
+        if self.attempts >= config.max_attempts {
+            let reason = StopReason::MaxAttempts {
+                max_attempts: config.max_attempts,
+            };
+            return self.stop(outcome, reason);
+        }
+        let delay = match delay_fn.delay(self.attempts, Outcome::from(&outcome)) {
+            Some(chosen) => chosen,
+            None => self.backoff_delay(),
+        };
+        if let (Some(budget), Some(elapsed)) = (config.max_elapsed, self.elapsed()) {
+            // The next attempt must start strictly before the budget runs out.
+            if elapsed.saturating_add(delay) >= budget {
+                let reason = StopReason::MaxElapsed {
+                    budget,
+                    elapsed,
+                    next_delay: delay,
+                };
+                return self.stop(outcome, reason);
+            }
+        }
+        let shared = self.shared;
+        let attempt = self.attempts;
+        shared.listeners.emit(|| {
+            Event::Retry(RetryEvent::RetryScheduled {
+                name: &shared.name,
+                attempt,
+                delay,
+                cause: cause_of(&outcome),
+            })
+        });
+        self.total_delay = self.total_delay.saturating_add(delay);
+        Step::Sleep(delay)
+    }
+
+    fn stop<T, E: std::fmt::Debug>(&self, outcome: Result<T, E>, reason: StopReason) -> Step<T, E> {
+        self.publish_gave_up(reason, cause_of(&outcome));
+        Step::Done(match outcome {
+            Ok(value) => Ok(value),
+            Err(error) => Err(Error::retries_exhausted(
+                self.attempts,
+                reason,
+                Error::Operation(error),
+            )),
+        })
+    }
+
+    /// The configured backoff with jitter applied.
+    fn backoff_delay(&mut self) -> Duration {
+        let config = &self.shared.config;
+        let scheduled = config.scheduled_delay(self.attempts);
+        let delay = match config.jitter {
+            Jitter::None => scheduled,
+            Jitter::Full => {
+                let d = duration_to_nanos(scheduled);
+                Duration::from_nanos(self.rng().u64(0..=d))
+            }
+            Jitter::Equal => {
+                let d = duration_to_nanos(scheduled);
+                let half = d / 2;
+                Duration::from_nanos(half + self.rng().u64(0..=d - half))
+            }
+            Jitter::Decorrelated => {
+                let low = duration_to_nanos(config.base_delay);
+                let high = duration_to_nanos(self.prev_delay)
+                    .saturating_mul(3)
+                    .max(low);
+                let drawn = Duration::from_nanos(self.rng().u64(low..=high));
+                drawn.min(config.max_delay)
+            }
+        };
+        self.prev_delay = delay;
+        delay
+    }
+
+    fn rng(&mut self) -> &mut fastrand::Rng {
+        let shared = self.shared;
+        self.rng.get_or_insert_with(|| shared.new_rng())
+    }
+
+    #[inline]
+    fn publish_success(&self) {
+        let shared = self.shared;
+        if shared.listeners.is_empty() {
+            return;
+        }
+        let total_duration = self.elapsed().unwrap_or_default();
+        let attempts = self.attempts;
+        shared.listeners.emit(|| {
+            Event::Retry(RetryEvent::Succeeded {
+                name: &shared.name,
+                attempts,
+                total_duration,
+            })
+        });
+    }
+
+    fn publish_gave_up(&self, reason: StopReason, cause: Cause<'_>) {
+        let shared = self.shared;
+        let attempts = self.attempts;
+        shared.listeners.emit(|| {
+            Event::Retry(RetryEvent::GaveUp {
+                name: &shared.name,
+                attempts,
+                reason,
+                cause,
+            })
+        });
+    }
+}
+
+fn cause_of<T, E: std::fmt::Debug>(outcome: &Result<T, E>) -> Cause<'_> {
+    match outcome {
+        Ok(_) => Cause::Result,
+        Err(e) => Cause::Error(e),
+    }
+}

@@ -1,0 +1,563 @@
+//! Retry: run an operation again after a failure, with backoff and jitter, within limits.
+//!
+//! # Why retry needs limits and randomness
+//!
+//! Most failures of a remote call are transient — a dropped connection, a failover, a
+//! momentary overload — and the second attempt succeeds. But a naive retry loop turns a
+//! struggling dependency into a dead one: every client retries at once, immediately, forever.
+//! So a retry policy here always has
+//!
+//! - **a stop condition**: `max_attempts`, and optionally a `max_elapsed` budget for the whole
+//!   call (whichever comes first; retry never sleeps into or past the budget — it gives up and
+//!   says why, see [`StopReason`]);
+//! - **backoff**: delays that grow ([`Strategy`]: fixed, linear, exponential), capped by
+//!   `max_delay`;
+//! - **jitter**: randomised delays ([`Jitter`]) so clients spread out instead of retrying in
+//!   waves;
+//! - **classification**: only errors you call transient are retried
+//!   ([`retry_if`](Retry::retry_if)); a `false` makes an error permanent and stops at once.
+//!   Results can be retried too ([`retry_on_result`](Retry::retry_on_result)), and the delay
+//!   can come from the outcome ([`delay_fn`](Retry::delay_fn)) to honour a `Retry-After`.
+//!
+//! # The common case
+//!
+//! ```
+//! use palisade::retry::Retry;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let retry = Retry::builder()
+//!     .max_attempts(4)
+//!     .exponential(Duration::from_millis(100))
+//!     .build()?
+//!     .retry_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::PermissionDenied);
+//!
+//! let mut calls = 0;
+//! let value = retry
+//!     .call(|| {
+//!         calls += 1;
+//!         let n = calls;
+//!         async move { if n < 3 { Err(std::io::Error::other("reset")) } else { Ok(n) } }
+//!     })
+//!     .await?;
+//! assert_eq!(value, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! The blocking form is the same policy with [`call_blocking`](Retry::call_blocking); both
+//! share one state machine, so they make identical decisions and publish identical events.
+//!
+//! # Sharing and typing
+//!
+//! A `Retry` is cheap to clone (one `Arc`) and can serve calls with any result type. The
+//! hooks are type parameters with zero-cost defaults: `Retry` retries every error and accepts
+//! every `Ok`; `.retry_if(f)` turns it into `Retry<F>`. To store a customised policy in a
+//! struct, use function pointers: `Retry<fn(&MyError) -> bool>`.
+//!
+//! # Events
+//!
+//! Retry publishes [`RetryEvent`]s through [`crate::event`]: `RetryScheduled` before each
+//! delay, then one `Succeeded` or `GaveUp`. The builder's [`on_retry`](RetryBuilder::on_retry),
+//! [`on_success`](RetryBuilder::on_success) and [`on_failure`](RetryBuilder::on_failure) are
+//! the reference docs' callbacks. Errors reach listeners through `Debug`, which is why the
+//! call methods require `E: Debug`.
+
+mod attempts;
+mod classify;
+mod config;
+mod event;
+mod report;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use classify::{
+    AcceptAnyResult, AnyError, ConfiguredBackoff, DelayFn, Outcome, RetryIf, RetryOnResult,
+};
+pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
+pub use event::{Cause, RetryEvent, StopReason};
+pub use report::RetryReport;
+
+use crate::clock::Clock;
+use crate::error::{ConfigError, Error};
+use crate::event::Listeners;
+use attempts::{Attempts, Step};
+
+/// A retry policy; see the [module docs](self). Cheap to clone, shareable across threads.
+///
+/// The type parameters are the hooks: `W` decides which errors are retried
+/// ([`RetryIf`]), `R` which results ([`RetryOnResult`]), `D` the delay ([`DelayFn`]).
+///
+/// ```
+/// use palisade::retry::Retry;
+/// let retry = Retry::builder().max_attempts(2).build()?;
+/// let mut n = 0;
+/// let out = retry.call_blocking(|| { n += 1; if n == 1 { Err("once") } else { Ok(n) } });
+/// assert_eq!(out, Ok(2));
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct Retry<W = AnyError, R = AcceptAnyResult, D = ConfiguredBackoff> {
+    shared: Arc<Shared>,
+    retry_if: W,
+    retry_on_result: R,
+    delay_fn: D,
+}
+
+/// The untyped part of a policy, shared by its clones.
+pub(crate) struct Shared {
+    name: Arc<str>,
+    config: RetryConfig,
+    clock: Clock,
+    listeners: Listeners,
+    seed: Option<u64>,
+    /// Counts seeded calls so each draws its own deterministic jitter stream.
+    seeded_calls: AtomicU64,
+    /// Whether every call must read the clock at its start (budget or listeners).
+    needs_clock: bool,
+}
+
+impl Shared {
+    fn new_rng(&self) -> fastrand::Rng {
+        match self.seed {
+            Some(seed) => {
+                let call = self.seeded_calls.fetch_add(1, Ordering::Relaxed);
+                fastrand::Rng::with_seed(splitmix64(seed ^ splitmix64(call)))
+            }
+            None => fastrand::Rng::new(),
+        }
+    }
+}
+
+/// SplitMix64's finaliser: spreads nearby seeds (call 0, 1, 2…) into unrelated streams.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl Retry {
+    /// Starts building a policy from the defaults of [`RetryConfig`].
+    ///
+    /// ```
+    /// let retry = palisade::retry::Retry::builder().build()?;
+    /// assert_eq!(retry.config().max_attempts, 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn builder() -> RetryBuilder {
+        RetryBuilder::new(RetryConfig::default())
+    }
+
+    /// Starts building from an existing configuration (for example one loaded from a file).
+    ///
+    /// ```
+    /// use palisade::retry::{Retry, RetryConfig};
+    /// let retry = Retry::builder_from(RetryConfig { max_attempts: 7, ..Default::default() })
+    ///     .name("loaded")
+    ///     .build()?;
+    /// assert_eq!(retry.config().max_attempts, 7);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn builder_from(config: RetryConfig) -> RetryBuilder {
+        RetryBuilder::new(config)
+    }
+
+    /// Validates `config` and builds a policy with default name, clock and no listeners.
+    ///
+    /// ```
+    /// use palisade::retry::{Retry, RetryConfig};
+    /// let err = Retry::from_config(RetryConfig { max_attempts: 0, ..Default::default() }).unwrap_err();
+    /// assert_eq!(err.field(), "max_attempts");
+    /// ```
+    pub fn from_config(config: RetryConfig) -> Result<Retry, ConfigError> {
+        Retry::builder_from(config).build()
+    }
+
+    pub(crate) fn assemble(
+        name: Arc<str>,
+        config: RetryConfig,
+        clock: Clock,
+        listeners: Listeners,
+        seed: Option<u64>,
+    ) -> Retry {
+        let needs_clock = config.max_elapsed.is_some() || !listeners.is_empty();
+        Retry {
+            shared: Arc::new(Shared {
+                name,
+                config,
+                clock,
+                listeners,
+                seed,
+                seeded_calls: AtomicU64::new(0),
+                needs_clock,
+            }),
+            retry_if: AnyError,
+            retry_on_result: AcceptAnyResult,
+            delay_fn: ConfiguredBackoff,
+        }
+    }
+}
+
+impl<W, R, D> Retry<W, R, D> {
+    /// Retries only errors for which `predicate` returns `true`; others are permanent and
+    /// returned at once as [`Error::Operation`]. The default retries every error.
+    ///
+    /// ```
+    /// use palisade::{Error, retry::Retry};
+    /// let retry = Retry::builder().build()?.retry_if(|e: &&str| *e != "fatal");
+    /// let mut calls = 0;
+    /// let out = retry.call_blocking(|| { calls += 1; Err::<(), _>("fatal") });
+    /// assert_eq!((out, calls), (Err(Error::Operation("fatal")), 1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_if<W2>(self, predicate: W2) -> Retry<W2, R, D> {
+        Retry {
+            shared: self.shared,
+            retry_if: predicate,
+            retry_on_result: self.retry_on_result,
+            delay_fn: self.delay_fn,
+        }
+    }
+
+    /// Retries successful results for which `predicate` returns `true` (e.g. HTTP 503). When
+    /// attempts run out, the last such result is returned as `Ok`.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::retry::Retry;
+    /// let retry = Retry::builder().clock(ManualClock::new()).build()?
+    ///     .retry_on_result(|status: &u16| *status == 503);
+    /// let mut statuses = vec![200, 503, 503].into_iter().rev();
+    /// let out = retry.call_blocking(|| Ok::<_, ()>(statuses.next().unwrap_or(500)));
+    /// assert_eq!(out, Ok(200));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_on_result<R2>(self, predicate: R2) -> Retry<W, R2, D> {
+        Retry {
+            shared: self.shared,
+            retry_if: self.retry_if,
+            retry_on_result: predicate,
+            delay_fn: self.delay_fn,
+        }
+    }
+
+    /// Chooses delays from the outcome (see [`DelayFn`]); `None` uses the configured backoff.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::retry::{Outcome, Retry};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// struct Throttled { retry_after: Duration }
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = Retry::builder().clock(clock.clone()).build()?
+    ///     .delay_fn(|_, outcome: Outcome<'_, (), Throttled>| match outcome {
+    ///         Outcome::Err(t) => Some(t.retry_after),
+    ///         Outcome::Ok(_) => None,
+    ///     });
+    /// let mut first = true;
+    /// let out = retry.call_blocking(|| {
+    ///     if std::mem::take(&mut first) { Err(Throttled { retry_after: Duration::from_secs(7) }) } else { Ok(()) }
+    /// });
+    /// assert!(out.is_ok());
+    /// assert_eq!(clock.now().as_nanos(), 7_000_000_000); // slept exactly the Retry-After
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn delay_fn<D2>(self, delay_fn: D2) -> Retry<W, R, D2> {
+        Retry {
+            shared: self.shared,
+            retry_if: self.retry_if,
+            retry_on_result: self.retry_on_result,
+            delay_fn,
+        }
+    }
+
+    /// The policy's name.
+    ///
+    /// ```
+    /// assert_eq!(palisade::retry::Retry::builder().build()?.name(), "retry");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The validated configuration.
+    ///
+    /// ```
+    /// let r = palisade::retry::Retry::builder().build()?;
+    /// assert_eq!(r.config(), &palisade::retry::RetryConfig::default());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn config(&self) -> &RetryConfig {
+        &self.shared.config
+    }
+
+    /// The policy's clock.
+    ///
+    /// ```
+    /// assert!(!palisade::retry::Retry::builder().build()?.clock().is_manual());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Runs `operation` until it succeeds or retry stops, sleeping the thread between
+    /// attempts (advancing the clock instead, if it is a [`ManualClock`](crate::clock::ManualClock)).
+    ///
+    /// Returns the value, the permanent error as [`Error::Operation`], or
+    /// [`Error::RetriesExhausted`] with the last error.
+    ///
+    /// ```
+    /// use palisade::{Error, clock::ManualClock, retry::{Retry, StopReason}};
+    /// let retry = Retry::builder().max_attempts(3).clock(ManualClock::new()).build()?;
+    /// let err = retry.call_blocking(|| Err::<(), _>("down")).unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::RetriesExhausted { attempts: 3, reason: StopReason::MaxAttempts { max_attempts: 3 }, .. }
+    /// ));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        self.run_blocking(operation, false).0
+    }
+
+    /// [`call_blocking`](Self::call_blocking), returning a [`RetryReport`] with attempts,
+    /// total delay and elapsed time.
+    ///
+    /// ```
+    /// let r = palisade::retry::Retry::builder().build()?;
+    /// let report = r.call_blocking_with_report(|| Ok::<_, ()>("hi"));
+    /// assert_eq!(report.attempts, 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking_with_report<T, E, F>(&self, operation: F) -> RetryReport<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        let (result, attempts) = self.run_blocking(operation, true);
+        report(result, &attempts)
+    }
+
+    #[inline]
+    fn run_blocking<T, E, F>(
+        &self,
+        mut operation: F,
+        measure: bool,
+    ) -> (Result<T, Error<E>>, Attempts<'_>)
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        let mut attempts = Attempts::start(&self.shared, measure);
+        loop {
+            let outcome = operation();
+            match attempts.record(
+                outcome,
+                &self.retry_if,
+                &self.retry_on_result,
+                &self.delay_fn,
+            ) {
+                Step::Done(result) => return (result, attempts),
+                Step::Sleep(delay) => self.shared.clock.sleep_blocking(delay),
+            }
+        }
+    }
+
+    /// Runs the async `operation` until it succeeds or retry stops, waiting on tokio's timer
+    /// between attempts (advancing the clock instead, if it is a
+    /// [`ManualClock`](crate::clock::ManualClock)).
+    ///
+    /// Dropping the returned future cancels the call: no further attempt starts.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let retry = palisade::retry::Retry::builder().build()?;
+    /// let value = retry.call(|| async { Ok::<_, std::io::Error>(5) }).await?;
+    /// assert_eq!(value, 5);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        self.run_async(operation, tokio::time::sleep, false).await.0
+    }
+
+    /// [`call`](Self::call), returning a [`RetryReport`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let retry = palisade::retry::Retry::builder().max_attempts(2).build()?;
+    /// let report = retry.call_with_report(|| async { Err::<(), _>("down") }).await;
+    /// assert_eq!(report.attempts, 2);
+    /// assert!(!report.is_success());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_with_report<T, E, F, Fut>(&self, operation: F) -> RetryReport<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        let (result, attempts) = self.run_async(operation, tokio::time::sleep, true).await;
+        report(result, &attempts)
+    }
+
+    /// [`call`](Self::call) on any async runtime: `sleeper` provides the delays (for example
+    /// `async_std::task::sleep`). Works without the `tokio` feature.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use std::time::Duration;
+    /// let retry = palisade::retry::Retry::builder().clock(ManualClock::new()).build()?;
+    /// // Any `Fn(Duration) -> impl Future<Output = ()>` works as a sleeper.
+    /// let sleeper = |_d: Duration| std::future::ready(());
+    /// let fut = retry.call_with_sleeper(|| async { Ok::<_, ()>(1) }, sleeper);
+    /// # let _ = fut;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub async fn call_with_sleeper<T, E, F, Fut, S>(
+        &self,
+        operation: F,
+        sleeper: S,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        S: Sleeper,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        self.run_async(operation, sleeper, false).await.0
+    }
+
+    async fn run_async<T, E, F, Fut, S>(
+        &self,
+        mut operation: F,
+        sleeper: S,
+        measure: bool,
+    ) -> (Result<T, Error<E>>, Attempts<'_>)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        S: Sleeper,
+        E: fmt::Debug,
+        W: RetryIf<E>,
+        R: RetryOnResult<T>,
+        D: DelayFn<T, E>,
+    {
+        let mut attempts = Attempts::start(&self.shared, measure);
+        loop {
+            let outcome = operation().await;
+            match attempts.record(
+                outcome,
+                &self.retry_if,
+                &self.retry_on_result,
+                &self.delay_fn,
+            ) {
+                Step::Done(result) => return (result, attempts),
+                Step::Sleep(delay) => {
+                    if !self.shared.clock.advance_if_manual(delay) {
+                        sleeper.sleep(delay).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn report<T, E>(result: Result<T, Error<E>>, attempts: &Attempts<'_>) -> RetryReport<T, E> {
+    RetryReport {
+        result,
+        attempts: attempts.attempts,
+        total_delay: attempts.total_delay,
+        elapsed: attempts.elapsed().unwrap_or_default(),
+    }
+}
+
+/// Waits between async attempts: implemented for every `Fn(Duration) -> impl Future<Output = ()>`,
+/// such as `tokio::time::sleep`.
+///
+/// ```
+/// use palisade::retry::Sleeper;
+/// use std::time::Duration;
+/// fn takes_sleeper(_: impl Sleeper) {}
+/// takes_sleeper(|_: Duration| std::future::ready(()));
+/// ```
+pub trait Sleeper {
+    /// The future returned by [`sleep`](Sleeper::sleep).
+    type Sleep: Future<Output = ()>;
+    /// Returns a future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Self::Sleep;
+}
+
+impl<F, Fut> Sleeper for F
+where
+    F: Fn(Duration) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    type Sleep = Fut;
+    fn sleep(&self, duration: Duration) -> Fut {
+        self(duration)
+    }
+}
+
+impl<W: Clone, R: Clone, D: Clone> Clone for Retry<W, R, D> {
+    fn clone(&self) -> Self {
+        Retry {
+            shared: Arc::clone(&self.shared),
+            retry_if: self.retry_if.clone(),
+            retry_on_result: self.retry_on_result.clone(),
+            delay_fn: self.delay_fn.clone(),
+        }
+    }
+}
+
+impl<W, R, D> fmt::Debug for Retry<W, R, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("name", &self.shared.name)
+            .field("config", &self.shared.config)
+            .field("clock", &self.shared.clock)
+            .field("listeners", &self.shared.listeners)
+            .field("seeded", &self.shared.seed.is_some())
+            .finish_non_exhaustive()
+    }
+}
