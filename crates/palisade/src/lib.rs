@@ -46,3 +46,8 @@ pub mod retry;
 mod validate;
 
 pub use error::{ConfigError, Error};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
