@@ -1357,6 +1357,94 @@ fn successive_calls_of_one_seeded_policy_draw_different_streams() {
     }
 }
 
+#[test]
+fn a_seeded_call_draws_its_own_stream_whether_or_not_earlier_calls_retried() {
+    // Call 1 of a seeded policy draws stream 1 even when call 0 succeeded at once.
+    let build = || {
+        let clock = ManualClock::new();
+        let log = Log::with_clock(&clock);
+        let retry = Retry::builder()
+            .clock(clock)
+            .seed(42)
+            .max_attempts(5)
+            .on_event(log.listener())
+            .build()
+            .unwrap();
+        (retry, log)
+    };
+    let (fresh, fresh_log) = build();
+    always_failing(&fresh);
+    always_failing(&fresh);
+    let stream_1 = fresh_log.delays()[4..].to_vec();
+
+    let (other, other_log) = build();
+    other.call_blocking(|| Ok::<_, String>(())).unwrap();
+    always_failing(&other);
+    assert_eq!(other_log.delays(), stream_1);
+}
+
+#[test]
+fn decorrelated_jitter_grows_from_a_delay_chosen_by_delay_fn() {
+    let clock = ManualClock::new();
+    let log = Log::with_clock(&clock);
+    let retry = Retry::builder()
+        .clock(clock)
+        .jitter(Jitter::Decorrelated)
+        .base_delay(ms(100))
+        .max_delay(Duration::from_secs(100))
+        .max_attempts(3)
+        .seed(1)
+        .on_event(log.listener())
+        .build()
+        .unwrap()
+        .delay_fn(|attempt, _: Outcome<'_, (), String>| {
+            (attempt == 1).then(|| Duration::from_secs(10))
+        });
+    for _ in 0..50 {
+        always_failing_with(&retry);
+    }
+    let delays = log.delays();
+    let seconds: Vec<Duration> = delays.chunks(2).map(|pair| pair[1]).collect();
+    assert!(
+        seconds
+            .iter()
+            .all(|d| *d >= ms(100) && *d <= Duration::from_secs(30))
+    );
+    // Drawn from [100ms, 30s], most seconds delays exceed the 300ms a 100ms "previous" allows.
+    assert!(
+        seconds.iter().filter(|d| **d > ms(300)).count() > 40,
+        "{seconds:?}"
+    );
+}
+
+fn always_failing_with<R, D>(retry: &Retry<palisade::retry::AnyError, R, D>)
+where
+    R: palisade::retry::RetryOnResult<()>,
+    D: palisade::retry::DelayFn<(), String>,
+{
+    let _ = retry.call_blocking(|| Err::<(), _>("down".to_string()));
+}
+
+#[test]
+fn a_later_valid_setting_replaces_a_bad_seconds_value() {
+    let retry = Retry::builder()
+        .base_delay_secs(-1.0)
+        .base_delay(ms(5))
+        .max_elapsed_secs(f64::NAN)
+        .max_elapsed_secs(2.0)
+        .build()
+        .unwrap();
+    assert_eq!(retry.config().base_delay, ms(5));
+    assert_eq!(retry.config().max_elapsed, Some(Duration::from_secs(2)));
+    // A bad value for one field is not cleared by setting another.
+    let err = Retry::builder()
+        .base_delay_secs(-1.0)
+        .max_delay(Duration::from_secs(9))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "base_delay");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. Async on tokio paused time
 // ---------------------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ pub(super) struct Attempts<'p> {
     prev_delay: Duration,
     /// Created on the first jittered delay, so calls that never retry never seed one.
     rng: Option<fastrand::Rng>,
+    /// With a seeded policy, this call's index: it selects the call's jitter stream.
+    seeded_call: Option<u64>,
 }
 
 impl<'p> Attempts<'p> {
@@ -47,6 +49,7 @@ impl<'p> Attempts<'p> {
             total_delay: Duration::ZERO,
             prev_delay: shared.config.base_delay,
             rng: None,
+            seeded_call: shared.next_seeded_call(),
         }
     }
 
@@ -102,6 +105,8 @@ impl<'p> Attempts<'p> {
             Some(chosen) => chosen,
             None => self.backoff_delay(),
         };
+        // Decorrelated jitter grows from the previous actual delay, whoever chose it.
+        self.prev_delay = delay;
         if let (Some(budget), Some(elapsed)) = (config.max_elapsed, self.elapsed()) {
             // The next attempt must start strictly before the budget runs out.
             if elapsed.saturating_add(delay) >= budget {
@@ -163,13 +168,12 @@ impl<'p> Attempts<'p> {
                 drawn.min(config.max_delay)
             }
         };
-        self.prev_delay = delay;
         delay
     }
 
     fn rng(&mut self) -> &mut fastrand::Rng {
-        let shared = self.shared;
-        self.rng.get_or_insert_with(|| shared.new_rng())
+        let (shared, call) = (self.shared, self.seeded_call);
+        self.rng.get_or_insert_with(|| shared.new_rng(call))
     }
 
     #[inline]

@@ -291,6 +291,7 @@ impl RetryBuilder {
     /// ```
     pub fn base_delay(mut self, delay: Duration) -> Self {
         self.config.base_delay = delay;
+        self.clear_error("base_delay");
         self
     }
 
@@ -319,6 +320,7 @@ impl RetryBuilder {
     /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.config.max_delay = delay;
+        self.clear_error("max_delay");
         self
     }
 
@@ -418,6 +420,7 @@ impl RetryBuilder {
     /// ```
     pub fn max_elapsed(mut self, budget: Duration) -> Self {
         self.config.max_elapsed = Some(budget);
+        self.clear_error("max_elapsed");
         self
     }
 
@@ -435,8 +438,8 @@ impl RetryBuilder {
     }
 
     /// Seeds the jitter RNG so delays are reproducible. Each call through the policy still
-    /// draws a different (but deterministic) sequence: call `k` uses a stream derived from
-    /// `seed` and `k`.
+    /// draws a different (but deterministic) sequence: call `k` (counting every call since the
+    /// policy was built, by any clone) uses a stream derived from `seed` and `k`.
     ///
     /// ```
     /// let r = palisade::retry::Retry::builder().seed(7).build()?;
@@ -592,14 +595,24 @@ impl RetryBuilder {
         ))
     }
 
-    /// Converts seconds, remembering the first error for `build()`.
+    /// Converts seconds, remembering the first error for `build()`. A later valid value for
+    /// the same field replaces a bad one: the last setting wins, as for every other setter.
     fn secs(&mut self, field: &'static str, secs: f64) -> Option<Duration> {
         match validate::positive_secs(POLICY, field, secs) {
-            Ok(d) => Some(d),
+            Ok(d) => {
+                self.clear_error(field);
+                Some(d)
+            }
             Err(e) => {
                 self.error.get_or_insert(e);
                 None
             }
+        }
+    }
+
+    fn clear_error(&mut self, field: &str) {
+        if self.error.as_ref().is_some_and(|e| e.field() == field) {
+            self.error = None;
         }
     }
 }

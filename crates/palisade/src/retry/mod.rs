@@ -121,13 +121,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new_rng(&self) -> fastrand::Rng {
-        match self.seed {
-            Some(seed) => {
-                let call = self.seeded_calls.fetch_add(1, Ordering::Relaxed);
+    /// The index of a new call of a seeded policy (`None` if unseeded): call `k` of the policy
+    /// draws jitter stream `k`, whether or not earlier calls retried.
+    #[inline]
+    fn next_seeded_call(&self) -> Option<u64> {
+        self.seed
+            .map(|_| self.seeded_calls.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn new_rng(&self, seeded_call: Option<u64>) -> fastrand::Rng {
+        match (self.seed, seeded_call) {
+            (Some(seed), Some(call)) => {
                 fastrand::Rng::with_seed(splitmix64(seed ^ splitmix64(call)))
             }
-            None => fastrand::Rng::new(),
+            _ => fastrand::Rng::new(),
         }
     }
 }
