@@ -42,6 +42,7 @@
 pub mod clock;
 pub mod error;
 pub mod event;
+pub mod predicate;
 pub mod retry;
 mod validate;
 

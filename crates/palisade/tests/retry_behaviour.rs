@@ -1417,9 +1417,9 @@ fn decorrelated_jitter_grows_from_a_delay_chosen_by_delay_fn() {
     );
 }
 
-fn always_failing_with<R, D>(retry: &Retry<palisade::retry::AnyError, R, D>)
+fn always_failing_with<R, D>(retry: &Retry<palisade::predicate::Always, R, D>)
 where
-    R: palisade::retry::RetryOnResult<()>,
+    R: palisade::predicate::Predicate<()>,
     D: palisade::retry::DelayFn<(), String>,
 {
     let _ = retry.call_blocking(|| Err::<(), _>("down".to_string()));

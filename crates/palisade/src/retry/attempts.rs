@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use super::classify::{DelayFn, Outcome, RetryIf, RetryOnResult};
+use super::classify::{DelayFn, Outcome};
 use super::config::Jitter;
 use super::{Cause, RetryEvent, Shared, StopReason};
 use crate::clock::{Instant, duration_to_nanos};
 use crate::error::Error;
 use crate::event::Event;
+use crate::predicate::Predicate;
 
 /// What the loop does next.
 pub(super) enum Step<T, E> {
@@ -70,17 +71,17 @@ impl<'p> Attempts<'p> {
     ) -> Step<T, E>
     where
         E: std::fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         self.attempts += 1;
         match outcome {
-            Ok(value) if !retry_on_result.should_retry(&value) => {
+            Ok(value) if !retry_on_result.test(&value) => {
                 self.publish_success();
                 Step::Done(Ok(value))
             }
-            Err(error) if !retry_if.should_retry(&error) => {
+            Err(error) if !retry_if.test(&error) => {
                 self.publish_gave_up(StopReason::NotRetryable, Cause::Error(&error));
                 Step::Done(Err(Error::Operation(error)))
             }
@@ -148,7 +149,7 @@ impl<'p> Attempts<'p> {
     fn backoff_delay(&mut self) -> Duration {
         let config = &self.shared.config;
         let scheduled = config.scheduled_delay(self.attempts);
-        let delay = match config.jitter {
+        match config.jitter {
             Jitter::None => scheduled,
             Jitter::Full => {
                 let d = duration_to_nanos(scheduled);
@@ -167,8 +168,7 @@ impl<'p> Attempts<'p> {
                 let drawn = Duration::from_nanos(self.rng().u64(low..=high));
                 drawn.min(config.max_delay)
             }
-        };
-        delay
+        }
     }
 
     fn rng(&mut self) -> &mut fastrand::Rng {

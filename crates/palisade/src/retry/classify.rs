@@ -1,97 +1,11 @@
-//! What is retried and how long to wait: the typed hooks a [`Retry`](super::Retry) carries.
+//! How long to wait: the delay hook a [`Retry`](super::Retry) carries. What is retried is
+//! decided by shared [`Predicate`](crate::predicate::Predicate)s.
 //!
 //! The policy itself is untyped so one instance can serve calls with different result types.
 //! The hooks are type parameters with zero-sized defaults, so a policy without them pays
 //! nothing, and a policy with them calls them without dynamic dispatch.
 
 use std::time::Duration;
-
-/// Decides whether an error is worth another attempt. `false` makes the error permanent:
-/// retry stops at once and returns it as [`Error::Operation`](crate::Error::Operation).
-///
-/// Implemented for every `Fn(&E) -> bool`.
-///
-/// ```
-/// use palisade::retry::RetryIf;
-/// let transient = |e: &std::io::Error| e.kind() == std::io::ErrorKind::TimedOut;
-/// assert!(transient.should_retry(&std::io::Error::from(std::io::ErrorKind::TimedOut)));
-/// assert!(!transient.should_retry(&std::io::Error::from(std::io::ErrorKind::NotFound)));
-/// ```
-pub trait RetryIf<E> {
-    /// `true` to retry after `error`, `false` to stop and return it.
-    fn should_retry(&self, error: &E) -> bool;
-}
-
-impl<E, F> RetryIf<E> for F
-where
-    F: Fn(&E) -> bool,
-{
-    #[inline]
-    fn should_retry(&self, error: &E) -> bool {
-        self(error)
-    }
-}
-
-/// The default error predicate: every error is retried.
-///
-/// Rust has no common "transient error" trait, so Palisade does not guess; narrow it with
-/// [`Retry::retry_if`](super::Retry::retry_if).
-///
-/// ```
-/// use palisade::retry::{AnyError, RetryIf};
-/// assert!(RetryIf::<&str>::should_retry(&AnyError, &"anything"));
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AnyError;
-
-impl<E> RetryIf<E> for AnyError {
-    #[inline(always)]
-    fn should_retry(&self, _: &E) -> bool {
-        true
-    }
-}
-
-/// Decides whether a successful result should be retried anyway (an HTTP 503 that arrived as
-/// `Ok(response)`, a job still "pending"). Implemented for every `Fn(&T) -> bool`.
-///
-/// When attempts run out on such a result, the last result is returned as `Ok`.
-///
-/// ```
-/// use palisade::retry::RetryOnResult;
-/// let unavailable = |status: &u16| *status == 503;
-/// assert!(unavailable.should_retry(&503));
-/// assert!(!unavailable.should_retry(&200));
-/// ```
-pub trait RetryOnResult<T> {
-    /// `true` to retry after this successful result.
-    fn should_retry(&self, value: &T) -> bool;
-}
-
-impl<T, F> RetryOnResult<T> for F
-where
-    F: Fn(&T) -> bool,
-{
-    #[inline]
-    fn should_retry(&self, value: &T) -> bool {
-        self(value)
-    }
-}
-
-/// The default result predicate: every `Ok` is final.
-///
-/// ```
-/// use palisade::retry::{AcceptAnyResult, RetryOnResult};
-/// assert!(!RetryOnResult::<u16>::should_retry(&AcceptAnyResult, &503));
-/// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AcceptAnyResult;
-
-impl<T> RetryOnResult<T> for AcceptAnyResult {
-    #[inline(always)]
-    fn should_retry(&self, _: &T) -> bool {
-        false
-    }
-}
 
 /// The outcome of an attempt that is about to be retried, as seen by a [`DelayFn`].
 ///

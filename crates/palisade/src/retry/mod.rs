@@ -51,8 +51,9 @@
 //! # Sharing and typing
 //!
 //! A `Retry` is cheap to clone (one `Arc`) and can serve calls with any result type. The
-//! hooks are type parameters with zero-cost defaults: `Retry` retries every error and accepts
-//! every `Ok`; `.retry_if(f)` turns it into `Retry<F>`. To store a customised policy in a
+//! hooks are type parameters with zero-cost defaults ([`Always`](crate::predicate::Always),
+//! [`Never`](crate::predicate::Never)): `Retry` retries every error and accepts every `Ok`;
+//! `.retry_if(f)` turns it into `Retry<F>`. To store a customised policy in a
 //! struct, use function pointers: `Retry<fn(&MyError) -> bool>`.
 //!
 //! # Events
@@ -75,9 +76,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use classify::{
-    AcceptAnyResult, AnyError, ConfiguredBackoff, DelayFn, Outcome, RetryIf, RetryOnResult,
-};
+pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
 pub use event::{Cause, RetryEvent, StopReason};
 pub use report::RetryReport;
@@ -85,12 +84,14 @@ pub use report::RetryReport;
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::event::Listeners;
+use crate::predicate::{Always, Never, Predicate};
 use attempts::{Attempts, Step};
 
 /// A retry policy; see the [module docs](self). Cheap to clone, shareable across threads.
 ///
-/// The type parameters are the hooks: `W` decides which errors are retried
-/// ([`RetryIf`]), `R` which results ([`RetryOnResult`]), `D` the delay ([`DelayFn`]).
+/// The type parameters are the hooks: `W` decides which errors are retried and `R` which
+/// results (both [`Predicate`]s; by default every error and no result), `D` the delay
+/// ([`DelayFn`]).
 ///
 /// ```
 /// use palisade::retry::Retry;
@@ -100,7 +101,7 @@ use attempts::{Attempts, Step};
 /// assert_eq!(out, Ok(2));
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct Retry<W = AnyError, R = AcceptAnyResult, D = ConfiguredBackoff> {
+pub struct Retry<W = Always, R = Never, D = ConfiguredBackoff> {
     shared: Arc<Shared>,
     retry_if: W,
     retry_on_result: R,
@@ -202,8 +203,8 @@ impl Retry {
                 seeded_calls: AtomicU64::new(0),
                 needs_clock,
             }),
-            retry_if: AnyError,
-            retry_on_result: AcceptAnyResult,
+            retry_if: Always,
+            retry_on_result: Never,
             delay_fn: ConfiguredBackoff,
         }
     }
@@ -337,8 +338,8 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         self.run_blocking(operation, false).0
@@ -357,8 +358,8 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         let (result, attempts) = self.run_blocking(operation, true);
@@ -374,8 +375,8 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         let mut attempts = Attempts::start(&self.shared, measure);
@@ -413,8 +414,8 @@ impl<W, R, D> Retry<W, R, D> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         self.run_async(operation, tokio::time::sleep, false).await.0
@@ -437,8 +438,8 @@ impl<W, R, D> Retry<W, R, D> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         let (result, attempts) = self.run_async(operation, tokio::time::sleep, true).await;
@@ -468,8 +469,8 @@ impl<W, R, D> Retry<W, R, D> {
         Fut: Future<Output = Result<T, E>>,
         S: Sleeper,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         self.run_async(operation, sleeper, false).await.0
@@ -486,8 +487,8 @@ impl<W, R, D> Retry<W, R, D> {
         Fut: Future<Output = Result<T, E>>,
         S: Sleeper,
         E: fmt::Debug,
-        W: RetryIf<E>,
-        R: RetryOnResult<T>,
+        W: Predicate<E>,
+        R: Predicate<T>,
         D: DelayFn<T, E>,
     {
         let mut attempts = Attempts::start(&self.shared, measure);
