@@ -33,6 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::circuit_breaker::State as CircuitState;
 use crate::retry::StopReason;
 
 /// The error of a protected call: the operation's own error, or a policy's rejection.
@@ -50,13 +51,17 @@ use crate::retry::StopReason;
 pub enum Error<E> {
     /// The operation ran and returned this error; no policy changed it.
     Operation(E),
-    /// A circuit breaker is open and rejected the call without running it.
+    /// A circuit breaker rejected the call without running it: it is open, forced open, or
+    /// half-open with every trial slot taken.
     #[non_exhaustive]
     CircuitOpen {
         /// The breaker's name.
         name: Arc<str>,
-        /// Time until the breaker will let a trial call through.
-        retry_after: Duration,
+        /// The state that rejected the call.
+        state: CircuitState,
+        /// Time until the breaker will let a trial call through, when known (`None` when
+        /// forced open, or half-open with its trial calls still running).
+        retry_after: Option<Duration>,
     },
     /// A rate limiter rejected the call without running it.
     #[non_exhaustive]
@@ -93,8 +98,8 @@ pub enum Error<E> {
 }
 
 impl<E> Error<E> {
-    /// Time after which the call may succeed, when the policy knows it: circuit open and
-    /// rate limited carry one; retries exhausted forwards its last error's.
+    /// Time after which the call may succeed, when the policy knows it: an open circuit and a
+    /// rate limiter carry one; retries exhausted forwards its last error's.
     ///
     /// ```
     /// use palisade::Error;
@@ -103,9 +108,8 @@ impl<E> Error<E> {
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::CircuitOpen { retry_after, .. } | Error::RateLimited { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Error::CircuitOpen { retry_after, .. } => *retry_after,
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
             Error::RetriesExhausted { last_error, .. } => last_error.retry_after(),
             _ => None,
         }
@@ -183,7 +187,15 @@ impl<E> Error<E> {
     {
         match self {
             Error::Operation(e) => Error::Operation(f(e)),
-            Error::CircuitOpen { name, retry_after } => Error::CircuitOpen { name, retry_after },
+            Error::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            } => Error::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            },
             Error::RateLimited { name, retry_after } => Error::RateLimited { name, retry_after },
             Error::Timeout { limit } => Error::Timeout { limit },
             Error::BulkheadFull {
@@ -218,11 +230,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Operation(e) => e.fmt(f),
-            Error::CircuitOpen { name, retry_after } => write!(
-                f,
-                "circuit breaker '{name}' is open: calls are rejected for another {retry_after:?}; \
-                 retry after that or serve a fallback"
-            ),
+            Error::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            } => fmt_circuit_open(f, name, *state, *retry_after),
             Error::RateLimited { name, retry_after } => write!(
                 f,
                 "rate limiter '{name}' rejected the call: retry after {retry_after:?}"
@@ -247,6 +259,37 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 s = if *attempts == 1 { "" } else { "s" }
             ),
         }
+    }
+}
+
+/// The message of a circuit breaker's rejection, shared by [`Error::CircuitOpen`] and
+/// [`Rejected`](crate::circuit_breaker::Rejected).
+pub(crate) fn fmt_circuit_open(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    state: CircuitState,
+    retry_after: Option<Duration>,
+) -> fmt::Result {
+    match (state, retry_after) {
+        (CircuitState::ForcedOpen, _) => write!(
+            f,
+            "circuit breaker '{name}' is forced open by an operator: calls are rejected \
+             until it is closed; serve a fallback"
+        ),
+        (CircuitState::HalfOpen, _) => write!(
+            f,
+            "circuit breaker '{name}' is half-open and all its trial calls are in flight: \
+             retry shortly or serve a fallback"
+        ),
+        (_, Some(wait)) => write!(
+            f,
+            "circuit breaker '{name}' is open: calls are rejected for another {wait:?}; \
+             retry after that or serve a fallback"
+        ),
+        (_, None) => write!(
+            f,
+            "circuit breaker '{name}' is open: calls are rejected; serve a fallback"
+        ),
     }
 }
 
@@ -357,7 +400,8 @@ mod tests {
     fn rejections_say_which_policy_and_how_long() {
         let err: Error<std::io::Error> = Error::CircuitOpen {
             name: "payments".into(),
-            retry_after: Duration::from_secs(12),
+            state: CircuitState::Open,
+            retry_after: Some(Duration::from_secs(12)),
         };
         assert_eq!(
             err.to_string(),
@@ -366,6 +410,13 @@ mod tests {
         );
         assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
         assert!(err.is_rejection() && err.is_transient());
+        let forced: Error<String> = Error::CircuitOpen {
+            name: "payments".into(),
+            state: CircuitState::ForcedOpen,
+            retry_after: None,
+        };
+        assert_eq!(forced.retry_after(), None);
+        assert!(forced.to_string().contains("forced open by an operator"));
 
         let limited: Error<()> = Error::RateLimited {
             name: "api".into(),

@@ -39,6 +39,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::circuit_breaker::CircuitBreakerEvent;
 use crate::retry::RetryEvent;
 
 /// Something a policy did. Each policy contributes one variant; later policies add more, so
@@ -63,6 +64,8 @@ use crate::retry::RetryEvent;
 pub enum Event<'a> {
     /// A retry policy scheduled a retry, succeeded or gave up.
     Retry(RetryEvent<'a>),
+    /// A circuit breaker changed state, rejected a call or recorded an outcome.
+    CircuitBreaker(CircuitBreakerEvent<'a>),
 }
 
 impl Event<'_> {
@@ -76,6 +79,7 @@ impl Event<'_> {
     pub fn policy_name(&self) -> &str {
         match self {
             Event::Retry(e) => e.name(),
+            Event::CircuitBreaker(e) => e.name(),
         }
     }
 
@@ -89,6 +93,7 @@ impl Event<'_> {
     pub fn policy_kind(&self) -> &'static str {
         match self {
             Event::Retry(_) => "retry",
+            Event::CircuitBreaker(_) => "circuit_breaker",
         }
     }
 }

@@ -39,7 +39,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod circuit_breaker;
 pub mod clock;
+mod counter;
 pub mod error;
 pub mod event;
 pub mod predicate;

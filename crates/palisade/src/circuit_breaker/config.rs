@@ -1,0 +1,632 @@
+//! `CircuitBreakerConfig` (plain data) and `CircuitBreakerBuilder` (the fluent form).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::CircuitBreaker;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::event::{Listener, Listeners};
+use crate::validate;
+
+const POLICY: &str = "circuit_breaker";
+
+/// The window over which failure and slow-call rates are computed.
+///
+/// ```
+/// use palisade::circuit_breaker::SlidingWindow;
+/// use std::time::Duration;
+/// let last_100_calls = SlidingWindow::Count { size: 100 };
+/// let last_10_seconds = SlidingWindow::Time { duration: Duration::from_secs(10), buckets: 10 };
+/// # let _ = (last_100_calls, last_10_seconds);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SlidingWindow {
+    /// The last `size` recorded calls. Needs no clock.
+    Count {
+        /// Calls in the window, at least 1.
+        size: u32,
+    },
+    /// The calls of the last `duration`, kept in `buckets` equal slices that expire one at a
+    /// time (so the window slides in steps of `duration / buckets`).
+    Time {
+        /// The window's length, greater than zero.
+        duration: Duration,
+        /// Slices, 1 to 1000.
+        buckets: u32,
+    },
+}
+
+impl Default for SlidingWindow {
+    fn default() -> Self {
+        SlidingWindow::Count { size: 100 }
+    }
+}
+
+/// Growth of the recovery timeout when a breaker trips again without having closed in
+/// between: the `n`-th consecutive trip waits `recovery_timeout × multiplier^(n-1)`, at most
+/// `max`. Closing resets the count.
+///
+/// ```
+/// use palisade::circuit_breaker::RecoveryBackoff;
+/// use std::time::Duration;
+/// let backoff = RecoveryBackoff { multiplier: 2.0, max: Duration::from_secs(300) };
+/// # let _ = backoff;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecoveryBackoff {
+    /// Growth per consecutive trip; finite, at least 1.
+    pub multiplier: f64,
+    /// The longest recovery timeout; at least `recovery_timeout`.
+    pub max: Duration,
+}
+
+/// The settings of a circuit breaker, as plain data.
+///
+/// Trip conditions combine: the breaker opens when **any** configured condition holds —
+/// `failure_threshold` consecutive failures; a failure rate of at least
+/// `failure_rate_threshold` percent over the sliding window; a slow-call rate of at least
+/// `slow_call_rate_threshold` percent. Rates are evaluated on every recorded call, once the
+/// window holds `minimum_calls` calls.
+///
+/// Defaults follow the reference docs: open after 5 consecutive failures, try again after
+/// 30 s with 3 trial calls.
+///
+/// ```
+/// use palisade::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
+/// let config = CircuitBreakerConfig {
+///     failure_threshold: None,
+///     failure_rate_threshold: Some(50.0),
+///     sliding_window: SlidingWindow::Count { size: 100 },
+///     minimum_calls: 20,
+///     ..CircuitBreakerConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CircuitBreakerConfig {
+    /// Open after this many consecutive failures (the reference docs' `failure_threshold`).
+    /// `None` disables the condition. Default 5.
+    pub failure_threshold: Option<u32>,
+    /// Open when this percentage of the window's calls failed, in (0, 100]. Default `None`.
+    pub failure_rate_threshold: Option<f64>,
+    /// Open when this percentage of the window's calls were slow, in (0, 100]. Default `None`.
+    pub slow_call_rate_threshold: Option<f64>,
+    /// A call that takes at least this long is slow. Default 60 s.
+    pub slow_call_duration: Duration,
+    /// The window for the rate conditions. Default the last 100 calls.
+    pub sliding_window: SlidingWindow,
+    /// Rates are not evaluated before the window holds this many calls. Default 100.
+    pub minimum_calls: u32,
+    /// Time in Open before a trial call is let through. Default 30 s.
+    pub recovery_timeout: Duration,
+    /// Optional growth of `recovery_timeout` on repeated trips. Default `None`.
+    pub recovery_backoff: Option<RecoveryBackoff>,
+    /// Trial calls admitted at a time in HalfOpen (the reference docs' `half_open_requests`).
+    /// Default 3.
+    pub half_open_requests: u32,
+    /// Successful trial calls needed to close; `None` means `half_open_requests`. Any failed
+    /// trial re-opens the breaker.
+    pub success_threshold: Option<u32>,
+    /// If HalfOpen lasts this long (trial calls that never finish), the breaker re-opens, so
+    /// it can never be stuck. `None` waits forever. Default 60 s.
+    pub max_wait_in_half_open: Option<Duration>,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: Some(5),
+            failure_rate_threshold: None,
+            slow_call_rate_threshold: None,
+            slow_call_duration: Duration::from_secs(60),
+            sliding_window: SlidingWindow::default(),
+            minimum_calls: 100,
+            recovery_timeout: Duration::from_secs(30),
+            recovery_backoff: None,
+            half_open_requests: 3,
+            success_threshold: None,
+            max_wait_in_half_open: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// Checks every field; the error names the first bad field and its value.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::CircuitBreakerConfig;
+    /// let bad = CircuitBreakerConfig { failure_threshold: Some(0), ..Default::default() };
+    /// let err = bad.validate().unwrap_err();
+    /// assert_eq!((err.field(), err.value()), ("failure_threshold", "0"));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.failure_threshold == Some(0) {
+            return Err(ConfigError::new(
+                POLICY,
+                "failure_threshold",
+                0,
+                "must be at least 1 (or unset to disable the consecutive-failures condition)",
+            ));
+        }
+        for (field, rate) in [
+            ("failure_rate_threshold", self.failure_rate_threshold),
+            ("slow_call_rate_threshold", self.slow_call_rate_threshold),
+        ] {
+            if let Some(rate) = rate
+                && !(rate > 0.0 && rate <= 100.0)
+            {
+                return Err(ConfigError::new(
+                    POLICY,
+                    field,
+                    rate,
+                    "must be a percentage in (0, 100]",
+                ));
+            }
+        }
+        if self.failure_threshold.is_none()
+            && self.failure_rate_threshold.is_none()
+            && self.slow_call_rate_threshold.is_none()
+        {
+            return Err(ConfigError::new(
+                POLICY,
+                "failure_threshold",
+                "none",
+                "a breaker needs at least one trip condition: failure_threshold, \
+                 failure_rate_threshold or slow_call_rate_threshold",
+            ));
+        }
+        if self.slow_call_rate_threshold.is_some() {
+            validate::positive(POLICY, "slow_call_duration", self.slow_call_duration)?;
+        }
+        match self.sliding_window {
+            SlidingWindow::Count { size: 0 } => {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "sliding_window.size",
+                    0,
+                    "must be at least 1",
+                ));
+            }
+            SlidingWindow::Count { size } if self.minimum_calls > size => {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "minimum_calls",
+                    self.minimum_calls,
+                    format!(
+                        "must not exceed the count window's size ({size}), or rates could never be evaluated"
+                    ),
+                ));
+            }
+            SlidingWindow::Count { .. } => {}
+            SlidingWindow::Time { duration, buckets } => {
+                validate::positive(POLICY, "sliding_window.duration", duration)?;
+                if !(1..=1000).contains(&buckets) {
+                    return Err(ConfigError::new(
+                        POLICY,
+                        "sliding_window.buckets",
+                        buckets,
+                        "must be between 1 and 1000",
+                    ));
+                }
+                if (duration / buckets).is_zero() {
+                    return Err(ConfigError::new(
+                        POLICY,
+                        "sliding_window.buckets",
+                        buckets,
+                        format!(
+                            "is too many for a window of {duration:?}: a bucket would be shorter than 1ns"
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::new(
+                POLICY,
+                "minimum_calls",
+                0,
+                "must be at least 1",
+            ));
+        }
+        validate::positive(POLICY, "recovery_timeout", self.recovery_timeout)?;
+        if let Some(backoff) = self.recovery_backoff {
+            if !(backoff.multiplier.is_finite() && backoff.multiplier >= 1.0) {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "recovery_backoff.multiplier",
+                    backoff.multiplier,
+                    "must be a finite number of at least 1.0",
+                ));
+            }
+            if backoff.max < self.recovery_timeout {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "recovery_backoff.max",
+                    format_args!("{:?}", backoff.max),
+                    format!(
+                        "must be at least recovery_timeout ({:?})",
+                        self.recovery_timeout
+                    ),
+                ));
+            }
+        }
+        if self.half_open_requests == 0 {
+            return Err(ConfigError::new(
+                POLICY,
+                "half_open_requests",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if self.success_threshold == Some(0) {
+            return Err(ConfigError::new(
+                POLICY,
+                "success_threshold",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if let Some(wait) = self.max_wait_in_half_open {
+            validate::positive(POLICY, "max_wait_in_half_open", wait)?;
+        }
+        Ok(())
+    }
+
+    /// The recovery timeout after the `trips`-th consecutive trip (1-based).
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerConfig, RecoveryBackoff};
+    /// use std::time::Duration;
+    /// let config = CircuitBreakerConfig {
+    ///     recovery_timeout: Duration::from_secs(10),
+    ///     recovery_backoff: Some(RecoveryBackoff { multiplier: 2.0, max: Duration::from_secs(60) }),
+    ///     ..Default::default()
+    /// };
+    /// let waits: Vec<u64> = (1..=5).map(|n| config.recovery_timeout_after(n).as_secs()).collect();
+    /// assert_eq!(waits, [10, 20, 40, 60, 60]);
+    /// ```
+    pub fn recovery_timeout_after(&self, trips: u32) -> Duration {
+        let Some(backoff) = self.recovery_backoff else {
+            return self.recovery_timeout;
+        };
+        let exponent = i32::try_from(trips.max(1) - 1).unwrap_or(i32::MAX);
+        let nanos = self.recovery_timeout.as_nanos() as f64 * backoff.multiplier.powi(exponent);
+        let cap = backoff.max.as_nanos() as f64;
+        // `nanos < cap` is false for NaN and infinity too, so those cap as well.
+        if nanos < cap {
+            Duration::from_nanos(nanos as u64)
+        } else {
+            backoff.max
+        }
+    }
+
+    /// Successful trial calls needed to close.
+    pub(crate) fn successes_to_close(&self) -> u32 {
+        self.success_threshold.unwrap_or(self.half_open_requests)
+    }
+
+    /// Whether calls must be timed (slow-call detection is on).
+    pub(crate) fn detects_slow_calls(&self) -> bool {
+        self.slow_call_rate_threshold.is_some()
+    }
+
+    /// Whether a sliding window must be kept (a rate condition is on).
+    pub(crate) fn uses_window(&self) -> bool {
+        self.failure_rate_threshold.is_some() || self.slow_call_rate_threshold.is_some()
+    }
+}
+
+/// Builds a [`CircuitBreaker`]; start with [`CircuitBreaker::builder`].
+///
+/// ```
+/// use palisade::circuit_breaker::{CircuitBreaker, SlidingWindow};
+/// use std::time::Duration;
+///
+/// let breaker = CircuitBreaker::builder()
+///     .name("payments")
+///     .failure_threshold(5)                       // 5 consecutive failures, or
+///     .failure_rate_threshold(50.0)               // half the last 100 calls
+///     .sliding_window(SlidingWindow::Count { size: 100 })
+///     .minimum_calls(20)
+///     .recovery_timeout(Duration::from_secs(30))
+///     .half_open_requests(3)
+///     .build()?;
+/// assert_eq!(breaker.name(), "payments");
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct CircuitBreakerBuilder {
+    config: CircuitBreakerConfig,
+    name: Option<Arc<str>>,
+    clock: Option<Clock>,
+    listeners: Listeners,
+    /// The first bad value given to a `*_secs` setter, reported by `build()`.
+    error: Option<ConfigError>,
+}
+
+impl CircuitBreakerBuilder {
+    pub(super) fn new(config: CircuitBreakerConfig) -> Self {
+        CircuitBreakerBuilder {
+            config,
+            name: None,
+            clock: None,
+            listeners: Listeners::new(),
+            error: None,
+        }
+    }
+
+    /// Names the breaker in errors, events and metrics. Defaults to `"circuit_breaker"`.
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().name("db").build()?;
+    /// assert_eq!(b.name(), "db");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Opens after `failures` consecutive failures.
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().failure_threshold(3).build()?;
+    /// assert_eq!(b.config().failure_threshold, Some(3));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn failure_threshold(mut self, failures: u32) -> Self {
+        self.config.failure_threshold = Some(failures);
+        self
+    }
+
+    /// Turns the consecutive-failures condition off (use a rate condition instead).
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder()
+    ///     .no_failure_threshold()
+    ///     .failure_rate_threshold(25.0)
+    ///     .build()?;
+    /// assert_eq!(b.config().failure_threshold, None);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn no_failure_threshold(mut self) -> Self {
+        self.config.failure_threshold = None;
+        self
+    }
+
+    /// Opens when at least `percent` of the window's calls failed.
+    ///
+    /// ```
+    /// let err = palisade::circuit_breaker::CircuitBreaker::builder()
+    ///     .failure_rate_threshold(150.0).build().unwrap_err();
+    /// assert_eq!((err.field(), err.value()), ("failure_rate_threshold", "150"));
+    /// ```
+    pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
+        self.config.failure_rate_threshold = Some(percent);
+        self
+    }
+
+    /// Opens when at least `percent` of the window's calls took `slow_call_duration` or more.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder()
+    ///     .slow_call_rate_threshold(80.0)
+    ///     .slow_call_duration(Duration::from_secs(2))
+    ///     .build()?;
+    /// assert_eq!(b.config().slow_call_rate_threshold, Some(80.0));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
+        self.config.slow_call_rate_threshold = Some(percent);
+        self
+    }
+
+    /// The duration from which a call counts as slow.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().slow_call_duration(Duration::from_millis(500)).build()?;
+    /// assert_eq!(b.config().slow_call_duration, Duration::from_millis(500));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn slow_call_duration(mut self, duration: Duration) -> Self {
+        self.config.slow_call_duration = duration;
+        self
+    }
+
+    /// The window for the rate conditions.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreaker, SlidingWindow};
+    /// use std::time::Duration;
+    /// let b = CircuitBreaker::builder()
+    ///     .failure_rate_threshold(50.0)
+    ///     .sliding_window(SlidingWindow::Time { duration: Duration::from_secs(10), buckets: 10 })
+    ///     .build()?;
+    /// # let _ = b;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
+        self.config.sliding_window = window;
+        if let SlidingWindow::Count { size } = window {
+            // Keep the default minimum evaluable in a smaller window; an explicit
+            // `minimum_calls` set afterwards still wins and is validated.
+            self.config.minimum_calls = self.config.minimum_calls.min(size.max(1));
+        }
+        self
+    }
+
+    /// Calls the window must hold before rates are evaluated.
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().minimum_calls(10).build()?;
+    /// assert_eq!(b.config().minimum_calls, 10);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn minimum_calls(mut self, calls: u32) -> Self {
+        self.config.minimum_calls = calls;
+        self
+    }
+
+    /// Time in Open before trial calls are let through.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().recovery_timeout(Duration::from_secs(10)).build()?;
+    /// assert_eq!(b.config().recovery_timeout, Duration::from_secs(10));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.config.recovery_timeout = timeout;
+        self
+    }
+
+    /// [`recovery_timeout`](Self::recovery_timeout) in seconds; bad numbers are reported by
+    /// `build()`.
+    ///
+    /// ```
+    /// let err = palisade::circuit_breaker::CircuitBreaker::builder().recovery_timeout_secs(-5.0).build().unwrap_err();
+    /// assert_eq!((err.field(), err.value()), ("recovery_timeout", "-5s"));
+    /// ```
+    pub fn recovery_timeout_secs(mut self, secs: f64) -> Self {
+        match validate::positive_secs(POLICY, "recovery_timeout", secs) {
+            Ok(d) => self.config.recovery_timeout = d,
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Grows the recovery timeout on repeated trips.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder()
+    ///     .recovery_backoff(2.0, Duration::from_secs(300))
+    ///     .build()?;
+    /// assert_eq!(b.config().recovery_timeout_after(2), Duration::from_secs(60));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn recovery_backoff(mut self, multiplier: f64, max: Duration) -> Self {
+        self.config.recovery_backoff = Some(RecoveryBackoff { multiplier, max });
+        self
+    }
+
+    /// Trial calls admitted at a time in HalfOpen.
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().half_open_requests(1).build()?;
+    /// assert_eq!(b.config().half_open_requests, 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn half_open_requests(mut self, requests: u32) -> Self {
+        self.config.half_open_requests = requests;
+        self
+    }
+
+    /// Successful trial calls needed to close (default: `half_open_requests`).
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().success_threshold(5).build()?;
+    /// assert_eq!(b.config().success_threshold, Some(5));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn success_threshold(mut self, successes: u32) -> Self {
+        self.config.success_threshold = Some(successes);
+        self
+    }
+
+    /// Re-opens a breaker that has been HalfOpen this long; `None` never does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().max_wait_in_half_open(None).build()?;
+    /// assert_eq!(b.config().max_wait_in_half_open, None);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn max_wait_in_half_open(mut self, wait: Option<Duration>) -> Self {
+        self.config.max_wait_in_half_open = wait;
+        self
+    }
+
+    /// The clock for recovery timeouts, time windows and slow-call timing. Defaults to
+    /// [`Clock::coarse`] (millisecond resolution, one atomic load per read); pass
+    /// [`Clock::monotonic`] for finer slow-call timing, or a
+    /// [`ManualClock`](crate::clock::ManualClock) in tests.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().clock(ManualClock::new()).build()?;
+    /// assert!(b.clock().is_manual());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = Some(clock.into());
+        self
+    }
+
+    /// Adds a listener for every event of this breaker (see [`crate::event`]).
+    ///
+    /// ```
+    /// use palisade::event::Event;
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder()
+    ///     .on_event(|e: &Event<'_>| println!("{e:?}"))
+    ///     .build()?;
+    /// # let _ = b;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn on_event(mut self, listener: impl Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a shared listener (for example one metrics listener for every policy).
+    ///
+    /// ```
+    /// use palisade::event::{Event, Listener};
+    /// use std::sync::Arc;
+    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().on_event_arc(shared).build()?;
+    /// # let _ = b;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
+        self.listeners.push_arc(listener);
+        self
+    }
+
+    /// Validates the settings and builds the breaker, Closed.
+    ///
+    /// ```
+    /// let err = palisade::circuit_breaker::CircuitBreaker::builder().half_open_requests(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid circuit_breaker configuration: half_open_requests = 0: must be at least 1");
+    /// ```
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        self.config.validate()?;
+        Ok(CircuitBreaker::assemble(
+            self.name.unwrap_or_else(|| Arc::from(POLICY)),
+            self.config,
+            self.clock.unwrap_or_else(Clock::coarse),
+            self.listeners,
+        ))
+    }
+}
+
+impl fmt::Debug for CircuitBreakerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerBuilder")
+            .field("config", &self.config)
+            .field("name", &self.name)
+            .field("clock", &self.clock)
+            .field("listeners", &self.listeners)
+            .field("error", &self.error)
+            .finish()
+    }
+}

@@ -1,0 +1,522 @@
+//! Sliding windows of recorded calls: the last N calls, or the last N seconds in buckets.
+//!
+//! Both are lock-free on the record path and exact when calls are recorded one at a time
+//! (which the model-based tests check against a plain reference model). Under concurrency
+//! they stay consistent — counts never go negative and no record is lost — but which bucket or
+//! slot a call racing a boundary lands in is decided by the order the atomics see.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
+
+use crate::clock::Instant;
+
+/// What a window holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WindowCounts {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// The sliding window of a breaker, or none when no rate condition is configured.
+pub(crate) enum Window {
+    None,
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    /// Records one call and returns the window's counts including it.
+    #[inline]
+    pub(crate) fn record(&self, now: Option<Instant>, failure: bool, slow: bool) -> WindowCounts {
+        match self {
+            Window::None => WindowCounts::default(),
+            Window::Count(w) => w.record(failure, slow),
+            Window::Time(w) => {
+                let now = now.unwrap_or_default();
+                w.record(now, failure, slow)
+            }
+        }
+    }
+
+    pub(crate) fn counts(&self, now: Instant) -> WindowCounts {
+        match self {
+            Window::None => WindowCounts::default(),
+            Window::Count(w) => w.counts(),
+            Window::Time(w) => w.counts(now),
+        }
+    }
+
+    pub(crate) fn reset(&self, now: Instant) {
+        match self {
+            Window::None => {}
+            Window::Count(w) => w.reset(),
+            Window::Time(w) => w.reset(now),
+        }
+    }
+
+    /// Whether recording needs the current time.
+    pub(crate) fn needs_time(&self) -> bool {
+        matches!(self, Window::Time(_))
+    }
+}
+
+/// The last `size` calls: a ring of outcome bits plus running counts.
+pub(crate) struct CountWindow {
+    size: u64,
+    /// The next slot in the low 32 bits; `FULL` once the ring has wrapped.
+    position: AtomicU64,
+    failure_bits: Box<[AtomicU64]>,
+    /// Present only with slow-call detection.
+    slow_bits: Option<Box<[AtomicU64]>>,
+    // Signed: a bit flip and its count update are two steps, so a racing pair can take a
+    // count briefly below zero; readers clamp.
+    failures: AtomicI64,
+    slow: AtomicI64,
+}
+
+const FULL: u64 = 1 << 63;
+const INDEX: u64 = u32::MAX as u64;
+
+impl CountWindow {
+    pub(crate) fn new(size: u32, track_slow: bool) -> Self {
+        let words = (size as usize).div_ceil(64);
+        let bits = || (0..words).map(|_| AtomicU64::new(0)).collect();
+        CountWindow {
+            size: u64::from(size),
+            position: AtomicU64::new(0),
+            failure_bits: bits(),
+            slow_bits: track_slow.then(bits),
+            failures: AtomicI64::new(0),
+            slow: AtomicI64::new(0),
+        }
+    }
+
+    #[inline]
+    fn record(&self, failure: bool, slow: bool) -> WindowCounts {
+        let size = self.size;
+        // Claim the next slot. Relaxed: the slot index only needs to be unique; the bits and
+        // counts carry their own read-modify-writes.
+        let previous = match self
+            .position
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                let next = (p & INDEX) + 1;
+                Some(if next == size {
+                    FULL
+                } else {
+                    (p & FULL) | next
+                })
+            }) {
+            Ok(p) | Err(p) => p,
+        };
+        let slot = previous & INDEX;
+        let calls = if previous & FULL != 0 { size } else { slot + 1 };
+        set_bit(&self.failure_bits, slot, failure, &self.failures);
+        if let Some(bits) = &self.slow_bits {
+            set_bit(bits, slot, slow, &self.slow);
+        }
+        WindowCounts {
+            calls,
+            failures: clamp(self.failures.load(Ordering::Relaxed)),
+            slow: clamp(self.slow.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn counts(&self) -> WindowCounts {
+        let p = self.position.load(Ordering::Relaxed);
+        WindowCounts {
+            calls: if p & FULL != 0 { self.size } else { p & INDEX },
+            failures: clamp(self.failures.load(Ordering::Relaxed)),
+            slow: clamp(self.slow.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn reset(&self) {
+        self.position.store(0, Ordering::Relaxed);
+        for word in self
+            .failure_bits
+            .iter()
+            .chain(self.slow_bits.iter().flatten())
+        {
+            word.store(0, Ordering::Relaxed);
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        self.slow.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Sets slot `slot` of `bits` to `value`, keeping `count` equal to the number of set bits.
+/// A success over a success slot — the common case — is one load and no write.
+#[inline]
+fn set_bit(bits: &[AtomicU64], slot: u64, value: bool, count: &AtomicI64) {
+    let Some(word) = bits.get((slot / 64) as usize) else {
+        return;
+    };
+    let mask = 1u64 << (slot % 64);
+    if value {
+        if word.fetch_or(mask, Ordering::Relaxed) & mask == 0 {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    } else if word.load(Ordering::Relaxed) & mask != 0
+        && word.fetch_and(!mask, Ordering::Relaxed) & mask != 0
+    {
+        // The count follows what the read-modify-write saw, not the plain load, so a
+        // racing writer of the same slot cannot make it drift.
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn clamp(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The calls of the last `buckets × bucket_nanos`.
+///
+/// Records never reset shared state: they add to cumulative counters (calls in the low 32
+/// bits, failures in the high 32, wrapping — differences stay exact modulo 2^64 while a window
+/// holds fewer than 2^32 calls). The first record of each bucket-length epoch stores a
+/// snapshot of the cumulative counters; a window's counts are "now minus the snapshot at the
+/// start of the oldest live epoch". So rotation can neither lose a record nor count a stale
+/// one, and an idle breaker needs no sweeping.
+pub(crate) struct TimeWindow {
+    bucket_nanos: u64,
+    buckets: u64,
+    cumulative: AtomicU64,
+    cumulative_slow: AtomicU64,
+    /// The latest epoch with a snapshot.
+    last_epoch: AtomicU64,
+    snapshots: Box<[Snapshot]>,
+    /// Serialises snapshot writers. Records only ever `try_lock` it: a record that loses the
+    /// race goes on without waiting, the winner writes the snapshot.
+    writer: Mutex<()>,
+}
+
+/// The cumulative counters at the start of `epoch`. `epoch` doubles as a sequence lock:
+/// `WRITING` while the fields change, so a reader never pairs an epoch with another's counts.
+struct Snapshot {
+    epoch: AtomicU64,
+    cumulative: AtomicU64,
+    cumulative_slow: AtomicU64,
+}
+
+const WRITING: u64 = u64::MAX;
+const EMPTY: u64 = u64::MAX - 1;
+const FAILURE_UNIT: u64 = 1 << 32;
+
+impl TimeWindow {
+    pub(crate) fn new(bucket_nanos: u64, buckets: u32, now: Instant) -> Self {
+        let window = TimeWindow {
+            bucket_nanos: bucket_nanos.max(1),
+            buckets: u64::from(buckets.max(1)),
+            cumulative: AtomicU64::new(0),
+            cumulative_slow: AtomicU64::new(0),
+            last_epoch: AtomicU64::new(0),
+            snapshots: (0..buckets.max(1))
+                .map(|_| Snapshot {
+                    epoch: AtomicU64::new(EMPTY),
+                    cumulative: AtomicU64::new(0),
+                    cumulative_slow: AtomicU64::new(0),
+                })
+                .collect(),
+            writer: Mutex::new(()),
+        };
+        window.reset(now);
+        window
+    }
+
+    fn epoch(&self, now: Instant) -> u64 {
+        now.as_nanos() / self.bucket_nanos
+    }
+
+    #[inline]
+    fn record(&self, now: Instant, failure: bool, slow: bool) -> WindowCounts {
+        let epoch = self.epoch(now);
+        if epoch > self.last_epoch.load(Ordering::Acquire) {
+            self.advance(epoch);
+        }
+        let delta = 1 + if failure { FAILURE_UNIT } else { 0 };
+        self.cumulative.fetch_add(delta, Ordering::AcqRel);
+        if slow {
+            self.cumulative_slow.fetch_add(1, Ordering::AcqRel);
+        }
+        self.counts_at(epoch)
+    }
+
+    /// Writes the snapshot that opens `epoch`, unless another record is already doing so.
+    #[cold]
+    fn advance(&self, epoch: u64) {
+        let Ok(_guard) = self.writer.try_lock() else {
+            return;
+        };
+        if epoch <= self.last_epoch.load(Ordering::Acquire) {
+            return;
+        }
+        self.write_snapshot(epoch);
+        self.last_epoch.store(epoch, Ordering::Release);
+    }
+
+    fn write_snapshot(&self, epoch: u64) {
+        let Some(slot) = self.snapshots.get((epoch % self.buckets) as usize) else {
+            return;
+        };
+        slot.epoch.store(WRITING, Ordering::Relaxed);
+        fence(Ordering::Release);
+        slot.cumulative
+            .store(self.cumulative.load(Ordering::Acquire), Ordering::Relaxed);
+        slot.cumulative_slow.store(
+            self.cumulative_slow.load(Ordering::Acquire),
+            Ordering::Relaxed,
+        );
+        slot.epoch.store(epoch, Ordering::Release);
+    }
+
+    /// The snapshot of `epoch`, if its slot holds that epoch's.
+    fn snapshot(&self, epoch: u64) -> Option<(u64, u64)> {
+        let slot = self.snapshots.get((epoch % self.buckets) as usize)?;
+        for _ in 0..64 {
+            let before = slot.epoch.load(Ordering::Acquire);
+            if before == WRITING {
+                std::hint::spin_loop();
+                continue;
+            }
+            if before != epoch {
+                return None;
+            }
+            let cumulative = slot.cumulative.load(Ordering::Relaxed);
+            let slow = slot.cumulative_slow.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if slot.epoch.load(Ordering::Relaxed) == epoch {
+                return Some((cumulative, slow));
+            }
+        }
+        None
+    }
+
+    fn counts(&self, now: Instant) -> WindowCounts {
+        self.counts_at(self.epoch(now))
+    }
+
+    /// Counts of the window ending with `epoch`: epochs `epoch - buckets + 1 ..= epoch`.
+    fn counts_at(&self, epoch: u64) -> WindowCounts {
+        let oldest = epoch.saturating_sub(self.buckets - 1);
+        // No record since the window's oldest epoch began means an empty window; otherwise
+        // the first snapshot at or after `oldest` marks where the window's calls start.
+        if self.last_epoch.load(Ordering::Acquire) < oldest {
+            return WindowCounts::default();
+        }
+        let cumulative = self.cumulative.load(Ordering::Acquire);
+        let cumulative_slow = self.cumulative_slow.load(Ordering::Acquire);
+        for e in oldest..=epoch {
+            if let Some((base, base_slow)) = self.snapshot(e) {
+                let delta = cumulative.wrapping_sub(base);
+                return WindowCounts {
+                    calls: delta & (FAILURE_UNIT - 1),
+                    failures: delta >> 32,
+                    slow: cumulative_slow.wrapping_sub(base_slow),
+                };
+            }
+        }
+        WindowCounts::default()
+    }
+
+    /// Empties the window: only calls recorded from now on count.
+    fn reset(&self, now: Instant) {
+        // A rare, non-hot path: wait for any snapshot writer.
+        let _guard = self.writer.lock();
+        for slot in self.snapshots.iter() {
+            slot.epoch.store(EMPTY, Ordering::Release);
+        }
+        let epoch = self.epoch(now);
+        self.write_snapshot(epoch);
+        self.last_epoch.store(epoch, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_window_holds_the_last_n_outcomes() {
+        let w = CountWindow::new(3, true);
+        assert_eq!(
+            w.record(true, false),
+            WindowCounts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            w.record(false, true),
+            WindowCounts {
+                calls: 2,
+                failures: 1,
+                slow: 1
+            }
+        );
+        assert_eq!(
+            w.record(true, true),
+            WindowCounts {
+                calls: 3,
+                failures: 2,
+                slow: 2
+            }
+        );
+        // The first call (a failure) leaves the window.
+        assert_eq!(
+            w.record(false, false),
+            WindowCounts {
+                calls: 3,
+                failures: 1,
+                slow: 2
+            }
+        );
+        assert_eq!(
+            w.counts(),
+            WindowCounts {
+                calls: 3,
+                failures: 1,
+                slow: 2
+            }
+        );
+        w.reset();
+        assert_eq!(w.counts(), WindowCounts::default());
+        assert_eq!(
+            w.record(false, false),
+            WindowCounts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn count_window_counts_stay_exact_under_concurrency() {
+        let w = std::sync::Arc::new(CountWindow::new(100, false));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        w.record((i + t) % 3 == 0, false);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let set: u32 = w
+            .failure_bits
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed).count_ones())
+            .sum();
+        assert_eq!(w.counts().failures, u64::from(set));
+        assert_eq!(w.counts().calls, 100);
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_nanos(ms * 1_000_000)
+    }
+
+    #[test]
+    fn time_window_expires_whole_buckets() {
+        // 4 buckets of 250ms: a one-second window.
+        let w = TimeWindow::new(250_000_000, 4, at(0));
+        w.record(at(0), true, false);
+        w.record(at(100), false, true);
+        assert_eq!(
+            w.counts(at(100)),
+            WindowCounts {
+                calls: 2,
+                failures: 1,
+                slow: 1
+            }
+        );
+        w.record(at(600), true, false);
+        assert_eq!(
+            w.counts(at(999)),
+            WindowCounts {
+                calls: 3,
+                failures: 2,
+                slow: 1
+            }
+        );
+        // At 1000ms the bucket [0, 250) has expired.
+        assert_eq!(
+            w.counts(at(1000)),
+            WindowCounts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            w.record(at(1100), false, false),
+            WindowCounts {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            }
+        );
+        // Idle far beyond the window: empty, then counting again.
+        assert_eq!(w.counts(at(60_000)), WindowCounts::default());
+        assert_eq!(
+            w.record(at(60_000), true, false),
+            WindowCounts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn time_window_reset_forgets_earlier_calls() {
+        let w = TimeWindow::new(1_000_000, 10, at(0));
+        w.record(at(1), true, false);
+        w.reset(at(2));
+        assert_eq!(w.counts(at(2)), WindowCounts::default());
+        assert_eq!(
+            w.record(at(2), false, false),
+            WindowCounts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn time_window_loses_no_record_across_rotations_under_concurrency() {
+        let clock = crate::clock::ManualClock::new();
+        // 1000 buckets of 1µs: a 1ms window that rotates every microsecond, while four
+        // threads advance time by 1ns per record (40µs in all, so every call stays inside).
+        let w = std::sync::Arc::new(TimeWindow::new(1_000, 1000, clock.now()));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let w = w.clone();
+                let clock = clock.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        clock.advance(std::time::Duration::from_nanos(1));
+                        w.record(clock.now(), true, false);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            w.counts(clock.now()),
+            WindowCounts {
+                calls: 40_000,
+                failures: 40_000,
+                slow: 0
+            }
+        );
+    }
+}
