@@ -291,9 +291,12 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let permit = self.try_acquire()?;
+        let ticket = self.store.acquire()?;
+        // If `operation` panics, the guard gives the admission back while unwinding.
+        let guard = ReleaseOnDrop(&*self.store, ticket);
         let outcome = operation();
-        permit.record(self.classify(&outcome));
+        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
+        self.store.complete(ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -316,9 +319,12 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let permit = self.try_acquire()?;
+        let ticket = self.store.acquire()?;
+        // If this future is dropped while `future` runs, the guard gives the admission back.
+        let guard = ReleaseOnDrop(&*self.store, ticket);
         let outcome = future.await;
-        permit.record(self.classify(&outcome));
+        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
+        self.store.complete(ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -479,6 +485,15 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn clock(&self) -> &Clock {
         self.store.clock()
+    }
+}
+
+/// Gives an admission back if dropped: the unwinding or cancellation path of `call*`.
+struct ReleaseOnDrop<'a, S: StateStore>(&'a S, Ticket);
+
+impl<S: StateStore> Drop for ReleaseOnDrop<'_, S> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
     }
 }
 

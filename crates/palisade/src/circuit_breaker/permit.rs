@@ -37,6 +37,7 @@ where
     P: Deref,
     P::Target: StateStore,
 {
+    #[inline]
     pub(super) fn new(store: P, ticket: Ticket) -> Self {
         Permit {
             store,
@@ -52,6 +53,7 @@ where
     /// assert_eq!(breaker.stats().successful_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn record_success(self) {
         self.record(Verdict::Success)
     }
@@ -64,6 +66,7 @@ where
     /// assert_eq!(breaker.stats().failed_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn record_failure(self) {
         self.record(Verdict::Failure)
     }
@@ -76,6 +79,7 @@ where
     /// assert_eq!(breaker.stats().ignored_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn record_ignored(self) {
         self.record(Verdict::Ignored)
     }
@@ -91,6 +95,7 @@ where
     /// assert_eq!(breaker.stats().failed_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn record(mut self, verdict: Verdict) {
         if let Some(ticket) = self.ticket.take() {
             self.store.complete(ticket, verdict);
@@ -116,6 +121,7 @@ where
     P: Deref,
     P::Target: StateStore,
 {
+    #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.store.release(ticket);

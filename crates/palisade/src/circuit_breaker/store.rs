@@ -82,6 +82,9 @@ pub enum Role {
 
 /// Proof that a call was admitted, handed back with its outcome.
 ///
+/// It carries the breaker's state word at admission (state and generation), so completing a
+/// call checks "is this still the period that admitted it?" with one comparison.
+///
 /// ```
 /// use palisade::circuit_breaker::{Role, Ticket};
 /// let t = Ticket::new(7, Role::Closed, None);
@@ -89,10 +92,14 @@ pub enum Role {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
-    generation: u64,
-    role: Role,
-    started: Option<Instant>,
+    word: u64,
+    /// Start time in clock nanoseconds, or `NOT_TIMED`: two plain words keep a ticket in
+    /// registers on the hot path.
+    started: u64,
 }
+
+/// `Ticket::started` of a call that is not being timed.
+const NOT_TIMED: u64 = u64::MAX;
 
 impl Ticket {
     /// A ticket for a call admitted in `generation` with `role`, started at `started` (only
@@ -104,10 +111,20 @@ impl Ticket {
     /// assert_eq!(t.role(), Role::TrialCall);
     /// ```
     pub fn new(generation: u64, role: Role, started: Option<Instant>) -> Self {
+        let state = match role {
+            Role::Closed => State::Closed,
+            Role::TrialCall => State::HalfOpen,
+            Role::Disabled => State::Disabled,
+            Role::MetricsOnly => State::MetricsOnly,
+        };
+        Ticket::from_word(pack(generation, state), started)
+    }
+
+    #[inline]
+    fn from_word(word: u64, started: Option<Instant>) -> Self {
         Ticket {
-            generation,
-            role,
-            started,
+            word,
+            started: started.map_or(NOT_TIMED, Instant::as_nanos),
         }
     }
 
@@ -118,7 +135,7 @@ impl Ticket {
     /// assert_eq!(Ticket::new(3, Role::Closed, None).generation(), 3);
     /// ```
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.word >> STATE_BITS
     }
 
     /// Why the call was admitted.
@@ -128,7 +145,12 @@ impl Ticket {
     /// assert_eq!(Ticket::new(3, Role::Disabled, None).role(), Role::Disabled);
     /// ```
     pub fn role(&self) -> Role {
-        self.role
+        match unpack(self.word).0 {
+            State::HalfOpen => Role::TrialCall,
+            State::Disabled => Role::Disabled,
+            State::MetricsOnly => Role::MetricsOnly,
+            _ => Role::Closed,
+        }
     }
 
     /// When the call started, if it is being timed.
@@ -138,7 +160,12 @@ impl Ticket {
     /// assert_eq!(Ticket::new(3, Role::Closed, None).started(), None);
     /// ```
     pub fn started(&self) -> Option<Instant> {
-        self.started
+        (self.started != NOT_TIMED).then_some(Instant::from_nanos(self.started))
+    }
+
+    #[inline]
+    fn is_closed(&self) -> bool {
+        self.word & STATE_MASK == CLOSED
     }
 }
 
@@ -232,6 +259,8 @@ const SLOW: usize = 3;
 const REJECTED: usize = 4;
 
 const STATE_BITS: u32 = 3;
+/// `State::Closed.code()`, for the one-comparison fast path.
+const CLOSED: u64 = 0;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 
 fn pack(generation: u64, state: State) -> u64 {
@@ -256,6 +285,8 @@ pub struct LocalState {
     window: Window,
     counters: Counters<5>,
     detects_slow: bool,
+    /// Whether a sliding window is kept (a rate condition is configured).
+    uses_window: bool,
     /// Whether recording a Closed outcome needs the time (slow-call timing, time window).
     needs_time: bool,
     transitions: Mutex<Transitions>,
@@ -298,6 +329,7 @@ impl LocalState {
         };
         LocalState {
             needs_time: detects_slow || window.needs_time(),
+            uses_window: !matches!(window, Window::None),
             name,
             config,
             clock,
@@ -463,12 +495,13 @@ impl LocalState {
         }
         let now = self.clock.now();
         let slow = verdict != Verdict::Ignored
-            && ticket.started.is_some_and(|started| {
+            && ticket.started().is_some_and(|started| {
                 now.saturating_duration_since(started) >= self.config.slow_call_duration
             });
         (Some(now), slow)
     }
 
+    #[inline]
     fn count(&self, verdict: Verdict, slow: bool, state: State) {
         self.counters.incr(match verdict {
             Verdict::Success => SUCCESSES,
@@ -478,6 +511,13 @@ impl LocalState {
         if slow {
             self.counters.incr(SLOW);
         }
+        if !self.listeners.is_empty() {
+            self.publish_outcome(verdict, slow, state);
+        }
+    }
+
+    #[cold]
+    fn publish_outcome(&self, verdict: Verdict, slow: bool, state: State) {
         self.listeners.emit(|| {
             Event::CircuitBreaker(CircuitBreakerEvent::OutcomeRecorded {
                 name: &self.name,
@@ -495,11 +535,21 @@ impl LocalState {
         if verdict == Verdict::Ignored {
             return;
         }
+        let failure = verdict == Verdict::Failure;
+        if !failure && !self.uses_window {
+            // Without a window only a failure can trip the breaker; a success just ends a
+            // run of consecutive failures — of this period, not of one that is over.
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0
+                && self.word.load(Ordering::Acquire) == ticket.word
+            {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
         let word = self.word.load(Ordering::Acquire);
-        if word != pack(ticket.generation, state) {
+        if word != ticket.word {
             return; // admitted before a transition: it belongs to a period that is over
         }
-        let failure = verdict == Verdict::Failure;
         let consecutive = if failure {
             self.consecutive_failures
                 .fetch_add(1, Ordering::Relaxed)
@@ -511,10 +561,14 @@ impl LocalState {
             }
             0
         };
-        let counts = self.window.record(now, failure, slow);
+        let minimum_calls = u64::from(self.config.minimum_calls);
+        let counts = self.window.record(now, failure, slow, minimum_calls);
         if state == State::MetricsOnly {
             return;
         }
+        let Some(counts) = counts else {
+            return;
+        };
         if let Some(reason) = self.trip_reason(failure, consecutive, counts) {
             self.trip(word, reason, now);
         }
@@ -536,24 +590,25 @@ impl LocalState {
         if counts.calls == 0 || counts.calls < u64::from(config.minimum_calls) {
             return None;
         }
+        // `n / calls ≥ threshold%` as `n × 100 ≥ threshold × calls`: no division on the hot
+        // path; the rate itself is computed only when the breaker trips.
         let calls = counts.calls as f64;
-        if let Some(threshold) = config.failure_rate_threshold {
-            let rate = counts.failures as f64 * 100.0 / calls;
-            if rate >= threshold {
-                return Some(TransitionReason::FailureRate {
-                    rate,
-                    calls: counts.calls,
-                });
-            }
+        let rate = |n: u64| n as f64 * 100.0 / calls;
+        if let Some(threshold) = config.failure_rate_threshold
+            && counts.failures as f64 * 100.0 >= threshold * calls
+        {
+            return Some(TransitionReason::FailureRate {
+                rate: rate(counts.failures),
+                calls: counts.calls,
+            });
         }
-        if let Some(threshold) = config.slow_call_rate_threshold {
-            let rate = counts.slow as f64 * 100.0 / calls;
-            if rate >= threshold {
-                return Some(TransitionReason::SlowCallRate {
-                    rate,
-                    calls: counts.calls,
-                });
-            }
+        if let Some(threshold) = config.slow_call_rate_threshold
+            && counts.slow as f64 * 100.0 >= threshold * calls
+        {
+            return Some(TransitionReason::SlowCallRate {
+                rate: rate(counts.slow),
+                calls: counts.calls,
+            });
         }
         None
     }
@@ -578,7 +633,7 @@ impl LocalState {
         self.count(verdict, slow, State::HalfOpen);
         let transition = {
             let mut t = self.lock();
-            if self.word.load(Ordering::Acquire) != pack(ticket.generation, State::HalfOpen) {
+            if self.word.load(Ordering::Acquire) != ticket.word {
                 return; // HalfOpen ended while this call ran; its slot went with it
             }
             t.trial_calls_in_flight = t.trial_calls_in_flight.saturating_sub(1);
@@ -606,17 +661,11 @@ impl LocalState {
         }
     }
 
-    fn window_counts(&self, now: Instant) -> WindowCounts {
-        self.window.counts(now)
-    }
-}
-
-impl StateStore for LocalState {
-    #[inline]
-    fn acquire(&self) -> Result<Ticket, Rejected> {
-        let (state, generation) = unpack(self.word.load(Ordering::Acquire));
+    /// Admission when the word is not Closed.
+    #[inline(never)]
+    fn acquire_not_closed(&self, word: u64) -> Result<Ticket, Rejected> {
+        let (state, _) = unpack(word);
         match state {
-            State::Closed => Ok(Ticket::new(generation, Role::Closed, self.started())),
             State::Open => {
                 let now = self.clock.now().as_nanos();
                 let until = self.open_until.load(Ordering::Relaxed);
@@ -631,23 +680,51 @@ impl StateStore for LocalState {
         }
     }
 
-    #[inline]
-    fn complete(&self, ticket: Ticket, verdict: Verdict) {
-        match ticket.role {
-            Role::Closed => self.complete_closed(ticket, verdict, State::Closed),
+    #[inline(never)]
+    fn complete_not_closed(&self, ticket: Ticket, verdict: Verdict) {
+        match ticket.role() {
             Role::MetricsOnly => self.complete_closed(ticket, verdict, State::MetricsOnly),
             Role::TrialCall => self.complete_trial(ticket, verdict),
-            Role::Disabled => {}
+            Role::Closed | Role::Disabled => {}
         }
     }
 
-    fn release(&self, ticket: Ticket) {
-        if ticket.role != Role::TrialCall {
-            return;
-        }
+    #[cold]
+    fn release_trial(&self, ticket: Ticket) {
         let mut t = self.lock();
-        if self.word.load(Ordering::Acquire) == pack(ticket.generation, State::HalfOpen) {
+        if self.word.load(Ordering::Acquire) == ticket.word {
             t.trial_calls_in_flight = t.trial_calls_in_flight.saturating_sub(1);
+        }
+    }
+
+    fn window_counts(&self, now: Instant) -> WindowCounts {
+        self.window.counts(now)
+    }
+}
+
+impl StateStore for LocalState {
+    #[inline]
+    fn acquire(&self) -> Result<Ticket, Rejected> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & STATE_MASK == CLOSED {
+            return Ok(Ticket::from_word(word, self.started()));
+        }
+        self.acquire_not_closed(word)
+    }
+
+    #[inline]
+    fn complete(&self, ticket: Ticket, verdict: Verdict) {
+        if ticket.is_closed() {
+            self.complete_closed(ticket, verdict, State::Closed)
+        } else {
+            self.complete_not_closed(ticket, verdict)
+        }
+    }
+
+    #[inline]
+    fn release(&self, ticket: Ticket) {
+        if unpack(ticket.word).0 == State::HalfOpen {
+            self.release_trial(ticket);
         }
     }
 

@@ -26,16 +26,31 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    /// Records one call and returns the window's counts including it.
+    /// Records one call. Returns the window's counts including it — or `None` when they
+    /// cannot have crossed a threshold of `minimum_calls`, so there is nothing to evaluate.
+    ///
+    /// With a count window, a call that is neither failed nor slow never raises a rate: it
+    /// replaces an older call or adds to the calls. The one exception is the call that brings
+    /// the window to `minimum_calls`, which makes the rates evaluable for the first time. (A
+    /// time window can raise rates by expiring old successes, so it always evaluates.)
     #[inline]
-    pub(crate) fn record(&self, now: Option<Instant>, failure: bool, slow: bool) -> WindowCounts {
+    pub(crate) fn record(
+        &self,
+        now: Option<Instant>,
+        failure: bool,
+        slow: bool,
+        minimum_calls: u64,
+    ) -> Option<WindowCounts> {
         match self {
-            Window::None => WindowCounts::default(),
-            Window::Count(w) => w.record(failure, slow),
-            Window::Time(w) => {
-                let now = now.unwrap_or_default();
-                w.record(now, failure, slow)
+            Window::None => Some(WindowCounts::default()),
+            Window::Count(w) => {
+                let (calls, was_full) = w.record(failure, slow);
+                if !failure && !slow && (was_full || calls != minimum_calls) {
+                    return None;
+                }
+                Some(w.counts_with(calls))
             }
+            Window::Time(w) => Some(w.record(now.unwrap_or_default(), failure, slow)),
         }
     }
 
@@ -92,8 +107,10 @@ impl CountWindow {
         }
     }
 
+    /// Records one call; returns the calls in the window including it, and whether the ring
+    /// had already wrapped before it.
     #[inline]
-    fn record(&self, failure: bool, slow: bool) -> WindowCounts {
+    fn record(&self, failure: bool, slow: bool) -> (u64, bool) {
         let size = self.size;
         // Claim the next slot. Relaxed: the slot index only needs to be unique; the bits and
         // counts carry their own read-modify-writes.
@@ -110,11 +127,16 @@ impl CountWindow {
             Ok(p) | Err(p) => p,
         };
         let slot = previous & INDEX;
-        let calls = if previous & FULL != 0 { size } else { slot + 1 };
+        let was_full = previous & FULL != 0;
+        let calls = if was_full { size } else { slot + 1 };
         set_bit(&self.failure_bits, slot, failure, &self.failures);
         if let Some(bits) = &self.slow_bits {
             set_bit(bits, slot, slow, &self.slow);
         }
+        (calls, was_full)
+    }
+
+    fn counts_with(&self, calls: u64) -> WindowCounts {
         WindowCounts {
             calls,
             failures: clamp(self.failures.load(Ordering::Relaxed)),
@@ -339,57 +361,21 @@ mod tests {
     #[test]
     fn count_window_holds_the_last_n_outcomes() {
         let w = CountWindow::new(3, true);
-        assert_eq!(
-            w.record(true, false),
-            WindowCounts {
-                calls: 1,
-                failures: 1,
-                slow: 0
-            }
-        );
-        assert_eq!(
-            w.record(false, true),
-            WindowCounts {
-                calls: 2,
-                failures: 1,
-                slow: 1
-            }
-        );
-        assert_eq!(
-            w.record(true, true),
-            WindowCounts {
-                calls: 3,
-                failures: 2,
-                slow: 2
-            }
-        );
-        // The first call (a failure) leaves the window.
-        assert_eq!(
-            w.record(false, false),
-            WindowCounts {
-                calls: 3,
-                failures: 1,
-                slow: 2
-            }
-        );
-        assert_eq!(
-            w.counts(),
-            WindowCounts {
-                calls: 3,
-                failures: 1,
-                slow: 2
-            }
-        );
+        let counts = |calls, failures, slow| WindowCounts {
+            calls,
+            failures,
+            slow,
+        };
+        let record = |failure, slow| w.counts_with(w.record(failure, slow).0);
+        assert_eq!(record(true, false), counts(1, 1, 0));
+        assert_eq!(record(false, true), counts(2, 1, 1));
+        assert_eq!(record(true, true), counts(3, 2, 2));
+        // The first call (a failure) leaves the window; the ring has wrapped.
+        assert_eq!(w.record(false, false), (3, true));
+        assert_eq!(w.counts(), counts(3, 1, 2));
         w.reset();
         assert_eq!(w.counts(), WindowCounts::default());
-        assert_eq!(
-            w.record(false, false),
-            WindowCounts {
-                calls: 1,
-                failures: 0,
-                slow: 0
-            }
-        );
+        assert_eq!(w.record(false, false), (1, false));
     }
 
     #[test]
