@@ -13,143 +13,179 @@
 //! exits, so a long-running service that churns threads keeps reusing the same slots. Threads
 //! beyond [`SLOTS`] share an overflow slot updated with `fetch_add`.
 
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(palisade_loom))]
+pub(crate) use per_thread::Counters;
 
-/// Per-thread slots per counter set; thread ids beyond this share the overflow slot.
-pub(crate) const SLOTS: usize = 64;
+#[cfg(palisade_loom)]
+pub(crate) use shared::Counters;
 
-/// A set of `N` counters (for example successes, failures, rejections) counted per thread.
-pub(crate) struct Counters<const N: usize> {
-    slots: Box<[Slot<N>]>,
-    overflow: Slot<N>,
-    /// Subtracted from the sums: `reset` records the sums instead of racing the owners' stores.
-    baseline: [AtomicU64; N],
-}
+/// Under loom: one shared atomic per counter, so the model checks the policies' logic rather
+/// than the thread-id pool (which the tests below check with real threads).
+#[cfg(palisade_loom)]
+mod shared {
+    use crate::sync::{AtomicU64, Ordering};
 
-#[repr(align(64))]
-struct Slot<const N: usize>([AtomicU64; N]);
+    pub(crate) struct Counters<const N: usize>([AtomicU64; N]);
 
-impl<const N: usize> Slot<N> {
-    fn new() -> Self {
-        Slot(std::array::from_fn(|_| AtomicU64::new(0)))
+    impl<const N: usize> Counters<N> {
+        pub(crate) fn new() -> Self {
+            Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+        }
+        pub(crate) fn incr(&self, which: usize) {
+            self.0[which].fetch_add(1, Ordering::Relaxed);
+        }
+        pub(crate) fn get(&self, which: usize) -> u64 {
+            self.0[which].load(Ordering::Relaxed)
+        }
+        pub(crate) fn reset(&self) {
+            for c in &self.0 {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
     }
 }
 
-impl<const N: usize> Counters<N> {
-    pub(crate) fn new() -> Self {
-        Counters {
-            slots: (0..SLOTS).map(|_| Slot::new()).collect(),
-            overflow: Slot::new(),
-            baseline: std::array::from_fn(|_| AtomicU64::new(0)),
+#[cfg(not(palisade_loom))]
+mod per_thread {
+    use std::cell::Cell;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Per-thread slots per counter set; thread ids beyond this share the overflow slot.
+    pub(crate) const SLOTS: usize = 64;
+
+    /// A set of `N` counters (for example successes, failures, rejections) counted per thread.
+    pub(crate) struct Counters<const N: usize> {
+        slots: Box<[Slot<N>]>,
+        overflow: Slot<N>,
+        /// Subtracted from the sums: `reset` records the sums instead of racing the owners' stores.
+        baseline: [AtomicU64; N],
+    }
+
+    #[repr(align(64))]
+    struct Slot<const N: usize>([AtomicU64; N]);
+
+    impl<const N: usize> Slot<N> {
+        fn new() -> Self {
+            Slot(std::array::from_fn(|_| AtomicU64::new(0)))
         }
     }
 
-    /// Adds one to counter `which`.
+    impl<const N: usize> Counters<N> {
+        pub(crate) fn new() -> Self {
+            Counters {
+                slots: (0..SLOTS).map(|_| Slot::new()).collect(),
+                overflow: Slot::new(),
+                baseline: std::array::from_fn(|_| AtomicU64::new(0)),
+            }
+        }
+
+        /// Adds one to counter `which`.
+        #[inline]
+        pub(crate) fn incr(&self, which: usize) {
+            match self.slots.get(thread_slot()) {
+                // Only this thread writes its slot, so load + store cannot lose an update; Relaxed
+                // is enough because readers only need each counter's own value.
+                Some(slot) => {
+                    let cell = &slot.0[which];
+                    cell.store(
+                        cell.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Relaxed,
+                    );
+                }
+                None => {
+                    self.overflow.0[which].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+
+        /// The current value of counter `which` since creation or the last `reset`.
+        pub(crate) fn get(&self, which: usize) -> u64 {
+            self.raw(which)
+                .wrapping_sub(self.baseline[which].load(Ordering::Relaxed))
+        }
+
+        fn raw(&self, which: usize) -> u64 {
+            self.slots
+                .iter()
+                .chain(std::iter::once(&self.overflow))
+                .fold(0u64, |sum, slot| {
+                    sum.wrapping_add(slot.0[which].load(Ordering::Relaxed))
+                })
+        }
+
+        /// Starts every counter again from zero.
+        pub(crate) fn reset(&self) {
+            for which in 0..N {
+                self.baseline[which].store(self.raw(which), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Ids handed out to threads, lowest free first, returned when the thread exits.
+    static FREE_IDS: Mutex<IdPool> = Mutex::new(IdPool {
+        next: 0,
+        free: Vec::new(),
+    });
+
+    struct IdPool {
+        next: usize,
+        free: Vec<usize>,
+    }
+
+    /// Returns this thread's id to the pool when the thread exits.
+    struct ThreadId(usize);
+
+    impl Drop for ThreadId {
+        fn drop(&mut self) {
+            // Counting that still happens on this thread (from other thread-local destructors)
+            // must not touch the slot once another thread may own it: send it to overflow.
+            let _ = SLOT.try_with(|slot| slot.set(usize::MAX));
+            if let Ok(mut pool) = FREE_IDS.lock() {
+                pool.free.push(self.0);
+            }
+        }
+    }
+
+    thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+        static OWNER: ThreadId = ThreadId(claim_id());
+    }
+
+    fn claim_id() -> usize {
+        match FREE_IDS.lock() {
+            Ok(mut pool) => match pool.free.pop() {
+                Some(id) => id,
+                None => {
+                    pool.next += 1;
+                    pool.next - 1
+                }
+            },
+            // A poisoned pool only means another thread panicked while holding it; use the
+            // overflow slot rather than propagate the panic.
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// This thread's slot index (`usize::MAX`, i.e. the overflow slot, if it has none).
     #[inline]
-    pub(crate) fn incr(&self, which: usize) {
-        match self.slots.get(thread_slot()) {
-            // Only this thread writes its slot, so load + store cannot lose an update; Relaxed
-            // is enough because readers only need each counter's own value.
-            Some(slot) => {
-                let cell = &slot.0[which];
-                cell.store(
-                    cell.load(Ordering::Relaxed).wrapping_add(1),
-                    Ordering::Relaxed,
-                );
+    fn thread_slot() -> usize {
+        SLOT.try_with(|slot| {
+            let id = slot.get();
+            if id != usize::MAX {
+                return id;
             }
-            None => {
-                self.overflow.0[which].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// The current value of counter `which` since creation or the last `reset`.
-    pub(crate) fn get(&self, which: usize) -> u64 {
-        self.raw(which)
-            .wrapping_sub(self.baseline[which].load(Ordering::Relaxed))
-    }
-
-    fn raw(&self, which: usize) -> u64 {
-        self.slots
-            .iter()
-            .chain(std::iter::once(&self.overflow))
-            .fold(0u64, |sum, slot| {
-                sum.wrapping_add(slot.0[which].load(Ordering::Relaxed))
-            })
-    }
-
-    /// Starts every counter again from zero.
-    pub(crate) fn reset(&self) {
-        for which in 0..N {
-            self.baseline[which].store(self.raw(which), Ordering::Relaxed);
-        }
+            let id = OWNER.try_with(|owner| owner.0).unwrap_or(usize::MAX);
+            slot.set(id);
+            id
+        })
+        .unwrap_or(usize::MAX)
     }
 }
 
-/// Ids handed out to threads, lowest free first, returned when the thread exits.
-static FREE_IDS: Mutex<IdPool> = Mutex::new(IdPool {
-    next: 0,
-    free: Vec::new(),
-});
-
-struct IdPool {
-    next: usize,
-    free: Vec<usize>,
-}
-
-/// Returns this thread's id to the pool when the thread exits.
-struct ThreadId(usize);
-
-impl Drop for ThreadId {
-    fn drop(&mut self) {
-        // Counting that still happens on this thread (from other thread-local destructors)
-        // must not touch the slot once another thread may own it: send it to overflow.
-        let _ = SLOT.try_with(|slot| slot.set(usize::MAX));
-        if let Ok(mut pool) = FREE_IDS.lock() {
-            pool.free.push(self.0);
-        }
-    }
-}
-
-thread_local! {
-    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
-    static OWNER: ThreadId = ThreadId(claim_id());
-}
-
-fn claim_id() -> usize {
-    match FREE_IDS.lock() {
-        Ok(mut pool) => match pool.free.pop() {
-            Some(id) => id,
-            None => {
-                pool.next += 1;
-                pool.next - 1
-            }
-        },
-        // A poisoned pool only means another thread panicked while holding it; use the
-        // overflow slot rather than propagate the panic.
-        Err(_) => usize::MAX,
-    }
-}
-
-/// This thread's slot index (`usize::MAX`, i.e. the overflow slot, if it has none).
-#[inline]
-fn thread_slot() -> usize {
-    SLOT.try_with(|slot| {
-        let id = slot.get();
-        if id != usize::MAX {
-            return id;
-        }
-        let id = OWNER.try_with(|owner| owner.0).unwrap_or(usize::MAX);
-        slot.set(id);
-        id
-    })
-    .unwrap_or(usize::MAX)
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
+    use super::per_thread::SLOTS;
     use super::*;
     use std::sync::Arc;
 

@@ -46,6 +46,7 @@ pub mod error;
 pub mod event;
 pub mod predicate;
 pub mod retry;
+mod sync;
 mod validate;
 
 pub use error::{ConfigError, Error};

@@ -20,8 +20,7 @@
 //! Events are published after the mutex is released, so a listener may call back into the
 //! breaker.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::SlidingWindow;
@@ -32,6 +31,7 @@ use super::window::{CountWindow, TimeWindow, Window, WindowCounts};
 use crate::clock::{Clock, Instant, duration_to_nanos};
 use crate::counter::Counters;
 use crate::event::{Event, Listeners};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Storage and decision logic of a breaker's state. [`LocalState`] keeps it in this process;
 /// a fleet-wide implementation (Redis) plugs in behind the same breaker API.
@@ -324,6 +324,7 @@ impl LocalState {
                     duration_to_nanos(duration / buckets.max(1)),
                     buckets,
                     now,
+                    detects_slow,
                 )),
             }
         };

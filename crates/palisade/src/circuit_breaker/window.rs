@@ -5,8 +5,7 @@
 //! they stay consistent — counts never go negative and no record is lost — but which bucket or
 //! slot a call racing a boundary lands in is decided by the order the atomics see.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
+use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering, fence};
 
 use crate::clock::Instant;
 
@@ -48,7 +47,9 @@ impl Window {
                 if !failure && !slow && (was_full || calls != minimum_calls) {
                     return None;
                 }
-                Some(w.counts_with(calls))
+                // Evaluate the window as it is now, not as this record found it: of two
+                // racing records, one then sees both (see `CountWindow`).
+                Some(w.counts_for_evaluation())
             }
             Window::Time(w) => Some(w.record(now.unwrap_or_default(), failure, slow)),
         }
@@ -77,6 +78,15 @@ impl Window {
 }
 
 /// The last `size` calls: a ring of outcome bits plus running counts.
+///
+/// Every record claims a slot, updates the counts, then the breaker evaluates the *current*
+/// window — reading the counts with a read-modify-write before loading the position. All
+/// count updates and evaluation reads are then ordered on the count's atomic, and each
+/// thread's slot claim travels with its acquire/release, so of any two concurrent records at
+/// least one evaluates a window containing both. Without this, two failures racing into a
+/// 2-call window could each see only itself and never trip (the loom model found exactly
+/// that). The extra read-modify-write is paid only by records that are evaluated: failures,
+/// slow calls, and the call that first brings the window to `minimum_calls`.
 pub(crate) struct CountWindow {
     size: u64,
     /// The next slot in the low 32 bits; `FULL` once the ring has wrapped.
@@ -116,7 +126,7 @@ impl CountWindow {
         // counts carry their own read-modify-writes.
         let previous = match self
             .position
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
                 let next = (p & INDEX) + 1;
                 Some(if next == size {
                     FULL
@@ -136,20 +146,29 @@ impl CountWindow {
         (calls, was_full)
     }
 
-    fn counts_with(&self, calls: u64) -> WindowCounts {
-        WindowCounts {
-            calls,
-            failures: clamp(self.failures.load(Ordering::Relaxed)),
-            slow: clamp(self.slow.load(Ordering::Relaxed)),
-        }
+    fn counts(&self) -> WindowCounts {
+        let failures = clamp(self.failures.load(Ordering::Acquire));
+        let slow = clamp(self.slow.load(Ordering::Acquire));
+        self.with_calls(failures, slow)
     }
 
-    fn counts(&self) -> WindowCounts {
-        let p = self.position.load(Ordering::Relaxed);
+    /// The counts for deciding whether to trip; see the type's docs for the ordering.
+    fn counts_for_evaluation(&self) -> WindowCounts {
+        let failures = clamp(self.failures.fetch_add(0, Ordering::AcqRel));
+        let slow = if self.slow_bits.is_some() {
+            clamp(self.slow.fetch_add(0, Ordering::AcqRel))
+        } else {
+            0
+        };
+        self.with_calls(failures, slow)
+    }
+
+    fn with_calls(&self, failures: u64, slow: u64) -> WindowCounts {
+        let p = self.position.load(Ordering::Acquire);
         WindowCounts {
             calls: if p & FULL != 0 { self.size } else { p & INDEX },
-            failures: clamp(self.failures.load(Ordering::Relaxed)),
-            slow: clamp(self.slow.load(Ordering::Relaxed)),
+            failures,
+            slow,
         }
     }
 
@@ -176,15 +195,15 @@ fn set_bit(bits: &[AtomicU64], slot: u64, value: bool, count: &AtomicI64) {
     };
     let mask = 1u64 << (slot % 64);
     if value {
-        if word.fetch_or(mask, Ordering::Relaxed) & mask == 0 {
-            count.fetch_add(1, Ordering::Relaxed);
+        if word.fetch_or(mask, Ordering::AcqRel) & mask == 0 {
+            count.fetch_add(1, Ordering::AcqRel);
         }
     } else if word.load(Ordering::Relaxed) & mask != 0
-        && word.fetch_and(!mask, Ordering::Relaxed) & mask != 0
+        && word.fetch_and(!mask, Ordering::AcqRel) & mask != 0
     {
         // The count follows what the read-modify-write saw, not the plain load, so a
         // racing writer of the same slot cannot make it drift.
-        count.fetch_sub(1, Ordering::Relaxed);
+        count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -205,6 +224,8 @@ pub(crate) struct TimeWindow {
     buckets: u64,
     cumulative: AtomicU64,
     cumulative_slow: AtomicU64,
+    /// Whether slow calls are evaluated (slow-call detection is on).
+    track_slow: bool,
     /// The latest epoch with a snapshot.
     last_epoch: AtomicU64,
     snapshots: Box<[Snapshot]>,
@@ -226,12 +247,13 @@ const EMPTY: u64 = u64::MAX - 1;
 const FAILURE_UNIT: u64 = 1 << 32;
 
 impl TimeWindow {
-    pub(crate) fn new(bucket_nanos: u64, buckets: u32, now: Instant) -> Self {
+    pub(crate) fn new(bucket_nanos: u64, buckets: u32, now: Instant, track_slow: bool) -> Self {
         let window = TimeWindow {
             bucket_nanos: bucket_nanos.max(1),
             buckets: u64::from(buckets.max(1)),
             cumulative: AtomicU64::new(0),
             cumulative_slow: AtomicU64::new(0),
+            track_slow,
             last_epoch: AtomicU64::new(0),
             snapshots: (0..buckets.max(1))
                 .map(|_| Snapshot {
@@ -257,11 +279,20 @@ impl TimeWindow {
             self.advance(epoch);
         }
         let delta = 1 + if failure { FAILURE_UNIT } else { 0 };
+        // Calls and failures share one atomic, so of two racing records the later
+        // read-modify-write sees both. Slow calls live in another: read them with a
+        // read-modify-write too (as `CountWindow` does), so one of two racing records
+        // evaluates both.
         self.cumulative.fetch_add(delta, Ordering::AcqRel);
         if slow {
             self.cumulative_slow.fetch_add(1, Ordering::AcqRel);
         }
-        self.counts_at(epoch)
+        let slow_now = if self.track_slow {
+            self.cumulative_slow.fetch_add(0, Ordering::AcqRel)
+        } else {
+            self.cumulative_slow.load(Ordering::Acquire)
+        };
+        self.counts_from(epoch, self.cumulative.load(Ordering::Acquire), slow_now)
     }
 
     /// Writes the snapshot that opens `epoch`, unless another record is already doing so.
@@ -315,19 +346,22 @@ impl TimeWindow {
     }
 
     fn counts(&self, now: Instant) -> WindowCounts {
-        self.counts_at(self.epoch(now))
+        self.counts_from(
+            self.epoch(now),
+            self.cumulative.load(Ordering::Acquire),
+            self.cumulative_slow.load(Ordering::Acquire),
+        )
     }
 
-    /// Counts of the window ending with `epoch`: epochs `epoch - buckets + 1 ..= epoch`.
-    fn counts_at(&self, epoch: u64) -> WindowCounts {
+    /// Counts of the window ending with `epoch` (epochs `epoch - buckets + 1 ..= epoch`),
+    /// given the cumulative counters now.
+    fn counts_from(&self, epoch: u64, cumulative: u64, cumulative_slow: u64) -> WindowCounts {
         let oldest = epoch.saturating_sub(self.buckets - 1);
         // No record since the window's oldest epoch began means an empty window; otherwise
         // the first snapshot at or after `oldest` marks where the window's calls start.
         if self.last_epoch.load(Ordering::Acquire) < oldest {
             return WindowCounts::default();
         }
-        let cumulative = self.cumulative.load(Ordering::Acquire);
-        let cumulative_slow = self.cumulative_slow.load(Ordering::Acquire);
         for e in oldest..=epoch {
             if let Some((base, base_slow)) = self.snapshot(e) {
                 let delta = cumulative.wrapping_sub(base);
@@ -366,7 +400,10 @@ mod tests {
             failures,
             slow,
         };
-        let record = |failure, slow| w.counts_with(w.record(failure, slow).0);
+        let record = |failure, slow| {
+            w.record(failure, slow);
+            w.counts()
+        };
         assert_eq!(record(true, false), counts(1, 1, 0));
         assert_eq!(record(false, true), counts(2, 1, 1));
         assert_eq!(record(true, true), counts(3, 2, 2));
@@ -410,7 +447,7 @@ mod tests {
     #[test]
     fn time_window_expires_whole_buckets() {
         // 4 buckets of 250ms: a one-second window.
-        let w = TimeWindow::new(250_000_000, 4, at(0));
+        let w = TimeWindow::new(250_000_000, 4, at(0), true);
         w.record(at(0), true, false);
         w.record(at(100), false, true);
         assert_eq!(
@@ -461,7 +498,7 @@ mod tests {
 
     #[test]
     fn time_window_reset_forgets_earlier_calls() {
-        let w = TimeWindow::new(1_000_000, 10, at(0));
+        let w = TimeWindow::new(1_000_000, 10, at(0), false);
         w.record(at(1), true, false);
         w.reset(at(2));
         assert_eq!(w.counts(at(2)), WindowCounts::default());
@@ -480,7 +517,7 @@ mod tests {
         let clock = crate::clock::ManualClock::new();
         // 1000 buckets of 1µs: a 1ms window that rotates every microsecond, while four
         // threads advance time by 1ns per record (40µs in all, so every call stays inside).
-        let w = std::sync::Arc::new(TimeWindow::new(1_000, 1000, clock.now()));
+        let w = std::sync::Arc::new(TimeWindow::new(1_000, 1000, clock.now(), false));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let w = w.clone();
