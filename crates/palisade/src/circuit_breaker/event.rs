@@ -163,9 +163,11 @@ impl fmt::Display for TransitionReason {
             }
             TransitionReason::RecoveryTimeoutElapsed => f.write_str("recovery timeout elapsed"),
             TransitionReason::TrialCallFailed => f.write_str("a trial call failed"),
-            TransitionReason::TrialCallsSucceeded { successes } => {
-                write!(f, "{successes} trial calls succeeded")
-            }
+            TransitionReason::TrialCallsSucceeded { successes } => write!(
+                f,
+                "{successes} trial call{s} succeeded",
+                s = if *successes == 1 { "" } else { "s" }
+            ),
             TransitionReason::HalfOpenTimedOut { waited } => {
                 write!(f, "half-open for {waited:?} without a decision")
             }
