@@ -116,8 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .retry_if(worth_retrying as fn(&Error<io::Error>) -> bool);
 
     let call = || {
-        let report =
-            retry.call_blocking_with_report(|| breaker.call_blocking(|| ping(addr)));
+        let report = retry.call_blocking_with_report(|| breaker.call_blocking(|| ping(addr)));
         match report.result {
             Ok(answer) => println!(
                 "  [{}] -> {answer} after {} attempt(s)",
