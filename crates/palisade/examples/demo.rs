@@ -82,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let at = move || format!("{:>6.0?}", started.elapsed());
 
-    let log_at = at.clone();
+    let log_at = at;
     let breaker = CircuitBreaker::builder()
         .name("pong-service")
         .failure_threshold(3)

@@ -66,6 +66,47 @@ pub(crate) fn positive_secs(
     }
 }
 
+/// The first bad value given to a builder's `*_secs` setter, held until `build()` reports it.
+///
+/// Setters accept anything and `build()` validates, so a setter that cannot even convert its
+/// input (NaN seconds) parks the error here. The last setting of a field wins: a later valid
+/// value for the same field — in seconds or as a `Duration` — discards the parked error.
+#[derive(Debug, Default)]
+pub(crate) struct DeferredError(Option<ConfigError>);
+
+impl DeferredError {
+    /// Converts `secs` for `field`, parking the error if it is not a positive duration.
+    pub(crate) fn secs(
+        &mut self,
+        policy: &'static str,
+        field: &'static str,
+        secs: f64,
+    ) -> Option<Duration> {
+        match positive_secs(policy, field, secs) {
+            Ok(d) => {
+                self.clear(field);
+                Some(d)
+            }
+            Err(e) => {
+                self.0.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// `field` was set to a valid value: a parked error for it no longer applies.
+    pub(crate) fn clear(&mut self, field: &str) {
+        if self.0.as_ref().is_some_and(|e| e.field() == field) {
+            self.0 = None;
+        }
+    }
+
+    /// The parked error, if any.
+    pub(crate) fn check(self) -> Result<(), ConfigError> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -343,7 +343,7 @@ pub struct CircuitBreakerBuilder {
     clock: Option<Clock>,
     listeners: Listeners,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
-    error: Option<ConfigError>,
+    error: validate::DeferredError,
 }
 
 impl CircuitBreakerBuilder {
@@ -353,7 +353,7 @@ impl CircuitBreakerBuilder {
             name: None,
             clock: None,
             listeners: Listeners::new(),
-            error: None,
+            error: validate::DeferredError::default(),
         }
     }
 
@@ -481,6 +481,7 @@ impl CircuitBreakerBuilder {
     /// ```
     pub fn recovery_timeout(mut self, timeout: Duration) -> Self {
         self.config.recovery_timeout = timeout;
+        self.error.clear("recovery_timeout");
         self
     }
 
@@ -492,11 +493,8 @@ impl CircuitBreakerBuilder {
     /// assert_eq!((err.field(), err.value()), ("recovery_timeout", "-5s"));
     /// ```
     pub fn recovery_timeout_secs(mut self, secs: f64) -> Self {
-        match validate::positive_secs(POLICY, "recovery_timeout", secs) {
-            Ok(d) => self.config.recovery_timeout = d,
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
+        if let Some(d) = self.error.secs(POLICY, "recovery_timeout", secs) {
+            self.config.recovery_timeout = d;
         }
         self
     }
@@ -606,9 +604,7 @@ impl CircuitBreakerBuilder {
     /// assert_eq!(err.to_string(), "invalid circuit_breaker configuration: half_open_requests = 0: must be at least 1");
     /// ```
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
+        self.error.check()?;
         self.config.validate()?;
         Ok(CircuitBreaker::assemble(
             self.name.unwrap_or_else(|| Arc::from(POLICY)),

@@ -398,7 +398,8 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         self.store.transition_to(State::ForcedOpen)
     }
 
-    /// Closes the breaker: calls pass, the window starts empty.
+    /// Closes the breaker: calls pass, the window starts empty. Does nothing if it is already
+    /// Closed (use [`reset`](Self::reset) to start over).
     ///
     /// ```
     /// use palisade::circuit_breaker::{CircuitBreaker, State};

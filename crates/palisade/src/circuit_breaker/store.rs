@@ -47,7 +47,8 @@ pub trait StateStore: Send + Sync + 'static {
     fn release(&self, ticket: Ticket);
     /// The current state, applying any time-driven transition that is due.
     fn state(&self) -> State;
-    /// Moves to `target` by operator action (`Closed` also clears the window).
+    /// Moves to `target` by operator action (`Closed` also clears the window); does nothing
+    /// if the breaker is already in `target`.
     fn transition_to(&self, target: State);
     /// Clears all state and statistics: Closed, as if just built.
     fn reset(&self);
@@ -749,11 +750,14 @@ impl StateStore for LocalState {
         let now = self.clock.now();
         let transition = {
             let mut t = self.lock();
+            // Already there: nothing changes — not the time in state, not the period that
+            // admitted the calls in flight. (`reset` is the way to start over.)
+            if unpack(self.word.load(Ordering::Acquire)).0 == target {
+                return;
+            }
             self.enter(&mut t, target, now, TransitionReason::Manual)
         };
-        if transition.0 != transition.1 {
-            self.publish(&[transition]);
-        }
+        self.publish(&[transition]);
     }
 
     fn reset(&self) {

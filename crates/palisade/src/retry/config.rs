@@ -242,7 +242,7 @@ pub struct RetryBuilder {
     listeners: Listeners,
     seed: Option<u64>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
-    error: Option<ConfigError>,
+    error: validate::DeferredError,
 }
 
 impl RetryBuilder {
@@ -253,7 +253,7 @@ impl RetryBuilder {
             clock: Clock::default(),
             listeners: Listeners::new(),
             seed: None,
-            error: None,
+            error: validate::DeferredError::default(),
         }
     }
 
@@ -291,7 +291,7 @@ impl RetryBuilder {
     /// ```
     pub fn base_delay(mut self, delay: Duration) -> Self {
         self.config.base_delay = delay;
-        self.clear_error("base_delay");
+        self.error.clear("base_delay");
         self
     }
 
@@ -320,7 +320,7 @@ impl RetryBuilder {
     /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.config.max_delay = delay;
-        self.clear_error("max_delay");
+        self.error.clear("max_delay");
         self
     }
 
@@ -420,7 +420,7 @@ impl RetryBuilder {
     /// ```
     pub fn max_elapsed(mut self, budget: Duration) -> Self {
         self.config.max_elapsed = Some(budget);
-        self.clear_error("max_elapsed");
+        self.error.clear("max_elapsed");
         self
     }
 
@@ -582,9 +582,7 @@ impl RetryBuilder {
     /// assert_eq!(err.field(), "max_attempts");
     /// ```
     pub fn build(self) -> Result<Retry, ConfigError> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
+        self.error.check()?;
         self.config.validate()?;
         Ok(Retry::assemble(
             self.name.unwrap_or_else(|| Arc::from(POLICY)),
@@ -595,25 +593,8 @@ impl RetryBuilder {
         ))
     }
 
-    /// Converts seconds, remembering the first error for `build()`. A later valid value for
-    /// the same field replaces a bad one: the last setting wins, as for every other setter.
     fn secs(&mut self, field: &'static str, secs: f64) -> Option<Duration> {
-        match validate::positive_secs(POLICY, field, secs) {
-            Ok(d) => {
-                self.clear_error(field);
-                Some(d)
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-                None
-            }
-        }
-    }
-
-    fn clear_error(&mut self, field: &str) {
-        if self.error.as_ref().is_some_and(|e| e.field() == field) {
-            self.error = None;
-        }
+        self.error.secs(POLICY, field, secs)
     }
 }
 
