@@ -39,6 +39,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod backoff;
 pub mod circuit_breaker;
 pub mod clock;
 mod counter;

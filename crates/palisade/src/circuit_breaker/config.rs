@@ -292,15 +292,12 @@ impl CircuitBreakerConfig {
         let Some(backoff) = self.recovery_backoff else {
             return self.recovery_timeout;
         };
-        let exponent = i32::try_from(trips.max(1) - 1).unwrap_or(i32::MAX);
-        let nanos = self.recovery_timeout.as_nanos() as f64 * backoff.multiplier.powi(exponent);
-        let cap = backoff.max.as_nanos() as f64;
-        // `nanos < cap` is false for NaN and infinity too, so those cap as well.
-        if nanos < cap {
-            Duration::from_nanos(nanos as u64)
-        } else {
-            backoff.max
-        }
+        crate::backoff::exponential(
+            self.recovery_timeout,
+            backoff.multiplier,
+            trips,
+            backoff.max,
+        )
     }
 
     /// Successful trial calls needed to close.

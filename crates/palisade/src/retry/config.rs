@@ -194,18 +194,12 @@ impl RetryConfig {
         let uncapped = match self.strategy {
             Strategy::Fixed => self.base_delay,
             Strategy::Linear => self.base_delay.saturating_mul(n),
-            Strategy::Exponential => {
-                let exponent = i32::try_from(n - 1).unwrap_or(i32::MAX);
-                let nanos =
-                    self.base_delay.as_nanos() as f64 * self.exponential_base.powi(exponent);
-                // `nanos < cap` is false for NaN and infinity too, so those cap as well.
-                let cap = self.max_delay.as_nanos() as f64;
-                if nanos < cap {
-                    Duration::from_nanos(nanos as u64)
-                } else {
-                    self.max_delay
-                }
-            }
+            Strategy::Exponential => crate::backoff::exponential(
+                self.base_delay,
+                self.exponential_base,
+                n,
+                self.max_delay,
+            ),
         };
         uncapped.min(self.max_delay)
     }
