@@ -56,7 +56,8 @@ mod per_thread {
 
     /// A set of `N` counters (for example successes, failures, rejections) counted per thread.
     pub(crate) struct Counters<const N: usize> {
-        slots: Box<[Slot<N>]>,
+        // A fixed-size array: the bounds check compares with a constant, not a loaded length.
+        slots: Box<[Slot<N>; SLOTS]>,
         overflow: Slot<N>,
         /// Subtracted from the sums: `reset` records the sums instead of racing the owners' stores.
         baseline: [AtomicU64; N],
@@ -74,7 +75,7 @@ mod per_thread {
     impl<const N: usize> Counters<N> {
         pub(crate) fn new() -> Self {
             Counters {
-                slots: (0..SLOTS).map(|_| Slot::new()).collect(),
+                slots: Box::new(std::array::from_fn(|_| Slot::new())),
                 overflow: Slot::new(),
                 baseline: std::array::from_fn(|_| AtomicU64::new(0)),
             }

@@ -288,6 +288,9 @@ pub struct LocalState {
     detects_slow: bool,
     /// Whether a sliding window is kept (a rate condition is configured).
     uses_window: bool,
+    /// Consecutive failures only, no slow-call timing, nobody listening: recording a Closed
+    /// outcome is counting it plus, at most, the failure run. One flag for the common case.
+    plain: bool,
     /// Whether recording a Closed outcome needs the time (slow-call timing, time window).
     needs_time: bool,
     transitions: Mutex<Transitions>,
@@ -332,6 +335,7 @@ impl LocalState {
         LocalState {
             needs_time: detects_slow || window.needs_time(),
             uses_window: !matches!(window, Window::None),
+            plain: !detects_slow && matches!(window, Window::None) && listeners.is_empty(),
             name,
             config,
             clock,
@@ -532,6 +536,16 @@ impl LocalState {
 
     #[inline]
     fn complete_closed(&self, ticket: Ticket, verdict: Verdict, state: State) {
+        if self.plain && verdict == Verdict::Success {
+            self.counters.incr(SUCCESSES);
+            // A success just ends a run of consecutive failures — of this period only.
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0
+                && self.word.load(Ordering::Acquire) == ticket.word
+            {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
         let (now, slow) = self.timing(&ticket, verdict);
         self.count(verdict, slow, state);
         if verdict == Verdict::Ignored {
