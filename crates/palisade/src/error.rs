@@ -71,6 +71,17 @@ pub enum Error<E> {
         /// Time until a call would be permitted.
         retry_after: Duration,
     },
+    /// A rate limiter was asked for more permits than it can ever grant at once: waiting
+    /// would not help.
+    #[non_exhaustive]
+    InsufficientCapacity {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// Permits asked for.
+        requested: u64,
+        /// The most the limiter grants at once.
+        capacity: u64,
+    },
     /// The operation did not finish within its time limit and was cancelled.
     #[non_exhaustive]
     Timeout {
@@ -115,8 +126,9 @@ impl<E> Error<E> {
         }
     }
 
-    /// Whether a policy refused to run the call (circuit open, rate limited, bulkhead full).
-    /// The operation did not run, so it is safe to try again later even if not idempotent.
+    /// Whether a policy refused to run the call (circuit open, rate limited, insufficient
+    /// capacity, bulkhead full). The operation did not run, so trying again later is safe
+    /// even if it is not idempotent.
     ///
     /// ```
     /// use palisade::Error;
@@ -125,11 +137,15 @@ impl<E> Error<E> {
     pub fn is_rejection(&self) -> bool {
         matches!(
             self,
-            Error::CircuitOpen { .. } | Error::RateLimited { .. } | Error::BulkheadFull { .. }
+            Error::CircuitOpen { .. }
+                | Error::RateLimited { .. }
+                | Error::InsufficientCapacity { .. }
+                | Error::BulkheadFull { .. }
         )
     }
 
-    /// Whether the failure is expected to clear with time: a rejection or a timeout.
+    /// Whether the failure is expected to clear with time: a rejection (except insufficient
+    /// capacity, which never clears) or a timeout.
     ///
     /// Palisade cannot know whether your own error is transient, so [`Error::Operation`]
     /// returns `false`; classify those with a retry predicate. Exhausted retries return
@@ -140,7 +156,8 @@ impl<E> Error<E> {
     /// assert!(!Error::Operation("disk full").is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
-        self.is_rejection() || matches!(self, Error::Timeout { .. })
+        (self.is_rejection() && !matches!(self, Error::InsufficientCapacity { .. }))
+            || matches!(self, Error::Timeout { .. })
     }
 
     /// The operation's own error, if this is one or wraps one (retries exhausted).
@@ -197,6 +214,15 @@ impl<E> Error<E> {
                 retry_after,
             },
             Error::RateLimited { name, retry_after } => Error::RateLimited { name, retry_after },
+            Error::InsufficientCapacity {
+                name,
+                requested,
+                capacity,
+            } => Error::InsufficientCapacity {
+                name,
+                requested,
+                capacity,
+            },
             Error::Timeout { limit } => Error::Timeout { limit },
             Error::BulkheadFull {
                 name,
@@ -238,6 +264,15 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::RateLimited { name, retry_after } => write!(
                 f,
                 "rate limiter '{name}' rejected the call: retry after {retry_after:?}"
+            ),
+            Error::InsufficientCapacity {
+                name,
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "rate limiter '{name}' can grant at most {capacity} permits at once, \
+                 {requested} were requested: split the request or raise the limit"
             ),
             Error::Timeout { limit } => {
                 write!(f, "operation timed out after {limit:?} and was cancelled")

@@ -40,6 +40,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::circuit_breaker::CircuitBreakerEvent;
+use crate::rate_limit::RateLimitEvent;
 use crate::retry::RetryEvent;
 
 /// Something a policy did. Each policy contributes one variant; later policies add more, so
@@ -66,6 +67,8 @@ pub enum Event<'a> {
     Retry(RetryEvent<'a>),
     /// A circuit breaker changed state, rejected a call or recorded an outcome.
     CircuitBreaker(CircuitBreakerEvent<'a>),
+    /// A rate limiter granted or refused permits.
+    RateLimit(RateLimitEvent<'a>),
 }
 
 impl Event<'_> {
@@ -80,6 +83,7 @@ impl Event<'_> {
         match self {
             Event::Retry(e) => e.name(),
             Event::CircuitBreaker(e) => e.name(),
+            Event::RateLimit(e) => e.name(),
         }
     }
 
@@ -94,6 +98,7 @@ impl Event<'_> {
         match self {
             Event::Retry(_) => "retry",
             Event::CircuitBreaker(_) => "circuit_breaker",
+            Event::RateLimit(_) => "rate_limit",
         }
     }
 }

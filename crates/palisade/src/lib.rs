@@ -46,6 +46,7 @@ mod counter;
 pub mod error;
 pub mod event;
 pub mod predicate;
+pub mod rate_limit;
 pub mod retry;
 mod sync;
 mod validate;

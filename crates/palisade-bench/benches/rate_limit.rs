@@ -1,0 +1,122 @@
+//! Rate limiter benchmarks: admitting checks of a direct (single-key) limiter.
+//!
+//! `rate_limit/direct_check`, ids `palisade_gcra`, `palisade_token_bucket`, `governor` (both
+//! on their default precise clocks), `palisade_gcra_coarse` and `governor_upkeep` (governor
+//! on its `QuantaUpkeepClock`). Goals: palisade_gcra ≤ 1.0× governor; palisade_gcra_coarse ≤
+//! 1.0× governor_upkeep. `rate_limit/direct_check_2_threads`: two threads on one limiter
+//! (time per check per thread).
+//!
+//! Every limiter gets the same quota — u32::MAX per second, burst 1,000,000 — so every check
+//! is admitted, as the contract asks.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::clock::Clock;
+use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+
+const BURST: u32 = 1_000_000;
+
+fn rate() -> Rate {
+    Rate::per_second(u32::MAX)
+}
+
+fn palisade(algorithm: Algorithm, clock: Clock) -> RateLimiter {
+    RateLimiter::builder(algorithm)
+        .clock(clock)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn gcra() -> Algorithm {
+    Algorithm::Gcra {
+        rate: rate(),
+        burst: BURST,
+    }
+}
+
+fn token_bucket() -> Algorithm {
+    Algorithm::TokenBucket {
+        rate: rate(),
+        capacity: BURST,
+        initial_tokens: None,
+    }
+}
+
+fn quota() -> governor::Quota {
+    let max = NonZeroU32::MAX;
+    let burst = NonZeroU32::new(BURST).unwrap_or(NonZeroU32::MIN);
+    governor::Quota::per_second(max).allow_burst(burst)
+}
+
+fn direct_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rate_limit/direct_check");
+    let limiter = palisade(gcra(), Clock::monotonic());
+    group.bench_function("palisade_gcra", |b| {
+        b.iter(|| black_box(limiter.try_acquire()))
+    });
+    let limiter = palisade(token_bucket(), Clock::monotonic());
+    group.bench_function("palisade_token_bucket", |b| {
+        b.iter(|| black_box(limiter.try_acquire()))
+    });
+    let governor = governor::RateLimiter::direct(quota());
+    group.bench_function("governor", |b| b.iter(|| black_box(governor.check())));
+    let limiter = palisade(gcra(), Clock::coarse());
+    group.bench_function("palisade_gcra_coarse", |b| {
+        b.iter(|| black_box(limiter.try_acquire()))
+    });
+    let upkeep = governor::clock::QuantaUpkeepClock::from_interval(Duration::from_millis(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let governor = governor::RateLimiter::direct_with_clock(quota(), upkeep);
+    group.bench_function("governor_upkeep", |b| {
+        b.iter(|| black_box(governor.check()))
+    });
+    group.finish();
+}
+
+/// Runs `check` `iters` times on each of two threads at once; returns the wall time.
+fn two_threads(iters: u64, check: &(dyn Fn() + Sync)) -> Duration {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            barrier.wait();
+            for _ in 0..iters {
+                check();
+            }
+        });
+        barrier.wait();
+        let start = Instant::now();
+        for _ in 0..iters {
+            check();
+        }
+        let _ = worker.join();
+        start.elapsed()
+    })
+}
+
+fn direct_check_2_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rate_limit/direct_check_2_threads");
+    let limiter = palisade(gcra(), Clock::monotonic());
+    group.bench_function("palisade_gcra", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                let _ = black_box(limiter.try_acquire());
+            })
+        })
+    });
+    let governor = governor::RateLimiter::direct(quota());
+    group.bench_function("governor", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                let _ = black_box(governor.check());
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, direct_check, direct_check_2_threads);
+criterion_main!(benches);

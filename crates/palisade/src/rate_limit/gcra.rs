@@ -1,0 +1,115 @@
+//! GCRA, the Generic Cell Rate Algorithm (ITU-T I.371; as in governor and redis-cell).
+//!
+//! The whole state is one number: the theoretical arrival time `tat` of the next permit if
+//! permits were spaced exactly `interval` apart. A request for `n` permits at time `now` is
+//! admitted when it is no earlier than `tat + (n - 1) × interval - tau`, where
+//! `tau = (burst - 1) × interval` is how far ahead of schedule a burst may run; admitting moves
+//! `tat` to `max(tat, now) + n × interval`.
+//!
+//! Bound: over any interval of length `t`, at most `t / interval + burst` permits are admitted.
+//! A stream spaced at least `interval` apart is never rejected.
+
+use std::time::Duration;
+
+use super::RateLimitInfo;
+
+/// The parameters, in clock nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gcra {
+    /// Nanoseconds per permit (rounded up, so the rate is never exceeded).
+    pub(crate) interval: u64,
+    /// The burst, in permits (at least 1).
+    pub(crate) burst: u64,
+}
+
+/// A rejected request: how long until it would be admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wait {
+    pub(crate) retry_after: Duration,
+    pub(crate) info: RateLimitInfo,
+}
+
+impl Gcra {
+    fn tau(&self) -> u64 {
+        self.interval.saturating_mul(self.burst - 1)
+    }
+
+    /// The state of a limiter that has never been used: a full burst is available.
+    pub(crate) fn initial(&self, now: u64) -> u64 {
+        now
+    }
+
+    /// Decides a request for `n` permits (`1 ≤ n ≤ burst`) at `now` against `tat`. On
+    /// admission returns the new `tat` and what remains.
+    #[inline]
+    pub(crate) fn decide(&self, tat: u64, now: u64, n: u64) -> Result<(u64, RateLimitInfo), Wait> {
+        let weight = self.interval.saturating_mul(n - 1);
+        let earliest = tat.saturating_add(weight).saturating_sub(self.tau());
+        if now < earliest {
+            return Err(Wait {
+                retry_after: Duration::from_nanos(earliest - now),
+                info: self.info(tat, now),
+            });
+        }
+        let next = tat.max(now).saturating_add(self.interval.saturating_mul(n));
+        Ok((next, self.info(next, now)))
+    }
+
+    /// What a caller may take right now, given `tat`.
+    pub(crate) fn info(&self, tat: u64, now: u64) -> RateLimitInfo {
+        // One more permit fits while `now ≥ tat - tau`; k more while
+        // `now ≥ tat + (k - 1) × interval - tau`.
+        let slack = now.saturating_add(self.tau());
+        let remaining = if slack >= tat {
+            ((slack - tat) / self.interval + 1).min(self.burst)
+        } else {
+            0
+        };
+        RateLimitInfo {
+            limit: self.burst,
+            remaining,
+            reset_after: Duration::from_nanos(tat.saturating_sub(now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_burst_then_one_permit_per_interval() {
+        // 10 per second, burst 3.
+        let g = Gcra {
+            interval: 100 * MS,
+            burst: 3,
+        };
+        let mut tat = g.initial(0);
+        for expected_remaining in [2, 1, 0] {
+            let (next, info) = g.decide(tat, 0, 1).unwrap();
+            assert_eq!(info.remaining, expected_remaining);
+            tat = next;
+        }
+        let wait = g.decide(tat, 0, 1).unwrap_err();
+        assert_eq!(wait.retry_after, Duration::from_millis(100));
+        assert!(g.decide(tat, 100 * MS, 1).is_ok());
+    }
+
+    #[test]
+    fn n_permits_need_n_intervals_of_room() {
+        let g = Gcra {
+            interval: 10,
+            burst: 5,
+        };
+        let (tat, info) = g.decide(g.initial(1000), 1000, 5).unwrap();
+        assert_eq!((tat, info.remaining), (1050, 0));
+        // Two permits need the room of two intervals.
+        assert_eq!(
+            g.decide(tat, 1005, 2).unwrap_err().retry_after,
+            Duration::from_nanos(5 + 10)
+        );
+        assert!(g.decide(tat, 1020, 2).is_ok());
+    }
+}

@@ -1,0 +1,611 @@
+//! Rate limiting: admit at most so many calls per unit of time.
+//!
+//! # Why
+//!
+//! A dependency has a capacity — a database handles so many queries a second, an API allows
+//! so many requests a minute — and calls beyond it fail slowly or get you banned. A rate
+//! limiter admits calls up to a quota and rejects the rest at once, saying when to come back
+//! ([`Denied::RateLimited`] carries `retry_after`), with enough detail (limit, remaining, reset)
+//! to answer with `RateLimit-*` and `Retry-After` headers.
+//!
+//! # Algorithms
+//!
+//! Five, chosen by [`Algorithm`]: GCRA (the default choice: one `u64` of state, smooth, with
+//! a burst), token bucket (the same mathematics with a starting fill), fixed window (the
+//! reference docs' `RateLimiter(max_requests, window_seconds)`), sliding window counter and
+//! sliding window log (exact). GCRA, token bucket and fixed window decide with one
+//! compare-and-swap and take no lock.
+//!
+//! ```
+//! use palisade::rate_limit::{Algorithm, Denied, Rate, RateLimiter};
+//!
+//! let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 2 })
+//!     .name("api")
+//!     .build()?;
+//! assert!(limiter.try_acquire().is_ok());
+//! assert!(limiter.try_acquire().is_ok());
+//! match limiter.try_acquire() {
+//!     Err(Denied::RateLimited { retry_after, info, .. }) => {
+//!         assert_eq!(info.remaining, 0);
+//!         assert!(retry_after <= std::time::Duration::from_millis(100));
+//!     }
+//!     other => panic!("expected a rejection, got {other:?}"),
+//! }
+//! // Asking for more than the burst can never succeed: rejected at once, not "later".
+//! assert!(matches!(limiter.try_acquire_n(3), Err(Denied::ExceedsCapacity { requested: 3, capacity: 2, .. })));
+//! # Ok::<(), palisade::ConfigError>(())
+//! ```
+//!
+//! # Changing the quota
+//!
+//! [`set_algorithm`](RateLimiter::set_algorithm) changes the quota of a running limiter
+//! without losing its state (permits already taken still count), as long as the algorithm
+//! stays the same kind.
+//!
+//! # Status
+//!
+//! This is the direct (single-key) limiter with non-blocking acquisition. Waiting
+//! acquisition (FIFO-fair, cancel-safe) and the keyed limiter with bounded memory are the next
+//! steps of this policy.
+
+mod config;
+mod gcra;
+mod window;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{Algorithm, Rate, RateLimiterBuilder};
+
+use crate::clock::Clock;
+use crate::error::{ConfigError, Error};
+use crate::event::{Event, Listeners};
+use crate::sync::{AtomicU64, Mutex, Ordering, fence};
+use config::Kind;
+use gcra::{Gcra, Wait};
+use window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
+
+/// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
+/// `RateLimit-Remaining` and `RateLimit-Reset` headers.
+///
+/// ```
+/// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+/// let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 5 }).build()?;
+/// let info = limiter.try_acquire().unwrap();
+/// assert_eq!((info.limit, info.remaining), (5, 4));
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitInfo {
+    /// Permits available at once when the limiter is fully rested (burst, capacity or max).
+    pub limit: u64,
+    /// Permits that could be taken right now.
+    pub remaining: u64,
+    /// Time until the limiter is fully rested again.
+    pub reset_after: Duration,
+}
+
+/// Why a limiter refused permits.
+///
+/// ```
+/// use palisade::rate_limit::Denied;
+/// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+/// # let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+/// # let _ = limiter.try_acquire();
+/// if let Err(denied) = limiter.try_acquire() {
+///     assert!(denied.retry_after().is_some());
+/// }
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denied {
+    /// Not now: the permits will be available after `retry_after`.
+    RateLimited {
+        /// Time until the request would be admitted.
+        retry_after: Duration,
+        /// The limiter's state.
+        info: RateLimitInfo,
+    },
+    /// Never: more permits than the limiter can grant at once.
+    ExceedsCapacity {
+        /// Permits asked for.
+        requested: u64,
+        /// The most the limiter grants at once.
+        capacity: u64,
+    },
+}
+
+impl Denied {
+    /// Time until the request would be admitted; `None` if it never would.
+    ///
+    /// ```
+    /// let d = palisade::rate_limit::Denied::ExceedsCapacity { requested: 5, capacity: 2 };
+    /// assert_eq!(d.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Denied::RateLimited { retry_after, .. } => Some(*retry_after),
+            Denied::ExceedsCapacity { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denied::RateLimited { retry_after, .. } => {
+                write!(f, "rate limited: retry after {retry_after:?}")
+            }
+            Denied::ExceedsCapacity {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "{requested} permits requested but at most {capacity} can ever be granted at once"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// What a rate limiter did, published through [`crate::event`] as
+/// [`Event::RateLimit`](crate::event::Event::RateLimit).
+///
+/// ```
+/// use palisade::rate_limit::RateLimitEvent;
+/// let e = RateLimitEvent::Permitted { name: "api", permits: 1, remaining: 4 };
+/// assert_eq!(e.name(), "api");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum RateLimitEvent<'a> {
+    /// Permits were granted.
+    Permitted {
+        /// The limiter's name.
+        name: &'a str,
+        /// Permits granted.
+        permits: u64,
+        /// Permits still available.
+        remaining: u64,
+    },
+    /// Permits were refused.
+    Rejected {
+        /// The limiter's name.
+        name: &'a str,
+        /// Permits asked for.
+        permits: u64,
+        /// When they would be granted (`None`: never).
+        retry_after: Option<Duration>,
+    },
+}
+
+impl<'a> RateLimitEvent<'a> {
+    /// The limiter that published the event.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::RateLimitEvent;
+    /// let e = RateLimitEvent::Rejected { name: "db", permits: 1, retry_after: None };
+    /// assert_eq!(e.name(), "db");
+    /// ```
+    pub fn name(&self) -> &'a str {
+        match self {
+            RateLimitEvent::Permitted { name, .. } | RateLimitEvent::Rejected { name, .. } => name,
+        }
+    }
+}
+
+/// A rate limiter over one shared quota; see the [module docs](self). Cheap to clone (one
+/// `Arc`); clones share the quota.
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, RateLimiter};
+/// use std::time::Duration;
+/// let limiter = RateLimiter::builder(Algorithm::FixedWindow { max_requests: 2, window: Duration::from_secs(1) }).build()?;
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_err());
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Arc<str>,
+    kind: Kind,
+    params: Params,
+    state: State,
+    clock: Clock,
+    listeners: Listeners,
+    /// The configured quota; also serialises `set_algorithm` calls.
+    algorithm: Mutex<Algorithm>,
+}
+
+/// The two numbers the algorithm needs, behind a sequence lock so a quota change is seen
+/// whole: a reader retries if a writer ran while it read.
+struct Params {
+    version: AtomicU64,
+    words: [AtomicU64; 2],
+}
+
+impl Params {
+    fn new(words: [u64; 2]) -> Self {
+        Params {
+            version: AtomicU64::new(0),
+            words: words.map(AtomicU64::new),
+        }
+    }
+
+    #[inline]
+    fn read(&self) -> [u64; 2] {
+        loop {
+            let before = self.version.load(Ordering::Acquire);
+            let words = [
+                self.words[0].load(Ordering::Relaxed),
+                self.words[1].load(Ordering::Relaxed),
+            ];
+            fence(Ordering::Acquire);
+            if before.is_multiple_of(2) && self.version.load(Ordering::Relaxed) == before {
+                return words;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Caller serialises writers (the `algorithm` mutex).
+    fn write(&self, words: [u64; 2]) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+        fence(Ordering::Release);
+        for (cell, word) in self.words.iter().zip(words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        self.version.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Where an algorithm keeps its state.
+enum State {
+    /// GCRA, token bucket, fixed window: one word, updated by compare-and-swap.
+    Word(AtomicU64),
+    Counter(Mutex<Counts>),
+    Log(Mutex<VecDeque<u64>>),
+}
+
+impl RateLimiter {
+    /// Starts building a limiter running `algorithm`.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::TokenBucket { rate: Rate::per_second(100), capacity: 1000, initial_tokens: None }).build()?;
+    /// # let _ = l;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn builder(algorithm: Algorithm) -> RateLimiterBuilder {
+        RateLimiterBuilder::new(algorithm)
+    }
+
+    pub(crate) fn assemble(
+        name: Arc<str>,
+        algorithm: Algorithm,
+        kind: Kind,
+        params: [u64; 2],
+        initial_tokens: Option<u64>,
+        clock: Clock,
+        listeners: Listeners,
+    ) -> RateLimiter {
+        let now = clock.now().as_nanos();
+        let state = match kind {
+            Kind::Gcra => {
+                let gcra = Gcra {
+                    interval: params[0],
+                    burst: params[1],
+                };
+                // A token bucket that starts with fewer tokens is one whose "full again"
+                // time lies ahead by the missing tokens.
+                let missing = params[1] - initial_tokens.unwrap_or(params[1]);
+                State::Word(AtomicU64::new(
+                    gcra.initial(now)
+                        .saturating_add(missing.saturating_mul(params[0])),
+                ))
+            }
+            Kind::FixedWindow => State::Word(AtomicU64::new(0)),
+            Kind::SlidingCounter => State::Counter(Mutex::new(
+                SlidingCounter {
+                    window: params[0],
+                    max: params[1],
+                }
+                .initial(now),
+            )),
+            Kind::SlidingLog => State::Log(Mutex::new(VecDeque::new())),
+        };
+        RateLimiter {
+            inner: Arc::new(Inner {
+                name,
+                kind,
+                params: Params::new(params),
+                state,
+                clock,
+                listeners,
+                algorithm: Mutex::new(algorithm),
+            }),
+        }
+    }
+
+    /// Takes one permit if available now.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// assert!(l.try_acquire().is_ok());
+    /// assert!(l.try_acquire().is_err());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
+        self.try_acquire_n(1)
+    }
+
+    /// Takes `n` permits at once if available now — all or none. More than the limiter can
+    /// ever grant at once is [`Denied::ExceedsCapacity`]. `n = 0` takes nothing and reports.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter, Denied};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 10 }).build()?;
+    /// assert_eq!(l.try_acquire_n(4).map(|i| i.remaining), Ok(6));
+    /// assert!(matches!(l.try_acquire_n(11), Err(Denied::ExceedsCapacity { .. })));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
+        let inner = &*self.inner;
+        let n = u64::from(n);
+        let now = inner.clock.now().as_nanos();
+        let [a, b] = inner.params.read();
+        let outcome = if n == 0 {
+            Ok(self.info_at(now, [a, b]))
+        } else if n > b {
+            Err(Denied::ExceedsCapacity {
+                requested: n,
+                capacity: b,
+            })
+        } else {
+            match (&inner.state, inner.kind) {
+                (State::Word(word), Kind::Gcra) => update(word, |tat| {
+                    Gcra {
+                        interval: a,
+                        burst: b,
+                    }
+                    .decide(tat, now, n)
+                }),
+                (State::Word(word), _) => update(word, |state| {
+                    FixedWindow { window: a, max: b }.decide(state, now, n)
+                }),
+                (State::Counter(counts), _) => {
+                    let mut counts = lock(counts);
+                    SlidingCounter { window: a, max: b }
+                        .decide(&mut counts, now, n)
+                        .map_err(denied)
+                }
+                (State::Log(log), _) => {
+                    let mut log = lock(log);
+                    SlidingLog { window: a, max: b }
+                        .decide(&mut log, now, n)
+                        .map_err(denied)
+                }
+            }
+        };
+        if !inner.listeners.is_empty() {
+            self.publish(n, &outcome);
+        }
+        outcome
+    }
+
+    #[cold]
+    fn publish(&self, permits: u64, outcome: &Result<RateLimitInfo, Denied>) {
+        let name = &*self.inner.name;
+        self.inner.listeners.emit(|| {
+            Event::RateLimit(match outcome {
+                Ok(info) => RateLimitEvent::Permitted {
+                    name,
+                    permits,
+                    remaining: info.remaining,
+                },
+                Err(denied) => RateLimitEvent::Rejected {
+                    name,
+                    permits,
+                    retry_after: denied.retry_after(),
+                },
+            })
+        });
+    }
+
+    /// What could be taken right now, without taking anything.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 3 }).build()?;
+    /// assert_eq!(l.info().remaining, 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn info(&self) -> RateLimitInfo {
+        self.info_at(self.inner.clock.now().as_nanos(), self.inner.params.read())
+    }
+
+    fn info_at(&self, now: u64, [a, b]: [u64; 2]) -> RateLimitInfo {
+        match (&self.inner.state, self.inner.kind) {
+            (State::Word(word), Kind::Gcra) => Gcra {
+                interval: a,
+                burst: b,
+            }
+            .info(word.load(Ordering::Acquire), now),
+            (State::Word(word), _) => {
+                FixedWindow { window: a, max: b }.info(word.load(Ordering::Acquire), now)
+            }
+            (State::Counter(counts), _) => {
+                SlidingCounter { window: a, max: b }.info(&lock(counts), now)
+            }
+            (State::Log(log), _) => SlidingLog { window: a, max: b }.info(&mut lock(log), now),
+        }
+    }
+
+    /// Runs `operation` if a permit is available now; otherwise returns
+    /// [`Error::RateLimited`] (or [`Error::InsufficientCapacity`]) without running it.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// use palisade::Error;
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// assert_eq!(l.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    /// assert!(matches!(l.call_blocking(|| Ok::<_, ()>(2)), Err(Error::RateLimited { .. })));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.try_acquire().map_err(|d| self.error(d))?;
+        operation().map_err(Error::Operation)
+    }
+
+    /// Awaits `future` if a permit is available now; otherwise returns
+    /// [`Error::RateLimited`] without polling it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// assert_eq!(l.call(async { Ok::<_, std::io::Error>(1) }).await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.try_acquire().map_err(|d| self.error(d))?;
+        future.await.map_err(Error::Operation)
+    }
+
+    fn error<E>(&self, denied: Denied) -> Error<E> {
+        match denied {
+            Denied::RateLimited { retry_after, .. } => Error::RateLimited {
+                name: self.inner.name.clone(),
+                retry_after,
+            },
+            Denied::ExceedsCapacity {
+                requested,
+                capacity,
+            } => Error::InsufficientCapacity {
+                name: self.inner.name.clone(),
+                requested,
+                capacity,
+            },
+        }
+    }
+
+    /// Changes the quota of the running limiter, keeping its state: permits already taken
+    /// still count against the new quota. The algorithm must stay the same kind (GCRA and
+    /// token bucket may be exchanged, since they share their state); the error names the
+    /// offending field otherwise.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 1 }).build()?;
+    /// l.try_acquire().unwrap();
+    /// assert!(l.try_acquire().is_err());
+    /// l.set_algorithm(Algorithm::Gcra { rate: Rate::per_second(10), burst: 2 })?;
+    /// assert!(l.try_acquire().is_ok()); // the larger burst applies to the existing state
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn set_algorithm(&self, algorithm: Algorithm) -> Result<(), ConfigError> {
+        let (kind, params, _) = algorithm.compile()?;
+        if kind != self.inner.kind {
+            return Err(ConfigError::new(
+                "rate_limit",
+                "algorithm",
+                format_args!("{algorithm:?}"),
+                "a running limiter keeps its kind of algorithm; build a new limiter to change it",
+            ));
+        }
+        let mut current = lock(&self.inner.algorithm);
+        self.inner.params.write(params);
+        *current = algorithm;
+        Ok(())
+    }
+
+    /// The current quota.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let a = Algorithm::Gcra { rate: Rate::per_second(5), burst: 5 };
+    /// assert_eq!(RateLimiter::builder(a).build()?.algorithm(), a);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn algorithm(&self) -> Algorithm {
+        *lock(&self.inner.algorithm)
+    }
+
+    /// The limiter's name.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(5), burst: 5 }).build()?;
+    /// assert_eq!(l.name(), "rate_limit");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+}
+
+/// Applies `decide` to `word` with a compare-and-swap loop; the decision is made on the value
+/// the swap succeeds against, so concurrent callers never over-admit.
+#[inline]
+fn update(
+    word: &AtomicU64,
+    decide: impl Fn(u64) -> Result<(u64, RateLimitInfo), Wait>,
+) -> Result<RateLimitInfo, Denied> {
+    let mut current = word.load(Ordering::Acquire);
+    loop {
+        match decide(current) {
+            Ok((next, info)) => {
+                match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return Ok(info),
+                    Err(actual) => current = actual,
+                }
+            }
+            Err(wait) => return Err(denied(wait)),
+        }
+    }
+}
+
+fn denied(wait: Wait) -> Denied {
+    Denied::RateLimited {
+        retry_after: wait.retry_after,
+        info: wait.info,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
+    // The state stays consistent across a panic elsewhere: every update writes whole values.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("name", &self.inner.name)
+            .field("algorithm", &self.algorithm())
+            .field("info", &self.info())
+            .finish_non_exhaustive()
+    }
+}
