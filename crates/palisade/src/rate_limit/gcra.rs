@@ -55,21 +55,21 @@ impl Gcra {
         Ok((next, self.info(next, now)))
     }
 
-    /// What a caller may take right now, given `tat`.
+    /// What a caller may take right now, given `tat` (computed lazily by the info).
+    #[inline]
     pub(crate) fn info(&self, tat: u64, now: u64) -> RateLimitInfo {
-        // One more permit fits while `now ≥ tat - tau`; k more while
-        // `now ≥ tat + (k - 1) × interval - tau`.
-        let slack = now.saturating_add(self.tau());
-        let remaining = if slack >= tat {
-            ((slack - tat) / self.interval + 1).min(self.burst)
-        } else {
-            0
-        };
-        RateLimitInfo {
-            limit: self.burst,
-            remaining,
-            reset_after: Duration::from_nanos(tat.saturating_sub(now)),
-        }
+        RateLimitInfo::gcra(self.burst, tat, now, self.interval)
+    }
+}
+
+/// Permits that fit right now, given how far `tat` is `ahead` of now: one more while
+/// `ahead ≤ tau`, k more while `ahead + (k - 1) × interval ≤ tau`.
+pub(crate) fn remaining(ahead: u64, interval: u64, burst: u64) -> u64 {
+    let tau = interval.saturating_mul(burst - 1);
+    if ahead <= tau {
+        ((tau - ahead) / interval + 1).min(burst)
+    } else {
+        0
     }
 }
 
@@ -89,7 +89,7 @@ mod tests {
         let mut tat = g.initial(0);
         for expected_remaining in [2, 1, 0] {
             let (next, info) = g.decide(tat, 0, 1).unwrap();
-            assert_eq!(info.remaining, expected_remaining);
+            assert_eq!(info.remaining(), expected_remaining);
             tat = next;
         }
         let wait = g.decide(tat, 0, 1).unwrap_err();
@@ -104,7 +104,7 @@ mod tests {
             burst: 5,
         };
         let (tat, info) = g.decide(g.initial(1000), 1000, 5).unwrap();
-        assert_eq!((tat, info.remaining), (1050, 0));
+        assert_eq!((tat, info.remaining()), (1050, 0));
         // Two permits need the room of two intervals.
         assert_eq!(
             g.decide(tat, 1005, 2).unwrap_err().retry_after,

@@ -26,7 +26,7 @@
 //! assert!(limiter.try_acquire().is_ok());
 //! match limiter.try_acquire() {
 //!     Err(Denied::RateLimited { retry_after, info, .. }) => {
-//!         assert_eq!(info.remaining, 0);
+//!         assert_eq!(info.remaining(), 0);
 //!         assert!(retry_after <= std::time::Duration::from_millis(100));
 //!     }
 //!     other => panic!("expected a rejection, got {other:?}"),
@@ -70,22 +70,109 @@ use window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
 /// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
 /// `RateLimit-Remaining` and `RateLimit-Reset` headers.
 ///
+/// The numbers are computed when asked for, so a check that nobody inspects does not pay
+/// for them (for GCRA, `remaining` costs a division).
+///
 /// ```
 /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
 /// let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 5 }).build()?;
 /// let info = limiter.try_acquire().unwrap();
-/// assert_eq!((info.limit, info.remaining), (5, 4));
+/// assert_eq!((info.limit(), info.remaining()), (5, 4));
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitInfo {
+    limit: u64,
+    detail: Detail,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// GCRA's state, from which the rest follows: how far the theoretical arrival time is
+    /// ahead of now, and the interval.
+    Gcra {
+        ahead: u64,
+        interval: u64,
+    },
+    Known {
+        remaining: u64,
+        reset_after: u64,
+    },
+}
+
+impl RateLimitInfo {
+    pub(crate) fn known(limit: u64, remaining: u64, reset_after: Duration) -> Self {
+        RateLimitInfo {
+            limit,
+            detail: Detail::Known {
+                remaining,
+                reset_after: crate::clock::duration_to_nanos(reset_after),
+            },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn gcra(burst: u64, tat: u64, now: u64, interval: u64) -> Self {
+        RateLimitInfo {
+            limit: burst,
+            detail: Detail::Gcra {
+                ahead: tat.saturating_sub(now),
+                interval,
+            },
+        }
+    }
+
     /// Permits available at once when the limiter is fully rested (burst, capacity or max).
-    pub limit: u64,
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
+    /// assert_eq!(l.info().limit(), 7);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Permits that could be taken right now.
-    pub remaining: u64,
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
+    /// assert_eq!(l.try_acquire_n(3).unwrap().remaining(), 4);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn remaining(&self) -> u64 {
+        match self.detail {
+            Detail::Gcra { ahead, interval } => gcra::remaining(ahead, interval, self.limit),
+            Detail::Known { remaining, .. } => remaining,
+        }
+    }
+
     /// Time until the limiter is fully rested again.
-    pub reset_after: Duration,
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
+    /// assert_eq!(l.info().reset_after(), std::time::Duration::ZERO);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn reset_after(&self) -> Duration {
+        Duration::from_nanos(match self.detail {
+            Detail::Gcra { ahead, .. } => ahead,
+            Detail::Known { reset_after, .. } => reset_after,
+        })
+    }
+}
+
+impl fmt::Debug for RateLimitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitInfo")
+            .field("limit", &self.limit)
+            .field("remaining", &self.remaining())
+            .field("reset_after", &self.reset_after())
+            .finish()
+    }
 }
 
 /// Why a limiter refused permits.
@@ -269,10 +356,13 @@ impl Params {
     }
 }
 
-/// Where an algorithm keeps its state.
+/// Where an algorithm keeps its state; the variant is the algorithm, so a check dispatches
+/// with one match.
 enum State {
-    /// GCRA, token bucket, fixed window: one word, updated by compare-and-swap.
-    Word(AtomicU64),
+    /// GCRA and token bucket: the theoretical arrival time, updated by compare-and-swap.
+    Gcra(AtomicU64),
+    /// Fixed window: window index and count in one word, updated by compare-and-swap.
+    FixedWindow(AtomicU64),
     Counter(Mutex<Counts>),
     Log(Mutex<VecDeque<u64>>),
 }
@@ -309,12 +399,12 @@ impl RateLimiter {
                 // A token bucket that starts with fewer tokens is one whose "full again"
                 // time lies ahead by the missing tokens.
                 let missing = params[1] - initial_tokens.unwrap_or(params[1]);
-                State::Word(AtomicU64::new(
+                State::Gcra(AtomicU64::new(
                     gcra.initial(now)
                         .saturating_add(missing.saturating_mul(params[0])),
                 ))
             }
-            Kind::FixedWindow => State::Word(AtomicU64::new(0)),
+            Kind::FixedWindow => State::FixedWindow(AtomicU64::new(0)),
             Kind::SlidingCounter => State::Counter(Mutex::new(
                 SlidingCounter {
                     window: params[0],
@@ -357,12 +447,30 @@ impl RateLimiter {
     /// ```
     /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter, Denied};
     /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 10 }).build()?;
-    /// assert_eq!(l.try_acquire_n(4).map(|i| i.remaining), Ok(6));
+    /// assert_eq!(l.try_acquire_n(4).map(|i| i.remaining()), Ok(6));
     /// assert!(matches!(l.try_acquire_n(11), Err(Denied::ExceedsCapacity { .. })));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
+        let inner = &*self.inner;
+        // The hot path — GCRA or token bucket, nobody listening, 1 ≤ n ≤ burst — inline;
+        // everything else out of line.
+        if let State::Gcra(word) = &inner.state
+            && inner.listeners.is_empty()
+        {
+            let now = inner.clock.now().as_nanos();
+            let [interval, burst] = inner.params.read();
+            let n = u64::from(n);
+            if n.wrapping_sub(1) < burst {
+                return update(word, |tat| Gcra { interval, burst }.decide(tat, now, n));
+            }
+        }
+        self.try_acquire_n_general(n)
+    }
+
+    #[inline(never)]
+    fn try_acquire_n_general(&self, n: u32) -> Result<RateLimitInfo, Denied> {
         let inner = &*self.inner;
         let n = u64::from(n);
         let now = inner.clock.now().as_nanos();
@@ -375,24 +483,24 @@ impl RateLimiter {
                 capacity: b,
             })
         } else {
-            match (&inner.state, inner.kind) {
-                (State::Word(word), Kind::Gcra) => update(word, |tat| {
+            match &inner.state {
+                State::Gcra(word) => update(word, |tat| {
                     Gcra {
                         interval: a,
                         burst: b,
                     }
                     .decide(tat, now, n)
                 }),
-                (State::Word(word), _) => update(word, |state| {
+                State::FixedWindow(word) => update(word, |state| {
                     FixedWindow { window: a, max: b }.decide(state, now, n)
                 }),
-                (State::Counter(counts), _) => {
+                State::Counter(counts) => {
                     let mut counts = lock(counts);
                     SlidingCounter { window: a, max: b }
                         .decide(&mut counts, now, n)
                         .map_err(denied)
                 }
-                (State::Log(log), _) => {
+                State::Log(log) => {
                     let mut log = lock(log);
                     SlidingLog { window: a, max: b }
                         .decide(&mut log, now, n)
@@ -414,7 +522,7 @@ impl RateLimiter {
                 Ok(info) => RateLimitEvent::Permitted {
                     name,
                     permits,
-                    remaining: info.remaining,
+                    remaining: info.remaining(),
                 },
                 Err(denied) => RateLimitEvent::Rejected {
                     name,
@@ -430,7 +538,7 @@ impl RateLimiter {
     /// ```
     /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
     /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 3 }).build()?;
-    /// assert_eq!(l.info().remaining, 3);
+    /// assert_eq!(l.info().remaining(), 3);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn info(&self) -> RateLimitInfo {
@@ -438,19 +546,17 @@ impl RateLimiter {
     }
 
     fn info_at(&self, now: u64, [a, b]: [u64; 2]) -> RateLimitInfo {
-        match (&self.inner.state, self.inner.kind) {
-            (State::Word(word), Kind::Gcra) => Gcra {
+        match &self.inner.state {
+            State::Gcra(word) => Gcra {
                 interval: a,
                 burst: b,
             }
             .info(word.load(Ordering::Acquire), now),
-            (State::Word(word), _) => {
+            State::FixedWindow(word) => {
                 FixedWindow { window: a, max: b }.info(word.load(Ordering::Acquire), now)
             }
-            (State::Counter(counts), _) => {
-                SlidingCounter { window: a, max: b }.info(&lock(counts), now)
-            }
-            (State::Log(log), _) => SlidingLog { window: a, max: b }.info(&mut lock(log), now),
+            State::Counter(counts) => SlidingCounter { window: a, max: b }.info(&lock(counts), now),
+            State::Log(log) => SlidingLog { window: a, max: b }.info(&mut lock(log), now),
         }
     }
 

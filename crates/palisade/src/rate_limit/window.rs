@@ -54,31 +54,23 @@ impl FixedWindow {
         if count + n > self.max {
             return Err(Wait {
                 retry_after: reset_after,
-                info: RateLimitInfo {
-                    limit: self.max,
-                    remaining: self.max.saturating_sub(count),
-                    reset_after,
-                },
+                info: RateLimitInfo::known(self.max, self.max.saturating_sub(count), reset_after),
             });
         }
         let taken = count + n;
         Ok((
             (index << COUNT_BITS) | taken,
-            RateLimitInfo {
-                limit: self.max,
-                remaining: self.max - taken,
-                reset_after,
-            },
+            RateLimitInfo::known(self.max, self.max - taken, reset_after),
         ))
     }
 
     pub(crate) fn info(&self, state: u64, now: u64) -> RateLimitInfo {
         let (index, count) = self.unpack(state, now);
-        RateLimitInfo {
-            limit: self.max,
-            remaining: self.max.saturating_sub(count),
-            reset_after: self.reset_after(index, now),
-        }
+        RateLimitInfo::known(
+            self.max,
+            self.max.saturating_sub(count),
+            self.reset_after(index, now),
+        )
     }
 }
 
@@ -140,11 +132,7 @@ impl SlidingCounter {
         } else {
             0
         };
-        RateLimitInfo {
-            limit: self.max,
-            remaining,
-            reset_after: Duration::from_nanos(reset_after),
-        }
+        RateLimitInfo::known(self.max, remaining, Duration::from_nanos(reset_after))
     }
 
     /// How long until `n` more permits fit, from `counts` at `now`.
@@ -225,14 +213,14 @@ impl SlidingLog {
     }
 
     fn info_of(&self, log: &VecDeque<u64>, now: u64) -> RateLimitInfo {
-        RateLimitInfo {
-            limit: self.max,
-            remaining: self.max.saturating_sub(log.len() as u64),
-            reset_after: Duration::from_nanos(
+        RateLimitInfo::known(
+            self.max,
+            self.max.saturating_sub(log.len() as u64),
+            Duration::from_nanos(
                 log.back()
                     .map_or(0, |&t| t.saturating_add(self.window).saturating_sub(now)),
             ),
-        }
+        )
     }
 
     pub(crate) fn decide(
@@ -279,7 +267,7 @@ mod tests {
         let mut state = 0;
         for remaining in [2, 1, 0] {
             let (s, info) = w.decide(state, 100 * MS, 1).unwrap();
-            assert_eq!(info.remaining, remaining);
+            assert_eq!(info.remaining(), remaining);
             state = s;
         }
         let wait = w.decide(state, 100 * MS, 1).unwrap_err();
