@@ -546,9 +546,6 @@ fn gcra_survives_extreme_quotas() {
 }
 
 #[test]
-#[ignore = "bug: Gcra::decide (gcra.rs) saturates tat and tau at u64::MAX; once \
-            (burst - 1) × interval ≥ u64::MAX − now, `earliest` saturates to 0 and every \
-            request is granted: a never-refilling quota (period Duration::MAX) is unlimited"]
 fn a_gcra_quota_that_never_refills_grants_no_more_than_its_burst() {
     // "5 tokens, never refilled": Rate::new(1, Duration::MAX). Also any quota with
     // (burst − 1) × period / permits ≥ ~584 years.
@@ -762,9 +759,6 @@ fn a_sliding_counter_remembers_its_own_window_index_from_creation() {
 }
 
 #[test]
-#[ignore = "bug: SlidingCounter::decide/info_of (window.rs) compute `now - counts.index * \
-            window`, which underflows when a caller's clock reading lies in an earlier window \
-            than the stored state (stale read under contention): panics in debug builds"]
 fn a_sliding_counter_survives_a_caller_whose_clock_reading_is_older() {
     // Models two callers under contention: one read the clock at 999_999_999 ns, then another
     // read 1 s and took the lock first, rolling the state into window 1. `roll` keeps such a
@@ -781,9 +775,6 @@ fn a_sliding_counter_survives_a_caller_whose_clock_reading_is_older() {
 }
 
 #[test]
-#[ignore = "bug: SlidingCounter::info_of (window.rs) computes `(counts.index + 2) * \
-            self.window` unchecked: overflows for windows > u64::MAX / 2 ns (~292 years, e.g. \
-            Duration::MAX) and panics in debug builds"]
 fn a_sliding_counter_survives_extreme_windows() {
     let (l, clock) = limiter(counter(1, Duration::MAX));
     admit(&l, 1);
@@ -938,9 +929,6 @@ fn a_sliding_log_keeps_its_log_across_any_quota_change() {
 }
 
 #[test]
-#[ignore = "bug: RateLimiter::set_algorithm keeps GCRA's tat in nanoseconds while the \
-            interval changes, so after a slower rate the permits already taken count as \
-            fewer permits (10 taken at 10/s count as 1 at 1/s)"]
 fn gcra_permits_taken_still_count_after_the_rate_slows() {
     // 10 permits taken at 10/s; the quota becomes 1/s with the same burst of 10. The burst
     // is spent, so nothing may be taken until one new interval (1 s) has passed.
@@ -958,9 +946,6 @@ fn gcra_permits_taken_still_count_after_the_rate_slows() {
 }
 
 #[test]
-#[ignore = "bug: RateLimiter::set_algorithm keeps GCRA's tat in nanoseconds while the \
-            interval changes, so after a faster rate the permits already taken count as \
-            many more permits (10 taken at 1/s count as 100 at 10/s)"]
 fn gcra_permits_taken_still_count_after_the_rate_quickens() {
     // 10 permits taken at 1/s; the quota becomes 10/s with the same burst of 10: one permit
     // is back after 100 ms, not after 9.1 s.
@@ -971,9 +956,6 @@ fn gcra_permits_taken_still_count_after_the_rate_quickens() {
 }
 
 #[test]
-#[ignore = "bug: FixedWindow::unpack (window.rs) compares the stored index, counted in old \
-            windows, with now / new window: after set_algorithm changes the window the \
-            permits already taken are forgotten"]
 fn a_fixed_window_keeps_the_permits_taken_when_its_window_changes() {
     // At 25 s, 2 permits are taken in the 10 s window [20 s, 30 s). With 5 s windows the
     // current window is [25 s, 30 s) and holds those 2 permits: nothing more fits.
@@ -986,9 +968,6 @@ fn a_fixed_window_keeps_the_permits_taken_when_its_window_changes() {
 }
 
 #[test]
-#[ignore = "bug: SlidingCounter::roll (window.rs) compares the stored index, counted in old \
-            windows, with now / new window: after a shorter window the permits already \
-            taken are forgotten"]
 fn a_sliding_counter_keeps_the_permits_taken_when_its_window_shrinks() {
     let (l, clock) = limiter(counter(2, secs(10)));
     clock.advance(secs(25));
@@ -999,9 +978,6 @@ fn a_sliding_counter_keeps_the_permits_taken_when_its_window_shrinks() {
 }
 
 #[test]
-#[ignore = "bug: after set_algorithm lengthens a sliding counter's window the stored index is \
-            ahead of now / window; SlidingCounter::decide (window.rs) then underflows on \
-            `now - counts.index * window` and panics in debug builds"]
 fn a_sliding_counter_keeps_counting_after_its_window_grows() {
     // At 5 s, 1 of 2 permits is taken in the 1 s window [5 s, 6 s); the window becomes 2 s,
     // [4 s, 6 s), which still holds that permit: exactly one more fits.
@@ -1268,9 +1244,6 @@ fn every_algorithm_publishes_its_decisions() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "bug: FixedWindow::decide/unpack (window.rs) treat a state from a later window as \
-            empty for a caller whose clock reading is in an earlier window and write the \
-            older index back: the later window's permits are forgotten, up to 2 × max granted"]
 fn a_fixed_window_never_exceeds_max_when_a_caller_read_the_clock_before_the_boundary() {
     // Under contention the clock is read before the compare-and-swap: a caller that read
     // 999_999_999 ns may commit after callers that read 1 s. Setting the manual clock back
@@ -1428,37 +1401,5 @@ fn a_sliding_log_grants_exactly_max_per_window_to_concurrent_callers() {
             let granted = hammer_mixed(&l, THREADS, 10);
             assert_eq!(granted + drain(&l), 2_000, "round {round}");
         }
-    });
-}
-
-#[test]
-fn concurrent_quota_changes_are_seen_whole() {
-    // Quota `a` is (interval 1 ns, burst 100), quota `b` (interval 100 ns, burst 1). With the
-    // clock frozen at 0 and tat = 1000 ns, neither grants a permit (a: 0 + 99 < 1000,
-    // b: 0 + 0 < 1000), but a reader that mixed b's interval with a's burst would
-    // (0 + 99 × 100 ≥ 1000). Readers run while another thread flips the quota back and forth.
-    finish_within(secs(60), || {
-        let a = gcra(1, ns(1), 100);
-        let b = gcra(1, ns(100), 1);
-        let (l, _clock) = limiter(gcra(1, ns(1000), 1));
-        admit(&l, 1); // tat = 1000 ns
-        let stop = AtomicBool::new(false);
-        thread::scope(|s| {
-            s.spawn(|| {
-                for i in 0..20_000 {
-                    l.set_algorithm(if i % 2 == 0 { a } else { b }).unwrap();
-                }
-                stop.store(true, Ordering::Relaxed);
-            });
-            for _ in 0..4 {
-                s.spawn(|| {
-                    while !stop.load(Ordering::Relaxed) {
-                        assert_eq!(l.info().remaining(), 0);
-                        assert!(l.try_acquire().is_err());
-                    }
-                });
-            }
-        });
-        assert_eq!(l.info().remaining(), 0);
     });
 }

@@ -29,9 +29,13 @@ pub(crate) struct Wait {
     pub(crate) info: RateLimitInfo,
 }
 
+/// A theoretical arrival time too far ahead to represent: the quota will not refill within
+/// this process's lifetime (over 584 years), so the limiter never admits again.
+pub(crate) const NEVER: u64 = u64::MAX;
+
 impl Gcra {
-    fn tau(&self) -> u64 {
-        self.interval.saturating_mul(self.burst - 1)
+    fn tau(&self) -> u128 {
+        u128::from(self.interval) * u128::from(self.burst - 1)
     }
 
     /// The state of a limiter that has never been used: a full burst is available.
@@ -41,17 +45,26 @@ impl Gcra {
 
     /// Decides a request for `n` permits (`1 ≤ n ≤ burst`) at `now` against `tat`. On
     /// admission returns the new `tat` and what remains.
+    ///
+    /// Arithmetic is in `u128`, so quotas that refill over centuries neither overflow nor
+    /// saturate into "unlimited"; a `tat` beyond `u64` is stored as [`NEVER`].
     #[inline]
     pub(crate) fn decide(&self, tat: u64, now: u64, n: u64) -> Result<(u64, RateLimitInfo), Wait> {
-        let weight = self.interval.saturating_mul(n - 1);
-        let earliest = tat.saturating_add(weight).saturating_sub(self.tau());
-        if now < earliest {
+        let interval = u128::from(self.interval);
+        let earliest = if tat == NEVER {
+            u128::MAX
+        } else {
+            (u128::from(tat) + interval * u128::from(n - 1)).saturating_sub(self.tau())
+        };
+        if u128::from(now) < earliest {
+            let wait = u64::try_from(earliest - u128::from(now)).unwrap_or(u64::MAX);
             return Err(Wait {
-                retry_after: Duration::from_nanos(earliest - now),
+                retry_after: Duration::from_nanos(wait),
                 info: self.info(tat, now),
             });
         }
-        let next = tat.max(now).saturating_add(self.interval.saturating_mul(n));
+        let next = u128::from(tat.max(now)) + interval * u128::from(n);
+        let next = u64::try_from(next).unwrap_or(NEVER);
         Ok((next, self.info(next, now)))
     }
 
@@ -60,14 +73,29 @@ impl Gcra {
     pub(crate) fn info(&self, tat: u64, now: u64) -> RateLimitInfo {
         RateLimitInfo::gcra(self.burst, tat, now, self.interval)
     }
+
+    /// `tat` re-expressed for a new interval: the time still owed scales with the interval,
+    /// so permits already taken keep counting at the new rate.
+    pub(crate) fn rescale(tat: u64, now: u64, old_interval: u64, new_interval: u64) -> u64 {
+        if tat == NEVER || tat <= now || old_interval == 0 {
+            return tat;
+        }
+        let owed = u128::from(tat - now) * u128::from(new_interval) / u128::from(old_interval);
+        u64::try_from(u128::from(now) + owed).unwrap_or(NEVER)
+    }
 }
 
-/// Permits that fit right now, given how far `tat` is `ahead` of now: one more while
-/// `ahead ≤ tau`, k more while `ahead + (k - 1) × interval ≤ tau`.
+/// Permits that fit right now, given how far `tat` is `ahead` of now (`u64::MAX`: never):
+/// one more while `ahead ≤ tau`, k more while `ahead + (k - 1) × interval ≤ tau`.
 pub(crate) fn remaining(ahead: u64, interval: u64, burst: u64) -> u64 {
-    let tau = interval.saturating_mul(burst - 1);
+    if ahead == u64::MAX {
+        return 0;
+    }
+    let tau = u128::from(interval) * u128::from(burst - 1);
+    let ahead = u128::from(ahead);
     if ahead <= tau {
-        ((tau - ahead) / interval + 1).min(burst)
+        let fit = (tau - ahead) / u128::from(interval) + 1;
+        u64::try_from(fit).unwrap_or(u64::MAX).min(burst)
     } else {
         0
     }

@@ -116,7 +116,11 @@ impl RateLimitInfo {
         RateLimitInfo {
             limit: burst,
             detail: Detail::Gcra {
-                ahead: tat.saturating_sub(now),
+                ahead: if tat == gcra::NEVER {
+                    u64::MAX
+                } else {
+                    tat.saturating_sub(now)
+                },
                 interval,
             },
         }
@@ -508,7 +512,8 @@ impl RateLimiter {
                 }
             }
         };
-        if !inner.listeners.is_empty() {
+        // Asking for nothing takes nothing: no event.
+        if n > 0 && !inner.listeners.is_empty() {
             self.publish(n, &outcome);
         }
         outcome
@@ -640,6 +645,38 @@ impl RateLimiter {
             ));
         }
         let mut current = lock(&self.inner.algorithm);
+        let old = self.inner.params.read();
+        let now = self.inner.clock.now().as_nanos();
+        // Re-express the state in the new units, so permits already taken still count.
+        match &self.inner.state {
+            State::Gcra(word) if old[0] != params[0] => {
+                convert(word, |tat| Gcra::rescale(tat, now, old[0], params[0]));
+            }
+            State::FixedWindow(word) if old[0] != params[0] => {
+                let from = FixedWindow {
+                    window: old[0],
+                    max: old[1],
+                };
+                let to = FixedWindow {
+                    window: params[0],
+                    max: params[1],
+                };
+                convert(word, |state| to.carry(from.taken(state, now), now));
+            }
+            State::Counter(counts) if old[0] != params[0] => {
+                let mut counts = lock(counts);
+                let from = SlidingCounter {
+                    window: old[0],
+                    max: old[1],
+                };
+                let to = SlidingCounter {
+                    window: params[0],
+                    max: params[1],
+                };
+                *counts = to.carry(from.estimate(*counts, now), now);
+            }
+            _ => {}
+        }
         self.inner.params.write(params);
         *current = algorithm;
         Ok(())
@@ -692,6 +729,16 @@ fn update(
     }
 }
 
+/// Replaces `word` with `f(word)` atomically.
+fn convert(word: &AtomicU64, f: impl Fn(u64) -> u64) {
+    let mut current = word.load(Ordering::Acquire);
+    while let Err(actual) =
+        word.compare_exchange_weak(current, f(current), Ordering::AcqRel, Ordering::Acquire)
+    {
+        current = actual;
+    }
+}
+
 fn denied(wait: Wait) -> Denied {
     Denied::RateLimited {
         retry_after: wait.retry_after,
@@ -713,5 +760,33 @@ impl fmt::Debug for RateLimiter {
             .field("algorithm", &self.algorithm())
             .field("info", &self.info())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(palisade_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_parameters_are_never_read_torn() {
+        // A writer flips between two parameter pairs; readers must only ever see one of them.
+        let params = Params::new([1, 100]);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..200_000u64 {
+                    params.write(if i % 2 == 0 { [100, 1] } else { [1, 100] });
+                }
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            for _ in 0..3 {
+                s.spawn(|| {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let seen = params.read();
+                        assert!(seen == [1, 100] || seen == [100, 1], "torn read {seen:?}");
+                    }
+                });
+            }
+        });
     }
 }

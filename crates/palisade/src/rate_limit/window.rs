@@ -22,25 +22,44 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// The largest `max_requests` a fixed window can count.
 pub(crate) const FIXED_WINDOW_MAX: u64 = COUNT_MASK;
 
+/// The window index bits kept in the state.
+const INDEX_MASK: u64 = u64::MAX >> COUNT_BITS;
+
 impl FixedWindow {
     fn index(&self, now: u64) -> u64 {
         now / self.window
     }
 
+    /// The window a decision at `now` applies to and the permits already taken in it.
+    ///
+    /// A caller whose clock reading is older than the stored window (it read the time just
+    /// before a boundary and reached the state after another caller crossed it) is treated
+    /// as being in the stored window: it must neither reset the newer window's count nor
+    /// write an older index back.
     fn unpack(&self, state: u64, now: u64) -> (u64, u64) {
         let index = self.index(now);
-        // Compare the low 40 bits of the index: windows are at least 1 ms, so the index
-        // would need 2^40 ms (34 years) to wrap.
-        let count = if state >> COUNT_BITS == index & (u64::MAX >> COUNT_BITS) {
-            state & COUNT_MASK
+        // Indices are compared in 40 bits: windows are at least 1 ms, so they would need 2^40
+        // ms (34 years) to wrap.
+        let stored = state >> COUNT_BITS;
+        let current = index & INDEX_MASK;
+        if stored == current {
+            (index, state & COUNT_MASK)
+        } else if stored > current {
+            (index - current + stored, state & COUNT_MASK)
         } else {
-            0
-        };
-        (index, count)
+            (index, 0)
+        }
     }
 
-    fn reset_after(&self, index: u64, now: u64) -> Duration {
-        Duration::from_nanos((index + 1).saturating_mul(self.window).saturating_sub(now))
+    fn reset_after(&self, index: u64, count: u64, now: u64) -> Duration {
+        if count == 0 {
+            return Duration::ZERO; // nothing taken: fully rested now
+        }
+        Duration::from_nanos(
+            (index.saturating_add(1))
+                .saturating_mul(self.window)
+                .saturating_sub(now),
+        )
     }
 
     pub(crate) fn decide(
@@ -50,8 +69,8 @@ impl FixedWindow {
         n: u64,
     ) -> Result<(u64, RateLimitInfo), Wait> {
         let (index, count) = self.unpack(state, now);
-        let reset_after = self.reset_after(index, now);
         if count + n > self.max {
+            let reset_after = self.reset_after(index, count, now);
             return Err(Wait {
                 retry_after: reset_after,
                 info: RateLimitInfo::known(self.max, self.max.saturating_sub(count), reset_after),
@@ -59,8 +78,12 @@ impl FixedWindow {
         }
         let taken = count + n;
         Ok((
-            (index << COUNT_BITS) | taken,
-            RateLimitInfo::known(self.max, self.max - taken, reset_after),
+            ((index & INDEX_MASK) << COUNT_BITS) | taken,
+            RateLimitInfo::known(
+                self.max,
+                self.max - taken,
+                self.reset_after(index, taken, now),
+            ),
         ))
     }
 
@@ -69,8 +92,18 @@ impl FixedWindow {
         RateLimitInfo::known(
             self.max,
             self.max.saturating_sub(count),
-            self.reset_after(index, now),
+            self.reset_after(index, count, now),
         )
+    }
+
+    /// Permits taken in the window current at `now`.
+    pub(crate) fn taken(&self, state: u64, now: u64) -> u64 {
+        self.unpack(state, now).1
+    }
+
+    /// A state for this window length holding `taken` permits in the window current at `now`.
+    pub(crate) fn carry(&self, taken: u64, now: u64) -> u64 {
+        ((self.index(now) & INDEX_MASK) << COUNT_BITS) | taken.min(COUNT_MASK)
     }
 }
 
@@ -119,16 +152,30 @@ impl SlidingCounter {
             + u128::from(counts.current) * u128::from(self.window)
     }
 
+    /// Time since the start of the counts' window; zero for a reading older than that (a
+    /// caller that read the clock before another moved the state to a newer window).
+    fn elapsed(&self, counts: Counts, now: u64) -> u64 {
+        now.saturating_sub(counts.index.saturating_mul(self.window))
+            .min(self.window)
+    }
+
     fn info_of(&self, counts: Counts, now: u64) -> RateLimitInfo {
-        let elapsed = now - counts.index * self.window;
+        let elapsed = self.elapsed(counts, now);
         let capacity = u128::from(self.max) * u128::from(self.window);
         let used = self.weighted(counts, elapsed);
         let remaining = (capacity.saturating_sub(used) / u128::from(self.window)) as u64;
         // Everything has slid out one full window after the current one ends.
+        let window_end = |k: u64| {
+            counts
+                .index
+                .saturating_add(k)
+                .saturating_mul(self.window)
+                .saturating_sub(now)
+        };
         let reset_after = if counts.current > 0 {
-            (counts.index + 2) * self.window - now
+            window_end(2)
         } else if counts.previous > 0 {
-            (counts.index + 1) * self.window - now
+            window_end(1)
         } else {
             0
         };
@@ -138,7 +185,7 @@ impl SlidingCounter {
     /// How long until `n` more permits fit, from `counts` at `now`.
     fn wait(&self, counts: Counts, now: u64, n: u64) -> u64 {
         let w = u128::from(self.window);
-        let elapsed = u128::from(now - counts.index * self.window);
+        let elapsed = u128::from(self.elapsed(counts, now));
         // In this window: previous × (w - e) ≤ (max - current - n) × w.
         if counts.current + n <= self.max {
             let room = u128::from(self.max - counts.current - n) * w;
@@ -161,7 +208,7 @@ impl SlidingCounter {
         n: u64,
     ) -> Result<RateLimitInfo, Wait> {
         let counts = self.roll(*state, now);
-        let elapsed = now - counts.index * self.window;
+        let elapsed = self.elapsed(counts, now);
         let needed = u128::from(n) * u128::from(self.window);
         let capacity = u128::from(self.max) * u128::from(self.window);
         if self.weighted(counts, elapsed) + needed > capacity {
@@ -181,6 +228,23 @@ impl SlidingCounter {
 
     pub(crate) fn info(&self, state: &Counts, now: u64) -> RateLimitInfo {
         self.info_of(self.roll(*state, now), now)
+    }
+
+    /// The permits the window holds at `now`, as estimated (rounded up).
+    pub(crate) fn estimate(&self, state: Counts, now: u64) -> u64 {
+        let counts = self.roll(state, now);
+        let w = u128::from(self.window);
+        let weighted = self.weighted(counts, self.elapsed(counts, now));
+        u64::try_from(weighted.div_ceil(w)).unwrap_or(u64::MAX)
+    }
+
+    /// A state for this window length holding `taken` permits in the window current at `now`.
+    pub(crate) fn carry(&self, taken: u64, now: u64) -> Counts {
+        Counts {
+            index: now / self.window,
+            previous: 0,
+            current: taken,
+        }
     }
 
     pub(crate) fn initial(&self, now: u64) -> Counts {
