@@ -118,5 +118,35 @@ fn direct_check_2_threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, direct_check, direct_check_2_threads);
+/// `rate_limit/keyed_check_1024`: admitting checks over 1024 keys in round robin, u64 keys.
+/// Goal: palisade ≤ 0.8× governor (its default keyed limiter, a DashMap).
+fn keyed_check_1024(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rate_limit/keyed_check_1024");
+    let keyed = palisade::rate_limit::KeyedRateLimiter::<u64>::builder(gcra())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut key = 0u64;
+    group.bench_function("palisade", |b| {
+        b.iter(|| {
+            key = (key + 1) & 1023;
+            black_box(keyed.try_acquire(&key))
+        })
+    });
+    let governor = governor::RateLimiter::keyed(quota());
+    let mut key = 0u64;
+    group.bench_function("governor", |b| {
+        b.iter(|| {
+            key = (key + 1) & 1023;
+            black_box(governor.check_key(&key))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    direct_check,
+    direct_check_2_threads,
+    keyed_check_1024
+);
 criterion_main!(benches);

@@ -42,14 +42,20 @@
 //! without losing its state (permits already taken still count), as long as the algorithm
 //! stays the same kind.
 //!
+//! # Keyed limits
+//!
+//! [`KeyedRateLimiter`] gives every key (user, IP, tenant) its own quota, with memory bounded
+//! out of the box: a hard cap on keys, eviction of rested keys only, per-key overrides. See
+//! its module for the memory rules.
+//!
 //! # Status
 //!
-//! This is the direct (single-key) limiter with non-blocking acquisition. Waiting
-//! acquisition (FIFO-fair, cancel-safe) and the keyed limiter with bounded memory are the next
-//! steps of this policy.
+//! Acquisition is non-blocking (`try_acquire*`). Waiting acquisition (FIFO-fair, cancel-safe,
+//! with a maximum wait) is the next step of this policy.
 
 mod config;
 mod gcra;
+mod keyed;
 mod window;
 
 use std::collections::VecDeque;
@@ -58,6 +64,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Algorithm, Rate, RateLimiterBuilder};
+pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};

@@ -1,0 +1,711 @@
+//! The keyed limiter: one quota per key (user, IP, tenant), with bounded memory.
+//!
+//! # Memory
+//!
+//! Keys are attacker-controlled more often than not, so the table must stay bounded without a
+//! sweeper the user has to remember. Three rules keep it so:
+//!
+//! - **A hard cap** (`max_keys`, default 100,000). A new key arriving at a full table first
+//!   evicts keys whose state is fully rested — forgetting those loses nothing, since a new
+//!   entry starts rested too. If every key is still active, the new key is refused
+//!   ([`Denied::RateLimited`]) rather than given a fresh quota: eviction never lets a key exceed
+//!   its bound.
+//! - **Idle eviction** without a sweeper thread: each shard drops its rested keys at most once
+//!   per `idle_ttl` (default 60 s), on the next call that reaches it, and gives memory back.
+//! - **Compact entries**: GCRA, token bucket and fixed window keep one `u64` per key. With
+//!   `u64` keys that is 16 bytes per entry, about 36 bytes per key at a million keys including
+//!   the hash table's slack (measured in `tests/rate_limit_keyed_memory.rs`). The sliding
+//!   window counter keeps three numbers per key; the sliding window log keeps up to
+//!   `max_requests` timestamps per key.
+//!
+//! # Concurrency
+//!
+//! Keys are spread over up to 64 shards by a seeded hash (foldhash: fast, with a per-limiter
+//! random seed so crafted keys cannot be aimed at one bucket). A check locks its key's shard
+//! for a few nanoseconds; different keys rarely share a shard.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{Algorithm, Kind};
+use super::gcra::Gcra;
+use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
+use super::{Denied, RateLimitEvent, RateLimitInfo, denied};
+use crate::clock::{Clock, duration_to_nanos};
+use crate::error::ConfigError;
+use crate::event::{Event, Listener, Listeners};
+use crate::sync::Mutex;
+
+const POLICY: &str = "rate_limit";
+const MAX_SHARDS: usize = 64;
+/// At most one sweep per shard per this many nanoseconds when the table is full, so a flood
+/// of new keys against a table of active ones cannot turn every call into a full scan.
+const MIN_SWEEP_GAP: u64 = 1_000_000;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// The per-key state of one algorithm.
+trait Slot: Sized + Send {
+    fn new(params: [u64; 2], now: u64, initial_tokens: Option<u64>) -> Self;
+    fn decide(&mut self, params: [u64; 2], now: u64, n: u64) -> Result<RateLimitInfo, Denied>;
+    fn info(&mut self, params: [u64; 2], now: u64) -> RateLimitInfo;
+    /// Fully rested: forgetting the key loses nothing.
+    fn is_rested(&mut self, params: [u64; 2], now: u64) -> bool;
+}
+
+struct GcraSlot(u64);
+struct FixedSlot(u64);
+struct CounterSlot(Counts);
+struct LogSlot(VecDeque<u64>);
+
+impl Slot for GcraSlot {
+    fn new([interval, burst]: [u64; 2], now: u64, initial_tokens: Option<u64>) -> Self {
+        let missing = burst - initial_tokens.unwrap_or(burst).min(burst);
+        GcraSlot(now.saturating_add(missing.saturating_mul(interval)))
+    }
+    #[inline]
+    fn decide(
+        &mut self,
+        [interval, burst]: [u64; 2],
+        now: u64,
+        n: u64,
+    ) -> Result<RateLimitInfo, Denied> {
+        let (next, info) = Gcra { interval, burst }
+            .decide(self.0, now, n)
+            .map_err(denied)?;
+        self.0 = next;
+        Ok(info)
+    }
+    fn info(&mut self, [interval, burst]: [u64; 2], now: u64) -> RateLimitInfo {
+        Gcra { interval, burst }.info(self.0, now)
+    }
+    fn is_rested(&mut self, _: [u64; 2], now: u64) -> bool {
+        self.0 <= now
+    }
+}
+
+impl Slot for FixedSlot {
+    fn new(_: [u64; 2], _: u64, _: Option<u64>) -> Self {
+        FixedSlot(0)
+    }
+    fn decide(
+        &mut self,
+        [window, max]: [u64; 2],
+        now: u64,
+        n: u64,
+    ) -> Result<RateLimitInfo, Denied> {
+        let (next, info) = FixedWindow { window, max }
+            .decide(self.0, now, n)
+            .map_err(denied)?;
+        self.0 = next;
+        Ok(info)
+    }
+    fn info(&mut self, [window, max]: [u64; 2], now: u64) -> RateLimitInfo {
+        FixedWindow { window, max }.info(self.0, now)
+    }
+    fn is_rested(&mut self, [window, max]: [u64; 2], now: u64) -> bool {
+        FixedWindow { window, max }.taken(self.0, now) == 0
+    }
+}
+
+impl Slot for CounterSlot {
+    fn new([window, max]: [u64; 2], now: u64, _: Option<u64>) -> Self {
+        CounterSlot(SlidingCounter { window, max }.initial(now))
+    }
+    fn decide(
+        &mut self,
+        [window, max]: [u64; 2],
+        now: u64,
+        n: u64,
+    ) -> Result<RateLimitInfo, Denied> {
+        SlidingCounter { window, max }
+            .decide(&mut self.0, now, n)
+            .map_err(denied)
+    }
+    fn info(&mut self, [window, max]: [u64; 2], now: u64) -> RateLimitInfo {
+        SlidingCounter { window, max }.info(&self.0, now)
+    }
+    fn is_rested(&mut self, [window, max]: [u64; 2], now: u64) -> bool {
+        SlidingCounter { window, max }.estimate(self.0, now) == 0
+    }
+}
+
+impl Slot for LogSlot {
+    fn new(_: [u64; 2], _: u64, _: Option<u64>) -> Self {
+        LogSlot(VecDeque::new())
+    }
+    fn decide(
+        &mut self,
+        [window, max]: [u64; 2],
+        now: u64,
+        n: u64,
+    ) -> Result<RateLimitInfo, Denied> {
+        SlidingLog { window, max }
+            .decide(&mut self.0, now, n)
+            .map_err(denied)
+    }
+    fn info(&mut self, [window, max]: [u64; 2], now: u64) -> RateLimitInfo {
+        SlidingLog { window, max }.info(&mut self.0, now)
+    }
+    fn is_rested(&mut self, [window, max]: [u64; 2], now: u64) -> bool {
+        SlidingLog { window, max }.info(&mut self.0, now);
+        self.0.is_empty()
+    }
+}
+
+/// One shard: its keys, its per-key quota overrides, and when it last dropped rested keys.
+struct Shard<K, S> {
+    slots: HashMap<K, S, Hasher>,
+    overrides: HashMap<K, [u64; 2], Hasher>,
+    last_sweep: u64,
+}
+
+struct Table<K, S> {
+    shards: Box<[Mutex<Shard<K, S>>]>,
+    hasher: Hasher,
+    max_per_shard: usize,
+}
+
+enum Tables<K> {
+    Gcra(Table<K, GcraSlot>),
+    Fixed(Table<K, FixedSlot>),
+    Counter(Table<K, CounterSlot>),
+    Log(Table<K, LogSlot>),
+}
+
+struct Inner<K> {
+    name: Arc<str>,
+    algorithm: Algorithm,
+    params: [u64; 2],
+    initial_tokens: Option<u64>,
+    clock: Clock,
+    listeners: Listeners,
+    idle_ttl: u64,
+    tables: Tables<K>,
+}
+
+/// A rate limiter with one quota per key; see the [module docs](self). Cheap to clone.
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+/// let per_user = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(5), burst: 1 })
+///     .max_keys(10_000)
+///     .build()?;
+/// assert!(per_user.try_acquire(&"alice").is_ok());
+/// assert!(per_user.try_acquire(&"alice").is_err()); // alice used her burst
+/// assert!(per_user.try_acquire(&"bob").is_ok());    // bob has his own quota
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct KeyedRateLimiter<K> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K> Clone for KeyedRateLimiter<K> {
+    fn clone(&self) -> Self {
+        KeyedRateLimiter {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// Builds a [`KeyedRateLimiter`]; start with [`KeyedRateLimiter::builder`].
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, KeyedRateLimiter};
+/// use std::time::Duration;
+/// let limiter: KeyedRateLimiter<u64> = KeyedRateLimiter::builder(Algorithm::FixedWindow {
+///     max_requests: 100,
+///     window: Duration::from_secs(60),
+/// })
+/// .max_keys(1_000)
+/// .idle_ttl(Duration::from_secs(300))
+/// .build()?;
+/// # let _ = limiter;
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct KeyedRateLimiterBuilder {
+    algorithm: Algorithm,
+    name: Option<Arc<str>>,
+    clock: Option<Clock>,
+    listeners: Listeners,
+    max_keys: usize,
+    idle_ttl: Duration,
+}
+
+impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
+    /// Starts building a keyed limiter giving each key `algorithm`'s quota.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<String> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// # let _ = l;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn builder(algorithm: Algorithm) -> KeyedRateLimiterBuilder {
+        KeyedRateLimiterBuilder {
+            algorithm,
+            name: None,
+            clock: None,
+            listeners: Listeners::new(),
+            max_keys: 100_000,
+            idle_ttl: Duration::from_secs(60),
+        }
+    }
+
+    /// Takes one permit for `key` if available now.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 2 }).build()?;
+    /// assert_eq!(l.try_acquire(&7u64).map(|i| i.remaining()), Ok(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self, key: &K) -> Result<RateLimitInfo, Denied> {
+        self.try_acquire_n(key, 1)
+    }
+
+    /// Takes `n` permits for `key` at once if available now — all or none.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate, Denied};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 2 }).build()?;
+    /// assert!(matches!(l.try_acquire_n(&1u64, 3), Err(Denied::ExceedsCapacity { .. })));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<RateLimitInfo, Denied> {
+        let inner = &*self.inner;
+        let now = inner.clock.now().as_nanos();
+        let n = u64::from(n);
+        let outcome = match &inner.tables {
+            Tables::Gcra(t) => t.acquire(inner, key, now, n),
+            Tables::Fixed(t) => t.acquire(inner, key, now, n),
+            Tables::Counter(t) => t.acquire(inner, key, now, n),
+            Tables::Log(t) => t.acquire(inner, key, now, n),
+        };
+        if n > 0 && !inner.listeners.is_empty() {
+            publish(inner, n, &outcome);
+        }
+        outcome
+    }
+
+    /// What `key` could take right now, without taking anything (and without adding the key).
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 4 }).build()?;
+    /// assert_eq!(l.info(&"new").remaining(), 4);
+    /// assert_eq!(l.len(), 0);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn info(&self, key: &K) -> RateLimitInfo {
+        let inner = &*self.inner;
+        let now = inner.clock.now().as_nanos();
+        match &inner.tables {
+            Tables::Gcra(t) => t.info(inner, key, now),
+            Tables::Fixed(t) => t.info(inner, key, now),
+            Tables::Counter(t) => t.info(inner, key, now),
+            Tables::Log(t) => t.info(inner, key, now),
+        }
+    }
+
+    /// Gives `key` its own quota (same kind of algorithm), for example a higher limit for a
+    /// paying tenant. Kept while the limiter lives, even when the key's state is evicted.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// l.set_quota_for("vip", Algorithm::Gcra { rate: Rate::per_second(100), burst: 10 })?;
+    /// assert_eq!(l.info(&"vip").limit(), 10);
+    /// assert_eq!(l.info(&"anyone").limit(), 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn set_quota_for(&self, key: K, algorithm: Algorithm) -> Result<(), ConfigError> {
+        let (kind, params, _) = algorithm.compile()?;
+        if kind != self.kind() {
+            return Err(ConfigError::new(
+                POLICY,
+                "algorithm",
+                format_args!("{algorithm:?}"),
+                "a per-key quota must use the same kind of algorithm as the limiter",
+            ));
+        }
+        match &self.inner.tables {
+            Tables::Gcra(t) => t.set_override(key, Some(params)),
+            Tables::Fixed(t) => t.set_override(key, Some(params)),
+            Tables::Counter(t) => t.set_override(key, Some(params)),
+            Tables::Log(t) => t.set_override(key, Some(params)),
+        }
+        Ok(())
+    }
+
+    /// Returns `key` to the limiter's quota.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// l.set_quota_for("vip", Algorithm::Gcra { rate: Rate::per_second(1), burst: 5 })?;
+    /// l.clear_quota_for(&"vip");
+    /// assert_eq!(l.info(&"vip").limit(), 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clear_quota_for(&self, key: &K) {
+        match &self.inner.tables {
+            Tables::Gcra(t) => t.set_override(key.clone(), None),
+            Tables::Fixed(t) => t.set_override(key.clone(), None),
+            Tables::Counter(t) => t.set_override(key.clone(), None),
+            Tables::Log(t) => t.set_override(key.clone(), None),
+        }
+    }
+
+    /// Keys currently tracked.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// let _ = l.try_acquire(&1u8);
+    /// assert_eq!(l.len(), 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        match &self.inner.tables {
+            Tables::Gcra(t) => t.len(),
+            Tables::Fixed(t) => t.len(),
+            Tables::Counter(t) => t.len(),
+            Tables::Log(t) => t.len(),
+        }
+    }
+
+    /// Whether no key is tracked.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// assert!(l.is_empty());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys tracked at once (rounded up to a multiple of the shard count).
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).max_keys(100).build()?;
+    /// assert!(l.max_keys() >= 100);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn max_keys(&self) -> usize {
+        match &self.inner.tables {
+            Tables::Gcra(t) => t.capacity(),
+            Tables::Fixed(t) => t.capacity(),
+            Tables::Counter(t) => t.capacity(),
+            Tables::Log(t) => t.capacity(),
+        }
+    }
+
+    /// The limiter's name.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("per-ip").build()?;
+    /// assert_eq!(l.name(), "per-ip");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn kind(&self) -> Kind {
+        match &self.inner.tables {
+            Tables::Gcra(_) => Kind::Gcra,
+            Tables::Fixed(_) => Kind::FixedWindow,
+            Tables::Counter(_) => Kind::SlidingCounter,
+            Tables::Log(_) => Kind::SlidingLog,
+        }
+    }
+}
+
+fn publish<K>(inner: &Inner<K>, permits: u64, outcome: &Result<RateLimitInfo, Denied>) {
+    let name = &*inner.name;
+    inner.listeners.emit(|| {
+        Event::RateLimit(match outcome {
+            Ok(info) => RateLimitEvent::Permitted {
+                name,
+                permits,
+                remaining: info.remaining(),
+            },
+            Err(d) => RateLimitEvent::Rejected {
+                name,
+                permits,
+                retry_after: d.retry_after(),
+            },
+        })
+    });
+}
+
+impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
+    fn new(max_keys: usize) -> Self {
+        // Enough shards to spread contention, not so many that a small table is all slack.
+        let shards = (max_keys / 1024)
+            .clamp(1, MAX_SHARDS)
+            .next_power_of_two()
+            .min(MAX_SHARDS);
+        let hasher = Hasher::default();
+        Table {
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        slots: HashMap::with_hasher(hasher.clone()),
+                        overrides: HashMap::with_hasher(hasher.clone()),
+                        last_sweep: 0,
+                    })
+                })
+                .collect(),
+            max_per_shard: max_keys.div_ceil(shards).max(1),
+            hasher,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: &K) -> crate::sync::MutexGuard<'_, Shard<K, S>> {
+        let index = (self.hasher.hash_one(key) as usize) & (self.shards.len() - 1);
+        let shard = &self.shards[index];
+        shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn acquire(
+        &self,
+        inner: &Inner<K>,
+        key: &K,
+        now: u64,
+        n: u64,
+    ) -> Result<RateLimitInfo, Denied> {
+        let mut shard = self.shard(key);
+        let params = if shard.overrides.is_empty() {
+            inner.params
+        } else {
+            shard.overrides.get(key).copied().unwrap_or(inner.params)
+        };
+        if n > params[1] {
+            return Err(Denied::ExceedsCapacity {
+                requested: n,
+                capacity: params[1],
+            });
+        }
+        if now.saturating_sub(shard.last_sweep) >= inner.idle_ttl {
+            sweep(&mut shard, inner, now);
+        }
+        if let Some(slot) = shard.slots.get_mut(key) {
+            if n == 0 {
+                return Ok(slot.info(params, now));
+            }
+            return slot.decide(params, now, n);
+        }
+        let mut slot = S::new(params, now, inner.initial_tokens);
+        if n == 0 {
+            return Ok(slot.info(params, now));
+        }
+        if shard.slots.len() >= self.max_per_shard {
+            // Full: make room by forgetting rested keys, never active ones.
+            if now.saturating_sub(shard.last_sweep) >= MIN_SWEEP_GAP {
+                sweep(&mut shard, inner, now);
+            }
+            if shard.slots.len() >= self.max_per_shard {
+                return Err(Denied::RateLimited {
+                    retry_after: Duration::from_nanos(inner.params[0].max(1)),
+                    info: slot.info(params, now),
+                });
+            }
+        }
+        let decision = slot.decide(params, now, n);
+        shard.slots.insert(key.clone(), slot);
+        decision
+    }
+
+    fn info(&self, inner: &Inner<K>, key: &K, now: u64) -> RateLimitInfo {
+        let mut shard = self.shard(key);
+        let params = shard.overrides.get(key).copied().unwrap_or(inner.params);
+        match shard.slots.get_mut(key) {
+            Some(slot) => slot.info(params, now),
+            None => S::new(params, now, inner.initial_tokens).info(params, now),
+        }
+    }
+
+    fn set_override(&self, key: K, params: Option<[u64; 2]>) {
+        let mut shard = self.shard(&key);
+        match params {
+            Some(p) => {
+                shard.overrides.insert(key, p);
+            }
+            None => {
+                shard.overrides.remove(&key);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.slots.len()))
+            .sum()
+    }
+
+    fn capacity(&self) -> usize {
+        self.max_per_shard * self.shards.len()
+    }
+}
+
+/// Drops the shard's rested keys and gives memory back when the table has shrunk a lot.
+fn sweep<K: Hash + Eq, S: Slot>(shard: &mut Shard<K, S>, inner: &Inner<K>, now: u64) {
+    let Shard {
+        slots, overrides, ..
+    } = shard;
+    slots.retain(|key, slot| {
+        let params = overrides.get(key).copied().unwrap_or(inner.params);
+        !slot.is_rested(params, now)
+    });
+    if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
+        slots.shrink_to_fit();
+    }
+    shard.last_sweep = now;
+}
+
+impl KeyedRateLimiterBuilder {
+    /// Names the limiter in errors, events and metrics. Defaults to `"rate_limit"`.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("x").build()?;
+    /// assert_eq!(l.name(), "x");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The clock (default: the precise monotonic clock).
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// use palisade::clock::ManualClock;
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// # let _ = l;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = Some(clock.into());
+        self
+    }
+
+    /// Adds a listener for every event of this limiter.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// use palisade::event::Event;
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .on_event(|e: &Event<'_>| println!("{e:?}"))
+    ///     .build()?;
+    /// # let _ = l;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn on_event(mut self, listener: impl Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// The most keys tracked at once (default 100,000). At least 1.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let err = KeyedRateLimiter::<u8>::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).max_keys(0).build().unwrap_err();
+    /// assert_eq!((err.field(), err.value()), ("max_keys", "0"));
+    /// ```
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// How often each shard drops keys that are fully rested (default 60 s). Greater than zero.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// use std::time::Duration;
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .idle_ttl(Duration::from_secs(10))
+    ///     .build()?;
+    /// # let _ = l;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn idle_ttl(mut self, ttl: Duration) -> Self {
+        self.idle_ttl = ttl;
+        self
+    }
+
+    /// Validates the settings and builds the limiter.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let err = KeyedRateLimiter::<u8>::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 0 }).build().unwrap_err();
+    /// assert_eq!(err.field(), "burst");
+    /// ```
+    pub fn build<K: Hash + Eq + Clone + Send>(self) -> Result<KeyedRateLimiter<K>, ConfigError> {
+        let (kind, params, initial_tokens) = self.algorithm.compile()?;
+        if self.max_keys == 0 {
+            return Err(ConfigError::new(
+                POLICY,
+                "max_keys",
+                0,
+                "must be at least 1",
+            ));
+        }
+        crate::validate::positive(POLICY, "idle_ttl", self.idle_ttl)?;
+        let tables = match kind {
+            Kind::Gcra => Tables::Gcra(Table::new(self.max_keys)),
+            Kind::FixedWindow => Tables::Fixed(Table::new(self.max_keys)),
+            Kind::SlidingCounter => Tables::Counter(Table::new(self.max_keys)),
+            Kind::SlidingLog => Tables::Log(Table::new(self.max_keys)),
+        };
+        Ok(KeyedRateLimiter {
+            inner: Arc::new(Inner {
+                name: self.name.unwrap_or_else(|| Arc::from(POLICY)),
+                algorithm: self.algorithm,
+                params,
+                initial_tokens,
+                clock: self.clock.unwrap_or_default(),
+                listeners: self.listeners,
+                idle_ttl: duration_to_nanos(self.idle_ttl),
+                tables,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for KeyedRateLimiterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiterBuilder")
+            .field("algorithm", &self.algorithm)
+            .field("name", &self.name)
+            .field("max_keys", &self.max_keys)
+            .field("idle_ttl", &self.idle_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> fmt::Debug for KeyedRateLimiter<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("name", &self.inner.name)
+            .field("algorithm", &self.inner.algorithm)
+            .finish_non_exhaustive()
+    }
+}
