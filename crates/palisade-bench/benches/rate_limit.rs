@@ -122,8 +122,8 @@ fn direct_check_2_threads(c: &mut Criterion) {
 /// Goal: palisade ≤ 0.8× governor (its default keyed limiter, a DashMap).
 fn keyed_check_1024(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limit/keyed_check_1024");
-    let keyed = palisade::rate_limit::KeyedRateLimiter::<u64>::builder(gcra())
-        .build()
+    let keyed = palisade::rate_limit::KeyedRateLimiter::builder(gcra())
+        .build::<u64>()
         .unwrap_or_else(|e| panic!("{e}"));
     let mut key = 0u64;
     group.bench_function("palisade", |b| {

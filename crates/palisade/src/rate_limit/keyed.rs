@@ -235,7 +235,9 @@ pub struct KeyedRateLimiterBuilder {
     idle_ttl: Duration,
 }
 
-impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
+// Not generic, so `KeyedRateLimiter::builder(..)` needs no turbofish: the key type is chosen by
+// `build()` (or inferred from use).
+impl KeyedRateLimiter<()> {
     /// Starts building a keyed limiter giving each key `algorithm`'s quota.
     ///
     /// ```
@@ -254,7 +256,9 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
             idle_ttl: Duration::from_secs(60),
         }
     }
+}
 
+impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// Takes one permit for `key` if available now.
     ///
     /// ```
@@ -627,7 +631,7 @@ impl KeyedRateLimiterBuilder {
     ///
     /// ```
     /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// let err = KeyedRateLimiter::<u8>::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).max_keys(0).build().unwrap_err();
+    /// let err = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).max_keys(0).build::<u8>().unwrap_err();
     /// assert_eq!((err.field(), err.value()), ("max_keys", "0"));
     /// ```
     pub fn max_keys(mut self, max_keys: usize) -> Self {
@@ -655,7 +659,7 @@ impl KeyedRateLimiterBuilder {
     ///
     /// ```
     /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// let err = KeyedRateLimiter::<u8>::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 0 }).build().unwrap_err();
+    /// let err = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 0 }).build::<u8>().unwrap_err();
     /// assert_eq!(err.field(), "burst");
     /// ```
     pub fn build<K: Hash + Eq + Clone + Send>(self) -> Result<KeyedRateLimiter<K>, ConfigError> {
