@@ -438,6 +438,23 @@ impl RateLimiter {
         }
     }
 
+    /// Takes one permit if available now, reporting only whether it was granted — the
+    /// cheapest check (like governor's `check`). Use [`try_acquire`](Self::try_acquire) for
+    /// the limit, remaining and reset numbers behind `RateLimit-*` headers.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// assert!(l.check().is_ok());
+    /// let denied = l.check().unwrap_err();
+    /// assert!(denied.retry_after().is_some());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn check(&self) -> Result<(), Denied> {
+        self.try_acquire_n(1).map(|_| ())
+    }
+
     /// Takes one permit if available now.
     ///
     /// ```
