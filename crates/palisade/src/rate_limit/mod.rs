@@ -48,10 +48,12 @@
 //! out of the box: a hard cap on keys, eviction of rested keys only, per-key overrides. See
 //! its module for the memory rules.
 //!
-//! # Status
+//! # Waiting
 //!
-//! Acquisition is non-blocking (`try_acquire*`). Waiting acquisition (FIFO-fair, cancel-safe,
-//! with a maximum wait) is the next step of this policy.
+//! [`acquire_n`](RateLimiter::acquire_n) waits until permits are granted — waiters served in
+//! arrival order, a dropped waiter leaving the queue holding nothing, an optional maximum
+//! wait — and [`acquire_n_blocking`](RateLimiter::acquire_n_blocking) does the same on a
+//! thread.
 
 mod config;
 mod gcra;
@@ -323,6 +325,11 @@ struct Inner {
     listeners: Listeners,
     /// The configured quota; also serialises `set_algorithm` calls.
     algorithm: Mutex<Algorithm>,
+    /// Async waiters take turns in arrival order (tokio's semaphore is FIFO-fair).
+    #[cfg(feature = "tokio")]
+    turn: tokio::sync::Semaphore,
+    /// Blocking waiters take turns (one at a time; the OS decides who is next).
+    blocking_turn: Mutex<()>,
 }
 
 /// The two numbers the algorithm needs, behind a sequence lock so a quota change is seen
@@ -434,6 +441,9 @@ impl RateLimiter {
                 clock,
                 listeners,
                 algorithm: Mutex::new(algorithm),
+                #[cfg(feature = "tokio")]
+                turn: tokio::sync::Semaphore::new(1),
+                blocking_turn: Mutex::new(()),
             }),
         }
     }
@@ -560,6 +570,106 @@ impl RateLimiter {
                 },
             })
         });
+    }
+
+    /// Waits until `n` permits are granted, then takes them.
+    ///
+    /// Waiters are served in arrival order: each takes its turn, and while it is the turn
+    /// holder it sleeps exactly the `retry_after` it was told. Nothing is reserved before the
+    /// permits are granted, so dropping the future (a cancelled request, a timeout) gives
+    /// nothing back because it holds nothing — and it leaves the queue at once. With
+    /// `max_wait`, a request that would have to wait longer fails at once with the
+    /// rejection (and its `retry_after`) instead of waiting. More than the limiter can ever
+    /// grant fails at once with [`Denied::ExceedsCapacity`] — it never waits forever.
+    /// Calls to [`try_acquire`](Self::try_acquire) do not queue.
+    ///
+    /// On a [`ManualClock`](crate::clock::ManualClock) the wait advances the clock.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use palisade::clock::Clock;
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// use std::time::Duration;
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 1 })
+    ///     .clock(Clock::tokio())
+    ///     .build()?;
+    /// let start = tokio::time::Instant::now();
+    /// l.acquire_n(1, None).await?;
+    /// l.acquire_n(1, None).await?; // waits one interval
+    /// assert_eq!(start.elapsed(), Duration::from_millis(100));
+    /// // Too long a wait fails at once.
+    /// assert!(l.acquire_n(1, Some(Duration::from_millis(10))).await.is_err());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn acquire_n(
+        &self,
+        n: u32,
+        max_wait: Option<Duration>,
+    ) -> Result<RateLimitInfo, Denied> {
+        // The semaphore is never closed, so acquiring cannot fail; hold the turn until done.
+        let _turn = self.inner.turn.acquire().await.ok();
+        let start = self.inner.clock.now();
+        loop {
+            match self.wait_for(n, start, max_wait)? {
+                Ok(info) => return Ok(info),
+                Err(wait) => self.inner.clock.sleep(wait).await,
+            }
+        }
+    }
+
+    /// [`acquire_n`](Self::acquire_n) for blocking code: sleeps the thread (or advances a
+    /// [`ManualClock`](crate::clock::ManualClock)). Blocking waiters take turns one at a
+    /// time; which waiting thread goes next is up to the OS.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 1 })
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// l.acquire_n_blocking(1, None)?;
+    /// l.acquire_n_blocking(1, None)?; // advances the manual clock by one interval
+    /// assert_eq!(clock.now().as_nanos(), 100_000_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_n_blocking(
+        &self,
+        n: u32,
+        max_wait: Option<Duration>,
+    ) -> Result<RateLimitInfo, Denied> {
+        let _turn = lock(&self.inner.blocking_turn);
+        let start = self.inner.clock.now();
+        loop {
+            match self.wait_for(n, start, max_wait)? {
+                Ok(info) => return Ok(info),
+                Err(wait) => self.inner.clock.sleep_blocking(wait),
+            }
+        }
+    }
+
+    /// One step of a waiting acquisition: granted (`Ok(Ok)`), sleep this long (`Ok(Err)`), or
+    /// give up (`Err`: never satisfiable, or the wait would pass `max_wait`).
+    fn wait_for(
+        &self,
+        n: u32,
+        start: crate::clock::Instant,
+        max_wait: Option<Duration>,
+    ) -> Result<Result<RateLimitInfo, Duration>, Denied> {
+        match self.try_acquire_n(n) {
+            Ok(info) => Ok(Ok(info)),
+            Err(Denied::RateLimited { retry_after, info }) => {
+                let waited = self.inner.clock.now().saturating_duration_since(start);
+                if max_wait.is_some_and(|max| waited.saturating_add(retry_after) > max) {
+                    return Err(Denied::RateLimited { retry_after, info });
+                }
+                Ok(Err(retry_after))
+            }
+            Err(never) => Err(never),
+        }
     }
 
     /// What could be taken right now, without taking anything.
