@@ -7,7 +7,9 @@
 //!
 //! - **A hard cap** (`max_keys`, default 100,000). A new key arriving at a full table first
 //!   evicts keys whose state is fully rested — forgetting those loses nothing, since a new
-//!   entry starts rested too. If every key is still active, the new key is refused
+//!   entry starts rested too. (One exception, in the safe direction: a token bucket whose
+//!   `initial_tokens` is below its capacity restarts a forgotten key from `initial_tokens`, so
+//!   eviction can take tokens from a key, never give it more.) If every key is still active, the new key is refused
 //!   ([`Denied::RateLimited`]) rather than given a fresh quota: eviction never lets a key exceed
 //!   its bound.
 //! - **Idle eviction** without a sweeper thread: each shard drops its rested keys at most once
@@ -52,8 +54,10 @@ trait Slot: Sized + Send {
     fn new(params: [u64; 2], now: u64, initial_tokens: Option<u64>) -> Self;
     fn decide(&mut self, params: [u64; 2], now: u64, n: u64) -> Result<RateLimitInfo, Denied>;
     fn info(&mut self, params: [u64; 2], now: u64) -> RateLimitInfo;
-    /// Fully rested: forgetting the key loses nothing.
+    /// Fully rested: recreating the key would not give it more than it has.
     fn is_rested(&mut self, params: [u64; 2], now: u64) -> bool;
+    /// Re-expresses the state for new parameters, so permits taken keep counting.
+    fn convert(&mut self, from: [u64; 2], to: [u64; 2], now: u64);
 }
 
 struct GcraSlot(u64);
@@ -85,6 +89,9 @@ impl Slot for GcraSlot {
     fn is_rested(&mut self, _: [u64; 2], now: u64) -> bool {
         self.0 <= now
     }
+    fn convert(&mut self, from: [u64; 2], to: [u64; 2], now: u64) {
+        self.0 = Gcra::rescale(self.0, now, from[0], to[0]);
+    }
 }
 
 impl Slot for FixedSlot {
@@ -109,6 +116,18 @@ impl Slot for FixedSlot {
     fn is_rested(&mut self, [window, max]: [u64; 2], now: u64) -> bool {
         FixedWindow { window, max }.taken(self.0, now) == 0
     }
+    fn convert(&mut self, [fw, fm]: [u64; 2], [tw, tm]: [u64; 2], now: u64) {
+        let taken = FixedWindow {
+            window: fw,
+            max: fm,
+        }
+        .taken(self.0, now);
+        self.0 = FixedWindow {
+            window: tw,
+            max: tm,
+        }
+        .carry(taken, now);
+    }
 }
 
 impl Slot for CounterSlot {
@@ -130,6 +149,18 @@ impl Slot for CounterSlot {
     }
     fn is_rested(&mut self, [window, max]: [u64; 2], now: u64) -> bool {
         SlidingCounter { window, max }.estimate(self.0, now) == 0
+    }
+    fn convert(&mut self, [fw, fm]: [u64; 2], [tw, tm]: [u64; 2], now: u64) {
+        let taken = SlidingCounter {
+            window: fw,
+            max: fm,
+        }
+        .estimate(self.0, now);
+        self.0 = SlidingCounter {
+            window: tw,
+            max: tm,
+        }
+        .carry(taken, now);
     }
 }
 
@@ -154,12 +185,22 @@ impl Slot for LogSlot {
         SlidingLog { window, max }.info(&mut self.0, now);
         self.0.is_empty()
     }
+    fn convert(&mut self, _: [u64; 2], _: [u64; 2], _: u64) {
+        // Timestamps are absolute: the log means the same under any window.
+    }
+}
+
+/// A key's quota: the algorithm's two numbers and, for token buckets, the starting fill.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Quota {
+    params: [u64; 2],
+    initial_tokens: Option<u64>,
 }
 
 /// One shard: its keys, its per-key quota overrides, and when it last dropped rested keys.
 struct Shard<K, S> {
     slots: HashMap<K, S, Hasher>,
-    overrides: HashMap<K, [u64; 2], Hasher>,
+    overrides: HashMap<K, Quota, Hasher>,
     last_sweep: u64,
 }
 
@@ -174,6 +215,15 @@ enum Tables<K> {
     Fixed(Table<K, FixedSlot>),
     Counter(Table<K, CounterSlot>),
     Log(Table<K, LogSlot>),
+}
+
+impl<K> Inner<K> {
+    fn quota(&self) -> Quota {
+        Quota {
+            params: self.params,
+            initial_tokens: self.initial_tokens,
+        }
+    }
 }
 
 struct Inner<K> {
@@ -328,7 +378,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn set_quota_for(&self, key: K, algorithm: Algorithm) -> Result<(), ConfigError> {
-        let (kind, params, _) = algorithm.compile()?;
+        let (kind, params, initial_tokens) = algorithm.compile()?;
         if kind != self.kind() {
             return Err(ConfigError::new(
                 POLICY,
@@ -337,11 +387,17 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
                 "a per-key quota must use the same kind of algorithm as the limiter",
             ));
         }
-        match &self.inner.tables {
-            Tables::Gcra(t) => t.set_override(key, Some(params)),
-            Tables::Fixed(t) => t.set_override(key, Some(params)),
-            Tables::Counter(t) => t.set_override(key, Some(params)),
-            Tables::Log(t) => t.set_override(key, Some(params)),
+        let quota = Quota {
+            params,
+            initial_tokens,
+        };
+        let inner = &*self.inner;
+        let now = inner.clock.now().as_nanos();
+        match &inner.tables {
+            Tables::Gcra(t) => t.set_override(inner, key, Some(quota), now),
+            Tables::Fixed(t) => t.set_override(inner, key, Some(quota), now),
+            Tables::Counter(t) => t.set_override(inner, key, Some(quota), now),
+            Tables::Log(t) => t.set_override(inner, key, Some(quota), now),
         }
         Ok(())
     }
@@ -357,11 +413,13 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn clear_quota_for(&self, key: &K) {
-        match &self.inner.tables {
-            Tables::Gcra(t) => t.set_override(key.clone(), None),
-            Tables::Fixed(t) => t.set_override(key.clone(), None),
-            Tables::Counter(t) => t.set_override(key.clone(), None),
-            Tables::Log(t) => t.set_override(key.clone(), None),
+        let inner = &*self.inner;
+        let now = inner.clock.now().as_nanos();
+        match &inner.tables {
+            Tables::Gcra(t) => t.set_override(inner, key.clone(), None, now),
+            Tables::Fixed(t) => t.set_override(inner, key.clone(), None, now),
+            Tables::Counter(t) => t.set_override(inner, key.clone(), None, now),
+            Tables::Log(t) => t.set_override(inner, key.clone(), None, now),
         }
     }
 
@@ -492,11 +550,12 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
         n: u64,
     ) -> Result<RateLimitInfo, Denied> {
         let mut shard = self.shard(key);
-        let params = if shard.overrides.is_empty() {
-            inner.params
+        let quota = if shard.overrides.is_empty() {
+            inner.quota()
         } else {
-            shard.overrides.get(key).copied().unwrap_or(inner.params)
+            shard.overrides.get(key).copied().unwrap_or(inner.quota())
         };
+        let params = quota.params;
         if n > params[1] {
             return Err(Denied::ExceedsCapacity {
                 requested: n,
@@ -512,7 +571,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
             }
             return slot.decide(params, now, n);
         }
-        let mut slot = S::new(params, now, inner.initial_tokens);
+        let mut slot = S::new(params, now, quota.initial_tokens);
         if n == 0 {
             return Ok(slot.info(params, now));
         }
@@ -523,7 +582,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
             }
             if shard.slots.len() >= self.max_per_shard {
                 return Err(Denied::RateLimited {
-                    retry_after: Duration::from_nanos(inner.params[0].max(1)),
+                    retry_after: Duration::from_nanos(params[0].max(1)),
                     info: slot.info(params, now),
                 });
             }
@@ -535,21 +594,31 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
 
     fn info(&self, inner: &Inner<K>, key: &K, now: u64) -> RateLimitInfo {
         let mut shard = self.shard(key);
-        let params = shard.overrides.get(key).copied().unwrap_or(inner.params);
+        let quota = shard.overrides.get(key).copied().unwrap_or(inner.quota());
         match shard.slots.get_mut(key) {
-            Some(slot) => slot.info(params, now),
-            None => S::new(params, now, inner.initial_tokens).info(params, now),
+            Some(slot) => slot.info(quota.params, now),
+            None => S::new(quota.params, now, quota.initial_tokens).info(quota.params, now),
         }
     }
 
-    fn set_override(&self, key: K, params: Option<[u64; 2]>) {
+    /// Installs (or with `None` removes) `key`'s own quota, converting any state the key has
+    /// so permits already taken keep counting under the new quota.
+    fn set_override(&self, inner: &Inner<K>, key: K, quota: Option<Quota>, now: u64) {
         let mut shard = self.shard(&key);
-        match params {
-            Some(p) => {
-                shard.overrides.insert(key, p);
+        let Shard {
+            slots, overrides, ..
+        } = &mut *shard;
+        let from = overrides.get(&key).copied().unwrap_or(inner.quota());
+        let to = quota.unwrap_or(inner.quota());
+        if let Some(slot) = slots.get_mut(&key) {
+            slot.convert(from.params, to.params, now);
+        }
+        match quota {
+            Some(q) => {
+                overrides.insert(key, q);
             }
             None => {
-                shard.overrides.remove(&key);
+                overrides.remove(&key);
             }
         }
     }
@@ -557,12 +626,17 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map_or(0, |s| s.slots.len()))
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .slots
+                    .len()
+            })
             .sum()
     }
 
     fn capacity(&self) -> usize {
-        self.max_per_shard * self.shards.len()
+        self.max_per_shard.saturating_mul(self.shards.len())
     }
 }
 
@@ -572,7 +646,7 @@ fn sweep<K: Hash + Eq, S: Slot>(shard: &mut Shard<K, S>, inner: &Inner<K>, now: 
         slots, overrides, ..
     } = shard;
     slots.retain(|key, slot| {
-        let params = overrides.get(key).copied().unwrap_or(inner.params);
+        let params = overrides.get(key).map_or(inner.params, |q| q.params);
         !slot.is_rested(params, now)
     });
     if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
