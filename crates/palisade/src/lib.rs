@@ -1,15 +1,16 @@
 //! # Palisade: calls that survive failure
 //!
 //! Your service calls things that fail — databases, HTTP APIs, caches, object stores, brokers.
-//! Palisade wraps those calls in policies that make failure survivable: **retry** with backoff
-//! and jitter today; circuit breakers, rate limiters, timeouts, bulkheads, fallbacks and
-//! hedging as they land. Every policy shares the same three foundations:
+//! Palisade wraps those calls in policies that make failure survivable: [`retry`] with backoff
+//! and jitter, a [`circuit_breaker`], [`rate_limit`]ers (direct and keyed); timeouts,
+//! bulkheads, fallbacks and hedging as they land. Every policy shares the same foundations:
 //!
 //! - [`clock`] — one time source (precise, coarse, manual, tokio), so every timing behaviour
 //!   runs on virtual time in tests;
 //! - [`Error`] — one error type that keeps your operation's error apart from a policy's
 //!   rejection;
-//! - [`event`] — one listener mechanism for logs, metrics and callbacks, free when unused.
+//! - [`event`] — one listener mechanism for logs, metrics and callbacks, free when unused;
+//! - [`predicate`] — one way to say which outcomes count (retryable, failure, ignored).
 //!
 //! The common case is one expression:
 //!

@@ -365,7 +365,15 @@ impl LocalState {
 
     #[inline]
     fn started(&self) -> Option<Instant> {
-        self.detects_slow.then(|| self.clock.now())
+        self.detects_slow.then(|| self.now())
+    }
+
+    /// The breaker's clock reads, out of line: only slow-call timing, time windows and
+    /// transitions read time, so the inlined Closed path stays small (keeping `Clock::now`'s
+    /// body out of it measurably helps the consecutive-failures path).
+    #[inline(never)]
+    fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
@@ -459,7 +467,7 @@ impl LocalState {
     /// Admission outside Closed: under the mutex, so trial slots are exact.
     #[cold]
     fn acquire_slow(&self) -> Result<Ticket, Rejected> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut published = Vec::new();
         let decision = {
             let mut t = self.lock();
@@ -499,7 +507,7 @@ impl LocalState {
         if !self.needs_time {
             return (None, false);
         }
-        let now = self.clock.now();
+        let now = self.now();
         let slow = verdict != Verdict::Ignored
             && ticket.started().is_some_and(|started| {
                 now.saturating_duration_since(started) >= self.config.slow_call_duration
@@ -636,7 +644,7 @@ impl LocalState {
             if self.word.load(Ordering::Acquire) != expected {
                 return; // another call tripped it first, or an operator acted
             }
-            let now = now.unwrap_or_else(|| self.clock.now());
+            let now = now.unwrap_or_else(|| self.now());
             self.enter(&mut t, State::Open, now, reason)
         };
         self.publish(&[transition]);
@@ -645,7 +653,7 @@ impl LocalState {
     #[cold]
     fn complete_trial(&self, ticket: Ticket, verdict: Verdict) {
         let (_, slow) = self.timing(&ticket, verdict);
-        let now = self.clock.now();
+        let now = self.now();
         self.count(verdict, slow, State::HalfOpen);
         let transition = {
             let mut t = self.lock();
@@ -686,7 +694,7 @@ impl LocalState {
             State::MetricsOnly => Ok(Ticket::from_word(word, self.started())),
             State::Disabled => Ok(Ticket::from_word(word, None)),
             State::Open => {
-                let now = self.clock.now().as_nanos();
+                let now = self.now().as_nanos();
                 let until = self.open_until.load(Ordering::Relaxed);
                 if now < until {
                     Err(self.reject(State::Open, Some(Duration::from_nanos(until - now))))
@@ -752,7 +760,7 @@ impl StateStore for LocalState {
         if !matches!(state, State::Open | State::HalfOpen) {
             return state;
         }
-        let now = self.clock.now();
+        let now = self.now();
         let mut published = Vec::new();
         let state = {
             let mut t = self.lock();
@@ -764,7 +772,7 @@ impl StateStore for LocalState {
     }
 
     fn transition_to(&self, target: State) {
-        let now = self.clock.now();
+        let now = self.now();
         let transition = {
             let mut t = self.lock();
             // Already there: nothing changes — not the time in state, not the period that
@@ -778,7 +786,7 @@ impl StateStore for LocalState {
     }
 
     fn reset(&self) {
-        let now = self.clock.now();
+        let now = self.now();
         let transition = {
             let mut t = self.lock();
             let transition = self.enter(&mut t, State::Closed, now, TransitionReason::Manual);
@@ -792,7 +800,7 @@ impl StateStore for LocalState {
 
     fn stats(&self) -> CircuitBreakerStats {
         let state = self.state();
-        let now = self.clock.now();
+        let now = self.now();
         let t = self.lock();
         let counts = self.window_counts(now);
         let evaluable = self.config.uses_window()
