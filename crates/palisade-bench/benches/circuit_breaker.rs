@@ -11,11 +11,11 @@
 //! throughput.
 
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::circuit_breaker::{CircuitBreaker, SlidingWindow};
+use palisade_bench::two_threads;
 
 /// The protected call: succeeds with an opaque value. It is inlinable, like the small
 /// closures users wrap, so the figures measure the breakers rather than a function call that
@@ -86,26 +86,6 @@ fn closed_call(c: &mut Criterion) {
     });
     group.bench_function("baseline", |b| b.iter(|| black_box(operation())));
     group.finish();
-}
-
-/// Runs `call` `iters` times on each of two threads at once; returns the wall time.
-fn two_threads(iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            barrier.wait();
-            for _ in 0..iters {
-                call();
-            }
-        });
-        barrier.wait();
-        let start = Instant::now();
-        for _ in 0..iters {
-            call();
-        }
-        let _ = worker.join();
-        start.elapsed()
-    })
 }
 
 fn closed_call_2_threads(c: &mut Criterion) {

@@ -15,12 +15,12 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::clock::Clock;
 use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+use palisade_bench::two_threads;
 
 const BURST: u32 = 1_000_000;
 
@@ -80,26 +80,6 @@ fn direct_check(c: &mut Criterion) {
         b.iter(|| black_box(governor.check()))
     });
     group.finish();
-}
-
-/// Runs `check` `iters` times on each of two threads at once; returns the wall time.
-fn two_threads(iters: u64, check: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = Barrier::new(2);
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            barrier.wait();
-            for _ in 0..iters {
-                check();
-            }
-        });
-        barrier.wait();
-        let start = Instant::now();
-        for _ in 0..iters {
-            check();
-        }
-        let _ = worker.join();
-        start.elapsed()
-    })
 }
 
 fn direct_check_2_threads(c: &mut Criterion) {

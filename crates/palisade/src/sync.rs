@@ -13,3 +13,12 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(palisade_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`, recovering it if a panic elsewhere poisoned it. Every critical section in the
+/// policies writes whole values, so the data behind a poisoned lock is still consistent, and a
+/// panicking listener or key type must not disable a policy.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

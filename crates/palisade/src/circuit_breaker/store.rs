@@ -356,11 +356,7 @@ impl LocalState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Transitions> {
-        // The guarded data stays consistent even if a listener panicked elsewhere: every
-        // critical section writes whole fields. So a poisoned lock is still usable.
-        self.transitions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.transitions)
     }
 
     #[inline]

@@ -35,10 +35,10 @@ use std::time::Duration;
 use super::config::{Algorithm, Kind};
 use super::gcra::Gcra;
 use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
-use super::{Denied, RateLimitEvent, RateLimitInfo, denied};
+use super::{Denied, RateLimitInfo, denied, publish};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::error::ConfigError;
-use crate::event::{Event, Listener, Listeners};
+use crate::event::{Listener, Listeners};
 use crate::sync::Mutex;
 
 const POLICY: &str = "rate_limit";
@@ -341,7 +341,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
             Tables::Log(t) => t.acquire(inner, key, now, n),
         };
         if n > 0 && !inner.listeners.is_empty() {
-            publish(inner, n, &outcome);
+            publish(&inner.listeners, &inner.name, n, &outcome);
         }
         outcome
     }
@@ -492,24 +492,6 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     }
 }
 
-fn publish<K>(inner: &Inner<K>, permits: u64, outcome: &Result<RateLimitInfo, Denied>) {
-    let name = &*inner.name;
-    inner.listeners.emit(|| {
-        Event::RateLimit(match outcome {
-            Ok(info) => RateLimitEvent::Permitted {
-                name,
-                permits,
-                remaining: info.remaining(),
-            },
-            Err(d) => RateLimitEvent::Rejected {
-                name,
-                permits,
-                retry_after: d.retry_after(),
-            },
-        })
-    });
-}
-
 impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
     fn new(max_keys: usize) -> Self {
         // Enough shards to spread contention, not so many that a small table is all slack.
@@ -536,10 +518,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
     #[inline]
     fn shard(&self, key: &K) -> crate::sync::MutexGuard<'_, Shard<K, S>> {
         let index = (self.hasher.hash_one(key) as usize) & (self.shards.len() - 1);
-        let shard = &self.shards[index];
-        shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.shards[index])
     }
 
     fn acquire(
@@ -626,12 +605,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| {
-                s.lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .slots
-                    .len()
-            })
+            .map(|s| crate::sync::lock(s).slots.len())
             .sum()
     }
 

@@ -71,7 +71,7 @@ pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listeners};
-use crate::sync::{AtomicU64, Mutex, Ordering, fence};
+use crate::sync::{AtomicU64, Mutex, Ordering, fence, lock};
 use config::Kind;
 use gcra::{Gcra, Wait};
 use window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
@@ -548,28 +548,9 @@ impl RateLimiter {
         };
         // Asking for nothing takes nothing: no event.
         if n > 0 && !inner.listeners.is_empty() {
-            self.publish(n, &outcome);
+            publish(&inner.listeners, &inner.name, n, &outcome);
         }
         outcome
-    }
-
-    #[cold]
-    fn publish(&self, permits: u64, outcome: &Result<RateLimitInfo, Denied>) {
-        let name = &*self.inner.name;
-        self.inner.listeners.emit(|| {
-            Event::RateLimit(match outcome {
-                Ok(info) => RateLimitEvent::Permitted {
-                    name,
-                    permits,
-                    remaining: info.remaining(),
-                },
-                Err(denied) => RateLimitEvent::Rejected {
-                    name,
-                    permits,
-                    retry_after: denied.retry_after(),
-                },
-            })
-        });
     }
 
     /// Waits until `n` permits are granted, then takes them.
@@ -863,6 +844,30 @@ fn update(
     }
 }
 
+/// Publishes a decision to `listeners`: shared by the direct and the keyed limiter.
+#[cold]
+fn publish(
+    listeners: &Listeners,
+    name: &str,
+    permits: u64,
+    outcome: &Result<RateLimitInfo, Denied>,
+) {
+    listeners.emit(|| {
+        Event::RateLimit(match outcome {
+            Ok(info) => RateLimitEvent::Permitted {
+                name,
+                permits,
+                remaining: info.remaining(),
+            },
+            Err(denied) => RateLimitEvent::Rejected {
+                name,
+                permits,
+                retry_after: denied.retry_after(),
+            },
+        })
+    });
+}
+
 /// Replaces `word` with `f(word)` atomically.
 fn convert(word: &AtomicU64, f: impl Fn(u64) -> u64) {
     let mut current = word.load(Ordering::Acquire);
@@ -878,13 +883,6 @@ fn denied(wait: Wait) -> Denied {
         retry_after: wait.retry_after,
         info: wait.info,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> crate::sync::MutexGuard<'_, T> {
-    // The state stays consistent across a panic elsewhere: every update writes whole values.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl fmt::Debug for RateLimiter {
