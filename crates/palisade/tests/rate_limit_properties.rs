@@ -1003,3 +1003,77 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// One permit: `check`, `try_acquire` and the general path decide alike
+// ---------------------------------------------------------------------------------------------
+
+/// Quotas for the one-permit equivalence: the ordinary ones plus extremes that push GCRA's
+/// fast path to its edges — `tau = interval × (burst − 1)` beyond `u64` (saturated), and an
+/// interval so long that the theoretical arrival time overflows into "never".
+fn any_quota() -> impl Strategy<Value = Algorithm> {
+    let extreme_gcra = (
+        prop_oneof![
+            Just(Duration::from_secs(u64::MAX / 4)),
+            Just(Duration::from_secs(1 << 40)),
+            Just(Duration::from_secs(3_600)),
+        ],
+        prop_oneof![Just(u32::MAX), 1u32..=4],
+    )
+        .prop_map(|(period, burst)| Algorithm::Gcra {
+            rate: Rate::new(1, period),
+            burst,
+        });
+    prop_oneof![
+        gcra(),
+        token_bucket(),
+        fixed_window(),
+        sliding_counter(),
+        sliding_log(),
+        extreme_gcra,
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Four limiters with the same quota on the same clock, asked for one permit at the same
+    /// instants: `check()` (GCRA's inline `u64` fast path), `try_acquire()` (the same fast
+    /// path, with info), `try_acquire_n(1)` (the `u128` path) and `check()` with a listener
+    /// attached (the general out-of-line path) must grant and refuse alike, with the same
+    /// `retry_after` and the same info.
+    #[test]
+    fn one_permit_decides_alike_on_every_path(
+        algorithm in any_quota(),
+        start in prop_oneof![0u64..1_000_000, Just(u64::MAX / 2), Just(u64::MAX - (1 << 40))],
+        gaps in prop::collection::vec(prop_oneof![Just(0u64), 0u64..2_000, any::<u64>()], 1..200),
+    ) {
+        let clock = ManualClock::new();
+        clock.advance(Duration::from_nanos(start));
+        let build = |listen: bool| {
+            let builder = RateLimiter::builder(algorithm).clock(clock.clone());
+            let builder = if listen { builder.on_event(|_: &palisade::event::Event<'_>| {}) } else { builder };
+            builder.build().expect("the strategies build valid quotas")
+        };
+        let [checked, acquired, general, listened] = [build(false), build(false), build(false), build(true)];
+        for gap in gaps {
+            // Stay within the clock's range.
+            let now = clock.now().as_nanos();
+            clock.advance(Duration::from_nanos(gap.min(u64::MAX - now)));
+            let a = checked.check();
+            let b = acquired.try_acquire();
+            let c = general.try_acquire_n(1);
+            let d = listened.check();
+            prop_assert_eq!(b, c, "try_acquire vs try_acquire_n(1) at {}", clock.now().as_nanos());
+            prop_assert_eq!(a, d, "check vs check with a listener");
+            match (a, b) {
+                (Ok(()), Ok(_)) => {}
+                (Err(throttled), Err(Denied::RateLimited { retry_after, .. })) => {
+                    prop_assert_eq!(throttled.retry_after(), retry_after);
+                }
+                (a, b) => prop_assert!(false, "check {:?} but try_acquire {:?}", a, b),
+            }
+            prop_assert_eq!(checked.info(), acquired.info());
+        }
+    }
+}

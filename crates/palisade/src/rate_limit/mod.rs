@@ -253,6 +253,47 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
+/// [`RateLimiter::check`]'s rejection: not now, come back after
+/// [`retry_after`](Self::retry_after). Only 16 bytes, so the cheapest check stays cheap to
+/// return; [`try_acquire`](RateLimiter::try_acquire) gives the full [`Denied`].
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+/// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 1 }).build()?;
+/// l.check()?;
+/// let throttled = l.check().unwrap_err();
+/// assert!(throttled.to_string().starts_with("rate limited: retry after"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    retry_after: Duration,
+}
+
+impl Throttled {
+    /// Time until one permit would be admitted.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// use std::time::Duration;
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// let _ = l.check();
+    /// assert!(l.check().unwrap_err().retry_after() > Duration::ZERO);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limited: retry after {:?}", self.retry_after)
+    }
+}
+
+impl std::error::Error for Throttled {}
+
 /// What a rate limiter did, published through [`crate::event`] as
 /// [`Event::RateLimit`](crate::event::Event::RateLimit).
 ///
@@ -332,28 +373,44 @@ struct Inner {
     blocking_turn: Mutex<()>,
 }
 
-/// The two numbers the algorithm needs, behind a sequence lock so a quota change is seen
-/// whole: a reader retries if a writer ran while it read.
+/// The two numbers the algorithm needs, plus one derived for GCRA's fast path, behind a
+/// sequence lock so a quota change is seen whole: a reader retries if a writer ran while it
+/// read.
 struct Params {
     version: AtomicU64,
-    words: [AtomicU64; 2],
+    /// `[a, b, tau]`: the algorithm's two numbers (GCRA: interval and burst; windows: window
+    /// and max) and GCRA's `tau = interval × (burst − 1)`, saturated (exact whenever it fits,
+    /// and a saturated `tau` admits exactly as the exact one would: see `acquire_one`).
+    words: [AtomicU64; 3],
 }
 
 impl Params {
     fn new(words: [u64; 2]) -> Self {
         Params {
             version: AtomicU64::new(0),
-            words: words.map(AtomicU64::new),
+            words: Self::derive(words).map(AtomicU64::new),
         }
     }
 
+    fn derive([a, b]: [u64; 2]) -> [u64; 3] {
+        [a, b, a.saturating_mul(b.saturating_sub(1))]
+    }
+
+    /// The algorithm's two numbers.
     #[inline]
     fn read(&self) -> [u64; 2] {
+        let [a, b, _] = self.read_all();
+        [a, b]
+    }
+
+    #[inline]
+    fn read_all(&self) -> [u64; 3] {
         loop {
             let before = self.version.load(Ordering::Acquire);
             let words = [
                 self.words[0].load(Ordering::Relaxed),
                 self.words[1].load(Ordering::Relaxed),
+                self.words[2].load(Ordering::Relaxed),
             ];
             fence(Ordering::Acquire);
             if before.is_multiple_of(2) && self.version.load(Ordering::Relaxed) == before {
@@ -367,7 +424,7 @@ impl Params {
     fn write(&self, words: [u64; 2]) {
         self.version.fetch_add(1, Ordering::AcqRel);
         fence(Ordering::Release);
-        for (cell, word) in self.words.iter().zip(words) {
+        for (cell, word) in self.words.iter().zip(Self::derive(words)) {
             cell.store(word, Ordering::Relaxed);
         }
         self.version.fetch_add(1, Ordering::Release);
@@ -448,21 +505,24 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one permit if available now, reporting only whether it was granted — the
-    /// cheapest check (like governor's `check`). Use [`try_acquire`](Self::try_acquire) for
-    /// the limit, remaining and reset numbers behind `RateLimit-*` headers.
+    /// Takes one permit if available now, reporting only whether it was granted and, if
+    /// not, when to come back — the cheapest check (like governor's `check`). Its error,
+    /// [`Throttled`], is 16 bytes, so the result comes back in registers. Use
+    /// [`try_acquire`](Self::try_acquire) for the limit, remaining and reset numbers behind
+    /// `RateLimit-*` headers.
     ///
     /// ```
     /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// use std::time::Duration;
     /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
     /// assert!(l.check().is_ok());
-    /// let denied = l.check().unwrap_err();
-    /// assert!(denied.retry_after().is_some());
+    /// let throttled = l.check().unwrap_err();
+    /// assert!(throttled.retry_after() <= Duration::from_secs(1));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
-    pub fn check(&self) -> Result<(), Denied> {
-        self.try_acquire_n(1).map(|_| ())
+    pub fn check(&self) -> Result<(), Throttled> {
+        self.acquire_one(|_| Ok(()), throttled)
     }
 
     /// Takes one permit if available now.
@@ -476,7 +536,61 @@ impl RateLimiter {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
-        self.try_acquire_n(1)
+        self.acquire_one(
+            |admitted| {
+                Ok(Gcra {
+                    interval: admitted.interval,
+                    burst: admitted.burst,
+                }
+                .info(admitted.tat, admitted.now))
+            },
+            |outcome| outcome,
+        )
+    }
+
+    /// One permit: the hot path of [`check`](Self::check) and
+    /// [`try_acquire`](Self::try_acquire). For GCRA and the token bucket with nobody
+    /// listening, the decision is made inline in `u64` arithmetic — one clock read, one
+    /// load, one compare-and-swap, as in governor. `tat.saturating_sub(tau)` is exact when
+    /// `tau` fits and 0 (admit) when it saturated, which is what the exact `u128` value
+    /// (negative, clamped to 0) decides too. Anything else — a denial, a `tat` that would
+    /// overflow (including [`gcra::NEVER`]), another algorithm, listeners — goes out of line
+    /// to the general `u128` path, which decides from the same readings.
+    #[inline(always)]
+    fn acquire_one<T>(
+        &self,
+        admitted: impl FnOnce(Admitted) -> T,
+        general: impl FnOnce(Result<RateLimitInfo, Denied>) -> T,
+    ) -> T {
+        let inner = &*self.inner;
+        if let State::Gcra(word) = &inner.state
+            && inner.listeners.is_empty()
+        {
+            let now = inner.clock.now().as_nanos();
+            let [interval, burst, tau] = inner.params.read_all();
+            let mut tat = word.load(Ordering::Acquire);
+            loop {
+                if now < tat.saturating_sub(tau) {
+                    break;
+                }
+                let Some(next) = tat.max(now).checked_add(interval) else {
+                    break;
+                };
+                match word.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        return admitted(Admitted {
+                            tat: next,
+                            now,
+                            interval,
+                            burst,
+                        });
+                    }
+                    Err(actual) => tat = actual,
+                }
+            }
+            return general(gcra_from(word, tat, Gcra { interval, burst }, now));
+        }
+        general(self.try_acquire_n_general(1))
     }
 
     /// Takes `n` permits at once if available now — all or none. More than the limiter can
@@ -829,7 +943,16 @@ fn update(
     word: &AtomicU64,
     decide: impl Fn(u64) -> Result<(u64, RateLimitInfo), Wait>,
 ) -> Result<RateLimitInfo, Denied> {
-    let mut current = word.load(Ordering::Acquire);
+    update_from(word, word.load(Ordering::Acquire), decide)
+}
+
+/// [`update`] starting from `current`, a value already read from `word`.
+#[inline]
+fn update_from(
+    word: &AtomicU64,
+    mut current: u64,
+    decide: impl Fn(u64) -> Result<(u64, RateLimitInfo), Wait>,
+) -> Result<RateLimitInfo, Denied> {
     loop {
         match decide(current) {
             Ok((next, info)) => {
@@ -841,6 +964,37 @@ fn update(
             }
             Err(wait) => return Err(denied(wait)),
         }
+    }
+}
+
+/// A permit admitted on the fast path: what [`RateLimitInfo`] is computed from, if asked.
+struct Admitted {
+    tat: u64,
+    now: u64,
+    interval: u64,
+    burst: u64,
+}
+
+/// One GCRA permit decided by the general (`u128`) path from `tat`, a value already read:
+/// the fast path's denials and overflows.
+#[cold]
+#[inline(never)]
+fn gcra_from(word: &AtomicU64, tat: u64, gcra: Gcra, now: u64) -> Result<RateLimitInfo, Denied> {
+    update_from(word, tat, |tat| gcra.decide(tat, now, 1))
+}
+
+/// A slow-path decision for [`RateLimiter::check`], reduced to its small error.
+#[cold]
+#[inline(never)]
+fn throttled(outcome: Result<RateLimitInfo, Denied>) -> Result<(), Throttled> {
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(Denied::RateLimited { retry_after, .. }) => Err(Throttled { retry_after }),
+        // One permit always fits (burst and max are at least 1); should that ever change,
+        // "never" is the honest answer.
+        Err(Denied::ExceedsCapacity { .. }) => Err(Throttled {
+            retry_after: Duration::MAX,
+        }),
     }
 }
 
