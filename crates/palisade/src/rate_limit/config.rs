@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::RateLimiter;
 use super::window::FIXED_WINDOW_MAX;
+use super::{LocalState, RateLimiter};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::error::ConfigError;
 use crate::event::{Listener, Listeners};
@@ -328,7 +328,7 @@ impl RateLimiterBuilder {
     /// ```
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
         let (kind, params, initial_tokens) = self.algorithm.compile()?;
-        Ok(RateLimiter::assemble(
+        Ok(RateLimiter::with_store(LocalState::new(
             self.name.unwrap_or_else(|| Arc::from(POLICY)),
             self.algorithm,
             kind,
@@ -336,7 +336,7 @@ impl RateLimiterBuilder {
             initial_tokens,
             self.clock.unwrap_or_default(),
             self.listeners,
-        ))
+        )))
     }
 }
 

@@ -34,8 +34,9 @@ use std::time::Duration;
 
 use super::config::{Algorithm, Kind};
 use super::gcra::Gcra;
+use super::store::{denied, publish};
 use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
-use super::{Denied, RateLimitInfo, denied, publish};
+use super::{Denied, RateLimitInfo};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::error::ConfigError;
 use crate::event::{Listener, Listeners};

@@ -58,23 +58,19 @@
 mod config;
 mod gcra;
 mod keyed;
+pub mod store;
 mod window;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Algorithm, Rate, RateLimiterBuilder};
 pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use store::{LocalState, StateStore};
 
-use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
-use crate::event::{Event, Listeners};
-use crate::sync::{AtomicU64, Mutex, Ordering, fence, lock};
-use config::Kind;
-use gcra::{Gcra, Wait};
-use window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
+use crate::sync::{Mutex, lock};
 
 /// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
 /// `RateLimit-Remaining` and `RateLimit-Reset` headers.
@@ -343,6 +339,10 @@ impl<'a> RateLimitEvent<'a> {
 /// A rate limiter over one shared quota; see the [module docs](self). Cheap to clone (one
 /// `Arc`); clones share the quota.
 ///
+/// The quota's state lives in a [`StateStore`]: in this process by default ([`LocalState`],
+/// built by [`builder`](RateLimiter::builder)); a fleet-wide store plugs in with
+/// [`with_store`](RateLimiter::with_store).
+///
 /// ```
 /// use palisade::rate_limit::{Algorithm, RateLimiter};
 /// use std::time::Duration;
@@ -352,20 +352,12 @@ impl<'a> RateLimitEvent<'a> {
 /// assert!(limiter.try_acquire().is_err());
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-#[derive(Clone)]
-pub struct RateLimiter {
-    inner: Arc<Inner>,
+pub struct RateLimiter<S = LocalState> {
+    shared: Arc<Shared<S>>,
 }
 
-struct Inner {
-    name: Arc<str>,
-    kind: Kind,
-    params: Params,
-    state: State,
-    clock: Clock,
-    listeners: Listeners,
-    /// The configured quota; also serialises `set_algorithm` calls.
-    algorithm: Mutex<Algorithm>,
+struct Shared<S> {
+    store: S,
     /// Async waiters take turns in arrival order (tokio's semaphore is FIFO-fair).
     #[cfg(feature = "tokio")]
     turn: tokio::sync::Semaphore,
@@ -373,73 +365,12 @@ struct Inner {
     blocking_turn: Mutex<()>,
 }
 
-/// The two numbers the algorithm needs, plus one derived for GCRA's fast path, behind a
-/// sequence lock so a quota change is seen whole: a reader retries if a writer ran while it
-/// read.
-struct Params {
-    version: AtomicU64,
-    /// `[a, b, tau]`: the algorithm's two numbers (GCRA: interval and burst; windows: window
-    /// and max) and GCRA's `tau = interval × (burst − 1)`, saturated (exact whenever it fits,
-    /// and a saturated `tau` admits exactly as the exact one would: see `acquire_one`).
-    words: [AtomicU64; 3],
-}
-
-impl Params {
-    fn new(words: [u64; 2]) -> Self {
-        Params {
-            version: AtomicU64::new(0),
-            words: Self::derive(words).map(AtomicU64::new),
+impl<S> Clone for RateLimiter<S> {
+    fn clone(&self) -> Self {
+        RateLimiter {
+            shared: Arc::clone(&self.shared),
         }
     }
-
-    fn derive([a, b]: [u64; 2]) -> [u64; 3] {
-        [a, b, a.saturating_mul(b.saturating_sub(1))]
-    }
-
-    /// The algorithm's two numbers.
-    #[inline]
-    fn read(&self) -> [u64; 2] {
-        let [a, b, _] = self.read_all();
-        [a, b]
-    }
-
-    #[inline]
-    fn read_all(&self) -> [u64; 3] {
-        loop {
-            let before = self.version.load(Ordering::Acquire);
-            let words = [
-                self.words[0].load(Ordering::Relaxed),
-                self.words[1].load(Ordering::Relaxed),
-                self.words[2].load(Ordering::Relaxed),
-            ];
-            fence(Ordering::Acquire);
-            if before.is_multiple_of(2) && self.version.load(Ordering::Relaxed) == before {
-                return words;
-            }
-            std::hint::spin_loop();
-        }
-    }
-
-    /// Caller serialises writers (the `algorithm` mutex).
-    fn write(&self, words: [u64; 2]) {
-        self.version.fetch_add(1, Ordering::AcqRel);
-        fence(Ordering::Release);
-        for (cell, word) in self.words.iter().zip(Self::derive(words)) {
-            cell.store(word, Ordering::Relaxed);
-        }
-        self.version.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// Where an algorithm keeps its state; the variant is the algorithm, so a check dispatches
-/// with one match.
-enum State {
-    /// GCRA and token bucket: the theoretical arrival time, updated by compare-and-swap.
-    Gcra(AtomicU64),
-    /// Fixed window: window index and count in one word, updated by compare-and-swap.
-    FixedWindow(AtomicU64),
-    Counter(Mutex<Counts>),
-    Log(Mutex<VecDeque<u64>>),
 }
 
 impl RateLimiter {
@@ -454,55 +385,55 @@ impl RateLimiter {
     pub fn builder(algorithm: Algorithm) -> RateLimiterBuilder {
         RateLimiterBuilder::new(algorithm)
     }
+}
 
-    pub(crate) fn assemble(
-        name: Arc<str>,
-        algorithm: Algorithm,
-        kind: Kind,
-        params: [u64; 2],
-        initial_tokens: Option<u64>,
-        clock: Clock,
-        listeners: Listeners,
-    ) -> RateLimiter {
-        let now = clock.now().as_nanos();
-        let state = match kind {
-            Kind::Gcra => {
-                let gcra = Gcra {
-                    interval: params[0],
-                    burst: params[1],
-                };
-                // A token bucket that starts with fewer tokens is one whose "full again"
-                // time lies ahead by the missing tokens.
-                let missing = params[1] - initial_tokens.unwrap_or(params[1]);
-                State::Gcra(AtomicU64::new(
-                    gcra.initial(now)
-                        .saturating_add(missing.saturating_mul(params[0])),
-                ))
-            }
-            Kind::FixedWindow => State::FixedWindow(AtomicU64::new(0)),
-            Kind::SlidingCounter => State::Counter(Mutex::new(
-                SlidingCounter {
-                    window: params[0],
-                    max: params[1],
-                }
-                .initial(now),
-            )),
-            Kind::SlidingLog => State::Log(Mutex::new(VecDeque::new())),
-        };
+impl<S: StateStore> RateLimiter<S> {
+    /// A limiter over `store`: the same API, whatever keeps the state.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let local = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// // Any `StateStore` — here the in-process one, taken back out of a built limiter.
+    /// let again = RateLimiter::with_store(local.into_store().expect("the only handle"));
+    /// assert!(again.check().is_ok());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn with_store(store: S) -> Self {
         RateLimiter {
-            inner: Arc::new(Inner {
-                name,
-                kind,
-                params: Params::new(params),
-                state,
-                clock,
-                listeners,
-                algorithm: Mutex::new(algorithm),
+            shared: Arc::new(Shared {
+                store,
                 #[cfg(feature = "tokio")]
                 turn: tokio::sync::Semaphore::new(1),
                 blocking_turn: Mutex::new(()),
             }),
         }
+    }
+
+    /// The store that keeps this limiter's state.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter, StateStore};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 3 }).build()?;
+    /// assert_eq!(l.store().info().remaining(), 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// The store, if this is the last handle to the limiter (`None` while clones exist).
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 3 }).build()?;
+    /// let clone = l.clone();
+    /// assert!(l.into_store().is_none());
+    /// assert!(clone.into_store().is_some());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn into_store(self) -> Option<S> {
+        Arc::into_inner(self.shared).map(|shared| shared.store)
     }
 
     /// Takes one permit if available now, reporting only whether it was granted and, if
@@ -522,7 +453,7 @@ impl RateLimiter {
     /// ```
     #[inline]
     pub fn check(&self) -> Result<(), Throttled> {
-        self.acquire_one(|_| Ok(()), throttled)
+        self.store().check()
     }
 
     /// Takes one permit if available now.
@@ -536,61 +467,7 @@ impl RateLimiter {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
-        self.acquire_one(
-            |admitted| {
-                Ok(Gcra {
-                    interval: admitted.interval,
-                    burst: admitted.burst,
-                }
-                .info(admitted.tat, admitted.now))
-            },
-            |outcome| outcome,
-        )
-    }
-
-    /// One permit: the hot path of [`check`](Self::check) and
-    /// [`try_acquire`](Self::try_acquire). For GCRA and the token bucket with nobody
-    /// listening, the decision is made inline in `u64` arithmetic — one clock read, one
-    /// load, one compare-and-swap, as in governor. `tat.saturating_sub(tau)` is exact when
-    /// `tau` fits and 0 (admit) when it saturated, which is what the exact `u128` value
-    /// (negative, clamped to 0) decides too. Anything else — a denial, a `tat` that would
-    /// overflow (including [`gcra::NEVER`]), another algorithm, listeners — goes out of line
-    /// to the general `u128` path, which decides from the same readings.
-    #[inline(always)]
-    fn acquire_one<T>(
-        &self,
-        admitted: impl FnOnce(Admitted) -> T,
-        general: impl FnOnce(Result<RateLimitInfo, Denied>) -> T,
-    ) -> T {
-        let inner = &*self.inner;
-        if let State::Gcra(word) = &inner.state
-            && inner.listeners.is_empty()
-        {
-            let now = inner.clock.now().as_nanos();
-            let [interval, burst, tau] = inner.params.read_all();
-            let mut tat = word.load(Ordering::Acquire);
-            loop {
-                if now < tat.saturating_sub(tau) {
-                    break;
-                }
-                let Some(next) = tat.max(now).checked_add(interval) else {
-                    break;
-                };
-                match word.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => {
-                        return admitted(Admitted {
-                            tat: next,
-                            now,
-                            interval,
-                            burst,
-                        });
-                    }
-                    Err(actual) => tat = actual,
-                }
-            }
-            return general(gcra_from(word, tat, Gcra { interval, burst }, now));
-        }
-        general(self.try_acquire_n_general(1))
+        self.store().try_acquire()
     }
 
     /// Takes `n` permits at once if available now — all or none. More than the limiter can
@@ -605,66 +482,7 @@ impl RateLimiter {
     /// ```
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
-        let inner = &*self.inner;
-        // The hot path — GCRA or token bucket, nobody listening, 1 ≤ n ≤ burst — inline;
-        // everything else out of line.
-        if let State::Gcra(word) = &inner.state
-            && inner.listeners.is_empty()
-        {
-            let now = inner.clock.now().as_nanos();
-            let [interval, burst] = inner.params.read();
-            let n = u64::from(n);
-            if n.wrapping_sub(1) < burst {
-                return update(word, |tat| Gcra { interval, burst }.decide(tat, now, n));
-            }
-        }
-        self.try_acquire_n_general(n)
-    }
-
-    #[inline(never)]
-    fn try_acquire_n_general(&self, n: u32) -> Result<RateLimitInfo, Denied> {
-        let inner = &*self.inner;
-        let n = u64::from(n);
-        let now = inner.clock.now().as_nanos();
-        let [a, b] = inner.params.read();
-        let outcome = if n == 0 {
-            Ok(self.info_at(now, [a, b]))
-        } else if n > b {
-            Err(Denied::ExceedsCapacity {
-                requested: n,
-                capacity: b,
-            })
-        } else {
-            match &inner.state {
-                State::Gcra(word) => update(word, |tat| {
-                    Gcra {
-                        interval: a,
-                        burst: b,
-                    }
-                    .decide(tat, now, n)
-                }),
-                State::FixedWindow(word) => update(word, |state| {
-                    FixedWindow { window: a, max: b }.decide(state, now, n)
-                }),
-                State::Counter(counts) => {
-                    let mut counts = lock(counts);
-                    SlidingCounter { window: a, max: b }
-                        .decide(&mut counts, now, n)
-                        .map_err(denied)
-                }
-                State::Log(log) => {
-                    let mut log = lock(log);
-                    SlidingLog { window: a, max: b }
-                        .decide(&mut log, now, n)
-                        .map_err(denied)
-                }
-            }
-        };
-        // Asking for nothing takes nothing: no event.
-        if n > 0 && !inner.listeners.is_empty() {
-            publish(&inner.listeners, &inner.name, n, &outcome);
-        }
-        outcome
+        self.store().try_acquire_n(n)
     }
 
     /// Waits until `n` permits are granted, then takes them.
@@ -704,12 +522,13 @@ impl RateLimiter {
         max_wait: Option<Duration>,
     ) -> Result<RateLimitInfo, Denied> {
         // The semaphore is never closed, so acquiring cannot fail; hold the turn until done.
-        let _turn = self.inner.turn.acquire().await.ok();
-        let start = self.inner.clock.now();
+        let _turn = self.shared.turn.acquire().await.ok();
+        let start = self.store().clock().now();
         loop {
-            match self.wait_for(n, start, max_wait)? {
+            let outcome = self.store().try_acquire_n_async(n).await;
+            match self.wait_for(outcome, start, max_wait)? {
                 Ok(info) => return Ok(info),
-                Err(wait) => self.inner.clock.sleep(wait).await,
+                Err(wait) => self.store().clock().sleep(wait).await,
             }
         }
     }
@@ -736,12 +555,12 @@ impl RateLimiter {
         n: u32,
         max_wait: Option<Duration>,
     ) -> Result<RateLimitInfo, Denied> {
-        let _turn = lock(&self.inner.blocking_turn);
-        let start = self.inner.clock.now();
+        let _turn = lock(&self.shared.blocking_turn);
+        let start = self.store().clock().now();
         loop {
-            match self.wait_for(n, start, max_wait)? {
+            match self.wait_for(self.try_acquire_n(n), start, max_wait)? {
                 Ok(info) => return Ok(info),
-                Err(wait) => self.inner.clock.sleep_blocking(wait),
+                Err(wait) => self.store().clock().sleep_blocking(wait),
             }
         }
     }
@@ -750,14 +569,14 @@ impl RateLimiter {
     /// give up (`Err`: never satisfiable, or the wait would pass `max_wait`).
     fn wait_for(
         &self,
-        n: u32,
+        outcome: Result<RateLimitInfo, Denied>,
         start: crate::clock::Instant,
         max_wait: Option<Duration>,
     ) -> Result<Result<RateLimitInfo, Duration>, Denied> {
-        match self.try_acquire_n(n) {
+        match outcome {
             Ok(info) => Ok(Ok(info)),
             Err(Denied::RateLimited { retry_after, info }) => {
-                let waited = self.inner.clock.now().saturating_duration_since(start);
+                let waited = self.store().clock().now().saturating_duration_since(start);
                 if max_wait.is_some_and(|max| waited.saturating_add(retry_after) > max) {
                     return Err(Denied::RateLimited { retry_after, info });
                 }
@@ -776,22 +595,7 @@ impl RateLimiter {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn info(&self) -> RateLimitInfo {
-        self.info_at(self.inner.clock.now().as_nanos(), self.inner.params.read())
-    }
-
-    fn info_at(&self, now: u64, [a, b]: [u64; 2]) -> RateLimitInfo {
-        match &self.inner.state {
-            State::Gcra(word) => Gcra {
-                interval: a,
-                burst: b,
-            }
-            .info(word.load(Ordering::Acquire), now),
-            State::FixedWindow(word) => {
-                FixedWindow { window: a, max: b }.info(word.load(Ordering::Acquire), now)
-            }
-            State::Counter(counts) => SlidingCounter { window: a, max: b }.info(&lock(counts), now),
-            State::Log(log) => SlidingLog { window: a, max: b }.info(&mut lock(log), now),
-        }
+        self.store().info()
     }
 
     /// Runs `operation` if a permit is available now; otherwise returns
@@ -828,21 +632,24 @@ impl RateLimiter {
     where
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        self.try_acquire().map_err(|d| self.error(d))?;
+        self.store()
+            .try_acquire_n_async(1)
+            .await
+            .map_err(|d| self.error(d))?;
         future.await.map_err(Error::Operation)
     }
 
     fn error<E>(&self, denied: Denied) -> Error<E> {
         match denied {
             Denied::RateLimited { retry_after, .. } => Error::RateLimited {
-                name: self.inner.name.clone(),
+                name: self.store().name().clone(),
                 retry_after,
             },
             Denied::ExceedsCapacity {
                 requested,
                 capacity,
             } => Error::InsufficientCapacity {
-                name: self.inner.name.clone(),
+                name: self.store().name().clone(),
                 requested,
                 capacity,
             },
@@ -864,51 +671,7 @@ impl RateLimiter {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn set_algorithm(&self, algorithm: Algorithm) -> Result<(), ConfigError> {
-        let (kind, params, _) = algorithm.compile()?;
-        if kind != self.inner.kind {
-            return Err(ConfigError::new(
-                "rate_limit",
-                "algorithm",
-                format_args!("{algorithm:?}"),
-                "a running limiter keeps its kind of algorithm; build a new limiter to change it",
-            ));
-        }
-        let mut current = lock(&self.inner.algorithm);
-        let old = self.inner.params.read();
-        let now = self.inner.clock.now().as_nanos();
-        // Re-express the state in the new units, so permits already taken still count.
-        match &self.inner.state {
-            State::Gcra(word) if old[0] != params[0] => {
-                convert(word, |tat| Gcra::rescale(tat, now, old[0], params[0]));
-            }
-            State::FixedWindow(word) if old[0] != params[0] => {
-                let from = FixedWindow {
-                    window: old[0],
-                    max: old[1],
-                };
-                let to = FixedWindow {
-                    window: params[0],
-                    max: params[1],
-                };
-                convert(word, |state| to.carry(from.taken(state, now), now));
-            }
-            State::Counter(counts) if old[0] != params[0] => {
-                let mut counts = lock(counts);
-                let from = SlidingCounter {
-                    window: old[0],
-                    max: old[1],
-                };
-                let to = SlidingCounter {
-                    window: params[0],
-                    max: params[1],
-                };
-                *counts = to.carry(from.estimate(*counts, now), now);
-            }
-            _ => {}
-        }
-        self.inner.params.write(params);
-        *current = algorithm;
-        Ok(())
+        self.store().set_algorithm(algorithm)
     }
 
     /// The current quota.
@@ -920,7 +683,7 @@ impl RateLimiter {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn algorithm(&self) -> Algorithm {
-        *lock(&self.inner.algorithm)
+        self.store().algorithm()
     }
 
     /// The limiter's name.
@@ -932,147 +695,16 @@ impl RateLimiter {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.inner.name
+        self.store().name()
     }
 }
 
-/// Applies `decide` to `word` with a compare-and-swap loop; the decision is made on the value
-/// the swap succeeds against, so concurrent callers never over-admit.
-#[inline]
-fn update(
-    word: &AtomicU64,
-    decide: impl Fn(u64) -> Result<(u64, RateLimitInfo), Wait>,
-) -> Result<RateLimitInfo, Denied> {
-    update_from(word, word.load(Ordering::Acquire), decide)
-}
-
-/// [`update`] starting from `current`, a value already read from `word`.
-#[inline]
-fn update_from(
-    word: &AtomicU64,
-    mut current: u64,
-    decide: impl Fn(u64) -> Result<(u64, RateLimitInfo), Wait>,
-) -> Result<RateLimitInfo, Denied> {
-    loop {
-        match decide(current) {
-            Ok((next, info)) => {
-                match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => return Ok(info),
-                    Err(actual) => current = actual,
-                }
-            }
-            Err(wait) => return Err(denied(wait)),
-        }
-    }
-}
-
-/// A permit admitted on the fast path: what [`RateLimitInfo`] is computed from, if asked.
-struct Admitted {
-    tat: u64,
-    now: u64,
-    interval: u64,
-    burst: u64,
-}
-
-/// One GCRA permit decided by the general (`u128`) path from `tat`, a value already read:
-/// the fast path's denials and overflows.
-#[cold]
-#[inline(never)]
-fn gcra_from(word: &AtomicU64, tat: u64, gcra: Gcra, now: u64) -> Result<RateLimitInfo, Denied> {
-    update_from(word, tat, |tat| gcra.decide(tat, now, 1))
-}
-
-/// A slow-path decision for [`RateLimiter::check`], reduced to its small error.
-#[cold]
-#[inline(never)]
-fn throttled(outcome: Result<RateLimitInfo, Denied>) -> Result<(), Throttled> {
-    match outcome {
-        Ok(_) => Ok(()),
-        Err(Denied::RateLimited { retry_after, .. }) => Err(Throttled { retry_after }),
-        // One permit always fits (burst and max are at least 1); should that ever change,
-        // "never" is the honest answer.
-        Err(Denied::ExceedsCapacity { .. }) => Err(Throttled {
-            retry_after: Duration::MAX,
-        }),
-    }
-}
-
-/// Publishes a decision to `listeners`: shared by the direct and the keyed limiter.
-#[cold]
-fn publish(
-    listeners: &Listeners,
-    name: &str,
-    permits: u64,
-    outcome: &Result<RateLimitInfo, Denied>,
-) {
-    listeners.emit(|| {
-        Event::RateLimit(match outcome {
-            Ok(info) => RateLimitEvent::Permitted {
-                name,
-                permits,
-                remaining: info.remaining(),
-            },
-            Err(denied) => RateLimitEvent::Rejected {
-                name,
-                permits,
-                retry_after: denied.retry_after(),
-            },
-        })
-    });
-}
-
-/// Replaces `word` with `f(word)` atomically.
-fn convert(word: &AtomicU64, f: impl Fn(u64) -> u64) {
-    let mut current = word.load(Ordering::Acquire);
-    while let Err(actual) =
-        word.compare_exchange_weak(current, f(current), Ordering::AcqRel, Ordering::Acquire)
-    {
-        current = actual;
-    }
-}
-
-fn denied(wait: Wait) -> Denied {
-    Denied::RateLimited {
-        retry_after: wait.retry_after,
-        info: wait.info,
-    }
-}
-
-impl fmt::Debug for RateLimiter {
+impl<S: StateStore> fmt::Debug for RateLimiter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("name", &self.inner.name)
+            .field("name", self.store().name())
             .field("algorithm", &self.algorithm())
             .field("info", &self.info())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(all(test, not(palisade_loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quota_parameters_are_never_read_torn() {
-        // A writer flips between two parameter pairs; readers must only ever see one of them.
-        let params = Params::new([1, 100]);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                for i in 0..200_000u64 {
-                    params.write(if i % 2 == 0 { [100, 1] } else { [1, 100] });
-                }
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            });
-            for _ in 0..3 {
-                s.spawn(|| {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let seen = params.read();
-                        assert!(seen == [1, 100] || seen == [100, 1], "torn read {seen:?}");
-                    }
-                });
-            }
-        });
     }
 }
