@@ -10,7 +10,8 @@ use palisade::ConfigError;
 use palisade::Error;
 use palisade::clock::{Clock, ManualClock};
 use palisade::rate_limit::{
-    Algorithm, Denied, LocalState, Rate, RateLimitInfo, RateLimiter, StateStore,
+    Algorithm, Denied, KeyedRateLimiter, KeyedStateStore, LocalKeyedState, LocalState, Rate,
+    RateLimitInfo, RateLimiter, StateStore,
 };
 
 /// A store that answers asynchronously (it yields to the runtime first, as a network round
@@ -130,4 +131,76 @@ async fn call_and_acquire_go_through_the_stores_async_decision() {
     assert_eq!(start.elapsed(), Duration::from_millis(100));
     assert_eq!(async_calls.load(Ordering::Relaxed), 4);
     assert_eq!(limiter.store().sync_calls.load(Ordering::Relaxed), 0);
+}
+
+/// A keyed store that answers asynchronously and delegates to an in-process keyed store.
+#[derive(Debug)]
+struct RemoteKeyed {
+    inner: Arc<LocalKeyedState<String>>,
+    async_calls: AtomicUsize,
+}
+
+impl KeyedStateStore<String> for RemoteKeyed {
+    fn try_acquire_n(&self, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.inner.try_acquire_n(key, n)
+    }
+
+    async fn try_acquire_n_async(&self, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.async_calls.fetch_add(1, Ordering::Relaxed);
+        tokio::task::yield_now().await;
+        self.inner.try_acquire_n(key, n)
+    }
+
+    fn info(&self, key: &String) -> RateLimitInfo {
+        self.inner.info(key)
+    }
+
+    fn set_quota_for(&self, key: String, algorithm: Algorithm) -> Result<(), ConfigError> {
+        self.inner.set_quota_for(key, algorithm)
+    }
+
+    fn clear_quota_for(&self, key: &String) {
+        self.inner.clear_quota_for(key)
+    }
+
+    fn name(&self) -> &Arc<str> {
+        self.inner.name()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_keyed_store_keeps_the_keyed_api() {
+    let local: KeyedRateLimiter<String> = KeyedRateLimiter::builder(one_per_100ms())
+        .name("per-user")
+        .clock(Clock::tokio())
+        .build()
+        .expect("valid quota");
+    let store = Arc::new(RemoteKeyed {
+        inner: Arc::clone(local.store()),
+        async_calls: AtomicUsize::new(0),
+    });
+    let limiter: KeyedRateLimiter<String, RemoteKeyed> = KeyedRateLimiter::with_store(store);
+    let alice = "alice".to_owned();
+    assert!(limiter.try_acquire_n_async(&alice, 1).await.is_ok());
+    assert!(matches!(
+        limiter.try_acquire_n_async(&alice, 1).await,
+        Err(Denied::RateLimited { .. })
+    ));
+    assert_eq!(limiter.store().async_calls.load(Ordering::Relaxed), 2);
+    // The synchronous API and the local store see the same state.
+    assert!(limiter.try_acquire(&"bob".to_owned()).is_ok());
+    assert!(local.try_acquire(&alice).is_err());
+    limiter
+        .set_quota_for(
+            alice.clone(),
+            Algorithm::Gcra {
+                rate: Rate::per_second(10),
+                burst: 5,
+            },
+        )
+        .expect("same kind");
+    assert_eq!(limiter.info(&alice).limit(), 5);
+    limiter.clear_quota_for(&alice);
+    assert_eq!(local.info(&alice).limit(), 1);
+    assert_eq!(limiter.name(), "per-user");
 }

@@ -28,7 +28,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,7 +220,7 @@ enum Tables<K> {
     Log(Table<K, LogSlot>),
 }
 
-impl<K> Inner<K> {
+impl<K> LocalKeyedState<K> {
     fn quota(&self) -> Quota {
         Quota {
             params: self.params,
@@ -227,7 +229,16 @@ impl<K> Inner<K> {
     }
 }
 
-struct Inner<K> {
+/// The in-process keyed store: every key's state in this process's memory, sharded, bounded
+/// (see the [module docs](self)). Built by [`KeyedRateLimiter::builder`].
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, KeyedStateStore, Rate};
+/// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 2 }).build::<u32>()?;
+/// assert_eq!(l.store().info(&7).remaining(), 2);
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct LocalKeyedState<K> {
     name: Arc<str>,
     algorithm: Algorithm,
     params: [u64; 2],
@@ -250,16 +261,62 @@ struct Inner<K> {
 /// assert!(per_user.try_acquire(&"bob").is_ok());    // bob has his own quota
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct KeyedRateLimiter<K> {
-    inner: Arc<Inner<K>>,
+pub struct KeyedRateLimiter<K, S = LocalKeyedState<K>> {
+    store: Arc<S>,
+    key: PhantomData<fn(&K)>,
 }
 
-impl<K> Clone for KeyedRateLimiter<K> {
+impl<K, S> Clone for KeyedRateLimiter<K, S> {
     fn clone(&self) -> Self {
         KeyedRateLimiter {
-            inner: Arc::clone(&self.inner),
+            store: Arc::clone(&self.store),
+            key: PhantomData,
         }
     }
+}
+
+/// Storage and decision logic of a keyed limiter's quotas. [`LocalKeyedState`] keeps them in
+/// this process; a fleet-wide implementation (Redis: one remote entry per key) plugs in
+/// behind the same [`KeyedRateLimiter`] API with [`KeyedRateLimiter::with_store`]. See
+/// [`StateStore`](super::StateStore) for the direct limiter's seam and its async decision.
+///
+/// This seam is public so that integration crates can implement it; its shape may still
+/// change before 1.0.
+///
+/// ```
+/// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, KeyedStateStore, Rate};
+/// fn limit_of<S: KeyedStateStore<u64>>(l: &KeyedRateLimiter<u64, S>, key: u64) -> u64 {
+///     l.info(&key).limit()
+/// }
+/// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 3 }).build()?;
+/// assert_eq!(limit_of(&l, 1), 3);
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub trait KeyedStateStore<K>: Send + Sync {
+    /// Takes `n` permits for `key` if available now — all or none.
+    fn try_acquire_n(&self, key: &K, n: u32) -> Result<RateLimitInfo, Denied>;
+
+    /// [`try_acquire_n`](Self::try_acquire_n) for async callers: a remote store makes its
+    /// round trip here. The default answers at once with the synchronous decision.
+    fn try_acquire_n_async(
+        &self,
+        key: &K,
+        n: u32,
+    ) -> impl Future<Output = Result<RateLimitInfo, Denied>> + Send {
+        std::future::ready(self.try_acquire_n(key, n))
+    }
+
+    /// What `key` could take right now, without taking anything.
+    fn info(&self, key: &K) -> RateLimitInfo;
+
+    /// Gives `key` its own quota (same kind of algorithm as the limiter's).
+    fn set_quota_for(&self, key: K, algorithm: Algorithm) -> Result<(), ConfigError>;
+
+    /// Returns `key` to the limiter's quota.
+    fn clear_quota_for(&self, key: &K);
+
+    /// The limiter's name.
+    fn name(&self) -> &Arc<str>;
 }
 
 /// Builds a [`KeyedRateLimiter`]; start with [`KeyedRateLimiter::builder`].
@@ -309,7 +366,38 @@ impl KeyedRateLimiter<()> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
+impl<K, S: KeyedStateStore<K>> KeyedRateLimiter<K, S> {
+    /// A keyed limiter over `store` (shared: limiters over one store share its state): the
+    /// same API, whatever keeps the state.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// use std::sync::Arc;
+    /// let local = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build::<u8>()?;
+    /// let again: KeyedRateLimiter<u8, _> = KeyedRateLimiter::with_store(Arc::clone(local.store()));
+    /// assert!(again.try_acquire(&1).is_ok());
+    /// assert!(local.try_acquire(&1).is_err()); // one shared state
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn with_store(store: Arc<S>) -> Self {
+        KeyedRateLimiter {
+            store,
+            key: PhantomData,
+        }
+    }
+
+    /// The store that keeps this limiter's state.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, KeyedStateStore, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("ip").build::<u8>()?;
+    /// assert_eq!(&**l.store().name(), "ip");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
     /// Takes one permit for `key` if available now.
     ///
     /// ```
@@ -332,19 +420,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<RateLimitInfo, Denied> {
-        let inner = &*self.inner;
-        let now = inner.clock.now().as_nanos();
-        let n = u64::from(n);
-        let outcome = match &inner.tables {
-            Tables::Gcra(t) => t.acquire(inner, key, now, n),
-            Tables::Fixed(t) => t.acquire(inner, key, now, n),
-            Tables::Counter(t) => t.acquire(inner, key, now, n),
-            Tables::Log(t) => t.acquire(inner, key, now, n),
-        };
-        if n > 0 && !inner.listeners.is_empty() {
-            publish(&inner.listeners, &inner.name, n, &outcome);
-        }
-        outcome
+        self.store.try_acquire_n(key, n)
     }
 
     /// What `key` could take right now, without taking anything (and without adding the key).
@@ -357,14 +433,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn info(&self, key: &K) -> RateLimitInfo {
-        let inner = &*self.inner;
-        let now = inner.clock.now().as_nanos();
-        match &inner.tables {
-            Tables::Gcra(t) => t.info(inner, key, now),
-            Tables::Fixed(t) => t.info(inner, key, now),
-            Tables::Counter(t) => t.info(inner, key, now),
-            Tables::Log(t) => t.info(inner, key, now),
-        }
+        self.store.info(key)
     }
 
     /// Gives `key` its own quota (same kind of algorithm), for example a higher limit for a
@@ -379,28 +448,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn set_quota_for(&self, key: K, algorithm: Algorithm) -> Result<(), ConfigError> {
-        let (kind, params, initial_tokens) = algorithm.compile()?;
-        if kind != self.kind() {
-            return Err(ConfigError::new(
-                POLICY,
-                "algorithm",
-                format_args!("{algorithm:?}"),
-                "a per-key quota must use the same kind of algorithm as the limiter",
-            ));
-        }
-        let quota = Quota {
-            params,
-            initial_tokens,
-        };
-        let inner = &*self.inner;
-        let now = inner.clock.now().as_nanos();
-        match &inner.tables {
-            Tables::Gcra(t) => t.set_override(inner, key, Some(quota), now),
-            Tables::Fixed(t) => t.set_override(inner, key, Some(quota), now),
-            Tables::Counter(t) => t.set_override(inner, key, Some(quota), now),
-            Tables::Log(t) => t.set_override(inner, key, Some(quota), now),
-        }
-        Ok(())
+        self.store.set_quota_for(key, algorithm)
     }
 
     /// Returns `key` to the limiter's quota.
@@ -414,16 +462,38 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn clear_quota_for(&self, key: &K) {
-        let inner = &*self.inner;
-        let now = inner.clock.now().as_nanos();
-        match &inner.tables {
-            Tables::Gcra(t) => t.set_override(inner, key.clone(), None, now),
-            Tables::Fixed(t) => t.set_override(inner, key.clone(), None, now),
-            Tables::Counter(t) => t.set_override(inner, key.clone(), None, now),
-            Tables::Log(t) => t.set_override(inner, key.clone(), None, now),
-        }
+        self.store.clear_quota_for(key)
     }
 
+    /// Takes `n` permits for `key`, asking the store asynchronously (a remote store's round
+    /// trip); the in-process store answers at once.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), palisade::ConfigError> {
+    /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 2 }).build::<u8>()?;
+    /// assert_eq!(l.try_acquire_n_async(&1, 2).await.map(|i| i.remaining()), Ok(0));
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_acquire_n_async(&self, key: &K, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.store.try_acquire_n_async(key, n).await
+    }
+
+    /// The limiter's name.
+    ///
+    /// ```
+    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("per-ip").build()?;
+    /// assert_eq!(l.name(), "per-ip");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.store.name()
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K, LocalKeyedState<K>> {
     /// Keys currently tracked.
     ///
     /// ```
@@ -434,7 +504,7 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn len(&self) -> usize {
-        match &self.inner.tables {
+        match &self.store.tables {
             Tables::Gcra(t) => t.len(),
             Tables::Fixed(t) => t.len(),
             Tables::Counter(t) => t.len(),
@@ -463,28 +533,84 @@ impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn max_keys(&self) -> usize {
-        match &self.inner.tables {
+        match &self.store.tables {
             Tables::Gcra(t) => t.capacity(),
             Tables::Fixed(t) => t.capacity(),
             Tables::Counter(t) => t.capacity(),
             Tables::Log(t) => t.capacity(),
         }
     }
+}
 
-    /// The limiter's name.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("per-ip").build()?;
-    /// assert_eq!(l.name(), "per-ip");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.inner.name
+impl<K: Hash + Eq + Clone + Send> KeyedStateStore<K> for LocalKeyedState<K> {
+    fn try_acquire_n(&self, key: &K, n: u32) -> Result<RateLimitInfo, Denied> {
+        let now = self.clock.now().as_nanos();
+        let n = u64::from(n);
+        let outcome = match &self.tables {
+            Tables::Gcra(t) => t.acquire(self, key, now, n),
+            Tables::Fixed(t) => t.acquire(self, key, now, n),
+            Tables::Counter(t) => t.acquire(self, key, now, n),
+            Tables::Log(t) => t.acquire(self, key, now, n),
+        };
+        if n > 0 && !self.listeners.is_empty() {
+            publish(&self.listeners, &self.name, n, &outcome);
+        }
+        outcome
     }
 
+    fn info(&self, key: &K) -> RateLimitInfo {
+        let now = self.clock.now().as_nanos();
+        match &self.tables {
+            Tables::Gcra(t) => t.info(self, key, now),
+            Tables::Fixed(t) => t.info(self, key, now),
+            Tables::Counter(t) => t.info(self, key, now),
+            Tables::Log(t) => t.info(self, key, now),
+        }
+    }
+
+    fn set_quota_for(&self, key: K, algorithm: Algorithm) -> Result<(), ConfigError> {
+        let (kind, params, initial_tokens) = algorithm.compile()?;
+        if kind != self.kind() {
+            return Err(ConfigError::new(
+                POLICY,
+                "algorithm",
+                format_args!("{algorithm:?}"),
+                "a per-key quota must use the same kind of algorithm as the limiter",
+            ));
+        }
+        let quota = Quota {
+            params,
+            initial_tokens,
+        };
+
+        let now = self.clock.now().as_nanos();
+        match &self.tables {
+            Tables::Gcra(t) => t.set_override(self, key, Some(quota), now),
+            Tables::Fixed(t) => t.set_override(self, key, Some(quota), now),
+            Tables::Counter(t) => t.set_override(self, key, Some(quota), now),
+            Tables::Log(t) => t.set_override(self, key, Some(quota), now),
+        }
+        Ok(())
+    }
+
+    fn clear_quota_for(&self, key: &K) {
+        let now = self.clock.now().as_nanos();
+        match &self.tables {
+            Tables::Gcra(t) => t.set_override(self, key.clone(), None, now),
+            Tables::Fixed(t) => t.set_override(self, key.clone(), None, now),
+            Tables::Counter(t) => t.set_override(self, key.clone(), None, now),
+            Tables::Log(t) => t.set_override(self, key.clone(), None, now),
+        }
+    }
+
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+}
+
+impl<K> LocalKeyedState<K> {
     fn kind(&self) -> Kind {
-        match &self.inner.tables {
+        match &self.tables {
             Tables::Gcra(_) => Kind::Gcra,
             Tables::Fixed(_) => Kind::FixedWindow,
             Tables::Counter(_) => Kind::SlidingCounter,
@@ -524,7 +650,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
 
     fn acquire(
         &self,
-        inner: &Inner<K>,
+        inner: &LocalKeyedState<K>,
         key: &K,
         now: u64,
         n: u64,
@@ -572,7 +698,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
         decision
     }
 
-    fn info(&self, inner: &Inner<K>, key: &K, now: u64) -> RateLimitInfo {
+    fn info(&self, inner: &LocalKeyedState<K>, key: &K, now: u64) -> RateLimitInfo {
         let mut shard = self.shard(key);
         let quota = shard.overrides.get(key).copied().unwrap_or(inner.quota());
         match shard.slots.get_mut(key) {
@@ -583,7 +709,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
 
     /// Installs (or with `None` removes) `key`'s own quota, converting any state the key has
     /// so permits already taken keep counting under the new quota.
-    fn set_override(&self, inner: &Inner<K>, key: K, quota: Option<Quota>, now: u64) {
+    fn set_override(&self, inner: &LocalKeyedState<K>, key: K, quota: Option<Quota>, now: u64) {
         let mut shard = self.shard(&key);
         let Shard {
             slots, overrides, ..
@@ -616,7 +742,7 @@ impl<K: Hash + Eq + Clone + Send, S: Slot> Table<K, S> {
 }
 
 /// Drops the shard's rested keys and gives memory back when the table has shrunk a lot.
-fn sweep<K: Hash + Eq, S: Slot>(shard: &mut Shard<K, S>, inner: &Inner<K>, now: u64) {
+fn sweep<K: Hash + Eq, S: Slot>(shard: &mut Shard<K, S>, inner: &LocalKeyedState<K>, now: u64) {
     let Shard {
         slots, overrides, ..
     } = shard;
@@ -729,7 +855,8 @@ impl KeyedRateLimiterBuilder {
             Kind::SlidingLog => Tables::Log(Table::new(self.max_keys)),
         };
         Ok(KeyedRateLimiter {
-            inner: Arc::new(Inner {
+            key: PhantomData,
+            store: Arc::new(LocalKeyedState {
                 name: self.name.unwrap_or_else(|| Arc::from(POLICY)),
                 algorithm: self.algorithm,
                 params,
@@ -754,11 +881,19 @@ impl fmt::Debug for KeyedRateLimiterBuilder {
     }
 }
 
-impl<K> fmt::Debug for KeyedRateLimiter<K> {
+impl<K, S: KeyedStateStore<K>> fmt::Debug for KeyedRateLimiter<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
-            .field("name", &self.inner.name)
-            .field("algorithm", &self.inner.algorithm)
+            .field("name", self.store.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> fmt::Debug for LocalKeyedState<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKeyedState")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()
     }
 }

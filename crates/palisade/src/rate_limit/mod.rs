@@ -66,7 +66,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Algorithm, Rate, RateLimiterBuilder};
-pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder, KeyedStateStore, LocalKeyedState};
 pub use store::{LocalState, StateStore};
 
 use crate::error::{ConfigError, Error};
