@@ -39,9 +39,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::bulkhead::BulkheadEvent;
 use crate::circuit_breaker::CircuitBreakerEvent;
+use crate::hedge::HedgeEvent;
 use crate::rate_limit::RateLimitEvent;
 use crate::retry::RetryEvent;
+use crate::timeout::TimeoutEvent;
 
 /// Something a policy did. Each policy contributes one variant; later policies add more, so
 /// matches need a wildcard arm.
@@ -69,6 +72,12 @@ pub enum Event<'a> {
     CircuitBreaker(CircuitBreakerEvent<'a>),
     /// A rate limiter granted or refused permits.
     RateLimit(RateLimitEvent<'a>),
+    /// A timeout fired.
+    Timeout(TimeoutEvent<'a>),
+    /// A bulkhead admitted, queued or rejected a call.
+    Bulkhead(BulkheadEvent<'a>),
+    /// A hedging policy started a hedged attempt or settled a call.
+    Hedge(HedgeEvent<'a>),
 }
 
 impl Event<'_> {
@@ -84,6 +93,9 @@ impl Event<'_> {
             Event::Retry(e) => e.name(),
             Event::CircuitBreaker(e) => e.name(),
             Event::RateLimit(e) => e.name(),
+            Event::Timeout(e) => e.name(),
+            Event::Bulkhead(e) => e.name(),
+            Event::Hedge(e) => e.name(),
         }
     }
 
@@ -99,6 +111,9 @@ impl Event<'_> {
             Event::Retry(_) => "retry",
             Event::CircuitBreaker(_) => "circuit_breaker",
             Event::RateLimit(_) => "rate_limit",
+            Event::Timeout(_) => "timeout",
+            Event::Bulkhead(_) => "bulkhead",
+            Event::Hedge(_) => "hedge",
         }
     }
 }

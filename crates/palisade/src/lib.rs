@@ -41,15 +41,18 @@
 )]
 
 mod backoff;
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 mod counter;
 pub mod error;
 pub mod event;
+pub mod hedge;
 pub mod predicate;
 pub mod rate_limit;
 pub mod retry;
 mod sync;
+pub mod timeout;
 mod validate;
 
 pub use error::{ConfigError, Error};
