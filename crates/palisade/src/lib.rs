@@ -47,6 +47,7 @@ pub mod clock;
 mod counter;
 pub mod error;
 pub mod event;
+pub mod fallback;
 pub mod hedge;
 pub mod predicate;
 pub mod rate_limit;
