@@ -1,8 +1,9 @@
 //! The per-call state machine shared by the async and blocking loops.
 //!
 //! Both loops do only "run the operation, hand the outcome here, sleep if told to". Every
-//! decision — classify, count, compute the delay, check the budget, publish events — is made
-//! in this one place, so async and blocking retry cannot drift apart.
+//! decision — classify, count, compute the delay, check `max_elapsed` and the retry budget,
+//! publish events — is made in this one place, so async and blocking retry cannot drift
+//! apart.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::event::Event;
 use crate::predicate::Predicate;
 
 /// What the loop does next.
-pub(super) enum Step<T, E> {
+pub(crate) enum Step<T, E> {
     /// Return this to the caller.
     Done(Result<T, Error<E>>),
     /// Sleep this long, then run the operation again.
@@ -23,7 +24,7 @@ pub(super) enum Step<T, E> {
 }
 
 /// The progress of one call through a retry policy.
-pub(super) struct Attempts<'p> {
+pub(crate) struct Attempts<'p> {
     shared: &'p Shared,
     /// Attempts made so far.
     pub(super) attempts: u32,
@@ -40,9 +41,13 @@ pub(super) struct Attempts<'p> {
 }
 
 impl<'p> Attempts<'p> {
-    /// Starts a call. Reads the clock only if the budget, a listener or a report needs it.
+    /// Starts a call: deposits it in the retry budget, if there is one, and reads the clock
+    /// only if `max_elapsed`, a listener or a report needs it.
     #[inline]
     pub(super) fn start(shared: &'p Shared, measure: bool) -> Self {
+        if let Some(budget) = &shared.budget {
+            budget.deposit();
+        }
         Attempts {
             shared,
             attempts: 0,
@@ -62,7 +67,7 @@ impl<'p> Attempts<'p> {
 
     /// Records an attempt's outcome and decides what happens next.
     #[inline]
-    pub(super) fn record<T, E, W, R, D>(
+    pub(crate) fn record<T, E, W, R, D>(
         &mut self,
         outcome: Result<T, E>,
         retry_if: &W,
@@ -102,10 +107,15 @@ impl<'p> Attempts<'p> {
             };
             return self.stop(outcome, reason);
         }
-        let delay = match delay_fn.delay(self.attempts, Outcome::from(&outcome)) {
+        let mut delay = match delay_fn.delay(self.attempts, Outcome::from(&outcome)) {
             Some(chosen) => chosen,
             None => self.backoff_delay(),
         };
+        // The floor comes before the elapsed check, so that check sees the delay that would
+        // really be slept.
+        if let Some(floor) = delay_fn.min_delay(self.attempts, Outcome::from(&outcome)) {
+            delay = delay.max(floor);
+        }
         // Decorrelated jitter grows from the previous actual delay, whoever chose it.
         self.prev_delay = delay;
         if let (Some(budget), Some(elapsed)) = (config.max_elapsed, self.elapsed()) {
@@ -118,6 +128,13 @@ impl<'p> Attempts<'p> {
                 };
                 return self.stop(outcome, reason);
             }
+        }
+        // Last, once every other condition says "retry": a withdrawal is a retry spent, so
+        // none is spent on a retry that would not happen.
+        if let Some(budget) = &self.shared.budget
+            && !budget.try_withdraw()
+        {
+            return self.stop(outcome, StopReason::BudgetExhausted);
         }
         let shared = self.shared;
         let attempt = self.attempts;

@@ -48,6 +48,11 @@ impl<'a, T, E> From<&'a Result<T, E>> for Outcome<'a, T, E> {
 /// but it still counts against `max_elapsed`, so a huge `Retry-After` makes retry give up
 /// rather than sleep past the budget.
 ///
+/// Two questions, two methods: [`delay`](Self::delay) *replaces* the backoff, and
+/// [`min_delay`](Self::min_delay) (optional, `None` by default) puts a *floor* under
+/// whichever delay was chosen. The policy computes
+/// `delay = max(delay or backoff, min_delay)` and only then checks `max_elapsed`.
+///
 /// ```
 /// use palisade::retry::{DelayFn, Outcome};
 /// use std::time::Duration;
@@ -62,6 +67,70 @@ impl<'a, T, E> From<&'a Result<T, E>> for Outcome<'a, T, E> {
 pub trait DelayFn<T, E> {
     /// The delay before the next attempt, or `None` for the configured backoff.
     fn delay(&self, attempt: u32, outcome: Outcome<'_, T, E>) -> Option<Duration>;
+
+    /// The least the next delay may be, or `None` (the default) for no floor. Applied after
+    /// [`delay`](Self::delay) or the configured backoff (jitter included) and before the
+    /// `max_elapsed` check, which therefore sees the raised delay.
+    ///
+    /// Use it when the backoff is right in general but some outcomes say "not before": an
+    /// open circuit breaker or a rate limiter rejects with a `retry_after`, and retrying
+    /// sooner only collects the same rejection. Keep the backoff (`delay` → `None`) and raise
+    /// it to the rejection's `retry_after`:
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::retry::{DelayFn, Jitter, Outcome, Retry};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// enum CallError { Rejected { retry_after: Duration }, Failed }
+    ///
+    /// impl CallError {
+    ///     fn retry_after(&self) -> Option<Duration> {
+    ///         match self {
+    ///             CallError::Rejected { retry_after } => Some(*retry_after),
+    ///             CallError::Failed => None,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// /// The configured backoff, but never sooner than a rejection allows.
+    /// #[derive(Clone, Copy)]
+    /// struct AtLeastRetryAfter;
+    ///
+    /// impl<T> DelayFn<T, CallError> for AtLeastRetryAfter {
+    ///     fn delay(&self, _: u32, _: Outcome<'_, T, CallError>) -> Option<Duration> {
+    ///         None // the configured backoff
+    ///     }
+    ///     fn min_delay(&self, _: u32, outcome: Outcome<'_, T, CallError>) -> Option<Duration> {
+    ///         match outcome {
+    ///             Outcome::Err(e) => e.retry_after(),
+    ///             Outcome::Ok(_) => None,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = Retry::builder()
+    ///     .fixed(Duration::from_millis(100))
+    ///     .jitter(Jitter::None)
+    ///     .max_attempts(3)
+    ///     .clock(clock.clone())
+    ///     .build()?
+    ///     .delay_fn(AtLeastRetryAfter);
+    ///
+    /// let mut errors = vec![CallError::Failed, CallError::Rejected { retry_after: Duration::from_secs(2) }];
+    /// let out = retry.call_blocking(|| match errors.pop() { Some(e) => Err(e), None => Ok(()) });
+    /// assert!(out.is_ok());
+    /// // 2 s for the rejection (above the backoff), then the 100 ms backoff for the failure.
+    /// assert_eq!(clock.now().as_nanos(), 2_100_000_000);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    #[inline]
+    fn min_delay(&self, attempt: u32, outcome: Outcome<'_, T, E>) -> Option<Duration> {
+        let _ = (attempt, outcome);
+        None
+    }
 }
 
 impl<T, E, F> DelayFn<T, E> for F

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Retry;
+use super::{Retry, RetryBudget};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::event::{Event, Listener, Listeners};
@@ -235,6 +235,7 @@ pub struct RetryBuilder {
     clock: Clock,
     listeners: Listeners,
     seed: Option<u64>,
+    budget: Option<RetryBudget>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -247,6 +248,7 @@ impl RetryBuilder {
             clock: Clock::default(),
             listeners: Listeners::new(),
             seed: None,
+            budget: None,
             error: validate::DeferredError::default(),
         }
     }
@@ -445,6 +447,34 @@ impl RetryBuilder {
         self
     }
 
+    /// Shares a [`RetryBudget`] with other policies: every call deposits into it, every
+    /// retry must withdraw from it, and a refused withdrawal stops retry with
+    /// [`StopReason::BudgetExhausted`]. The budget is checked last, once `max_attempts` and
+    /// `max_elapsed` allow the retry, so no retry is spent on one that would not happen.
+    /// Without a budget a call pays nothing for the feature (one `None` check).
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::retry::{Retry, RetryBudget, StopReason};
+    /// use palisade::Error;
+    ///
+    /// let clock = ManualClock::new();
+    /// // No floor and a ratio of 0: this budget never grants a retry.
+    /// let budget = RetryBudget::builder().ratio(0.0).min_retries_per_sec(0).clock(clock.clone()).build()?;
+    /// let retry = Retry::builder().clock(clock).budget(budget.clone()).build()?;
+    /// let err = retry.call_blocking(|| Err::<(), _>("down")).unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::RetriesExhausted { attempts: 1, reason: StopReason::BudgetExhausted, .. }
+    /// ));
+    /// assert_eq!(budget.stats().calls, 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     /// The clock used for the elapsed budget, event durations and sleeping. A
     /// [`ManualClock`](crate::clock::ManualClock) makes every delay virtual.
     ///
@@ -584,6 +614,7 @@ impl RetryBuilder {
             self.clock,
             self.listeners,
             self.seed,
+            self.budget,
         ))
     }
 
@@ -600,6 +631,7 @@ impl fmt::Debug for RetryBuilder {
             .field("clock", &self.clock)
             .field("listeners", &self.listeners)
             .field("seed", &self.seed)
+            .field("budget", &self.budget)
             .field("error", &self.error)
             .finish()
     }

@@ -100,6 +100,10 @@ impl fmt::Debug for Cause<'_> {
 /// ```
 /// use palisade::retry::StopReason;
 /// assert_eq!(StopReason::MaxAttempts { max_attempts: 3 }.to_string(), "max_attempts = 3 reached");
+/// assert_eq!(
+///     StopReason::BudgetExhausted.to_string(),
+///     "the retry budget is exhausted: retries already reached their share of recent calls"
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -121,6 +125,10 @@ pub enum StopReason {
         /// The delay that would have been slept.
         next_delay: Duration,
     },
+    /// The shared [`RetryBudget`](super::RetryBudget) refused the retry: retries in its
+    /// window already reached `ratio × calls + floor`. Other calls are failing too; retrying
+    /// now would add load where it hurts most.
+    BudgetExhausted,
 }
 
 impl fmt::Display for StopReason {
@@ -137,6 +145,9 @@ impl fmt::Display for StopReason {
             } => write!(
                 f,
                 "max_elapsed = {budget:?} would be exceeded: {elapsed:?} used, next delay {next_delay:?}"
+            ),
+            StopReason::BudgetExhausted => f.write_str(
+                "the retry budget is exhausted: retries already reached their share of recent calls",
             ),
         }
     }

@@ -14,10 +14,14 @@
 //!   `max_delay`;
 //! - **jitter**: randomised delays ([`Jitter`]) so clients spread out instead of retrying in
 //!   waves;
+//! - optionally **a budget** shared by many policies ([`RetryBudget`]): retries stay a
+//!   share of recent calls across the whole service, so an outage, when every call fails,
+//!   cannot turn into a retry storm (see the [`budget`] module);
 //! - **classification**: only errors you call transient are retried
 //!   ([`retry_if`](Retry::retry_if)); a `false` makes an error permanent and stops at once.
 //!   Results can be retried too ([`retry_on_result`](Retry::retry_on_result)), and the delay
-//!   can come from the outcome ([`delay_fn`](Retry::delay_fn)) to honour a `Retry-After`.
+//!   can come from the outcome ([`delay_fn`](Retry::delay_fn)) to honour a `Retry-After`,
+//!   or be kept but raised to one ([`DelayFn::min_delay`]).
 //!
 //! # The common case
 //!
@@ -51,10 +55,9 @@
 //! # Sharing and typing
 //!
 //! A `Retry` is cheap to clone (one `Arc`) and can serve calls with any result type. The
-//! hooks are type parameters with zero-cost defaults ([`Always`](crate::predicate::Always),
-//! [`Never`](crate::predicate::Never)): `Retry` retries every error and accepts every `Ok`;
-//! `.retry_if(f)` turns it into `Retry<F>`. To store a customised policy in a
-//! struct, use function pointers: `Retry<fn(&MyError) -> bool>`.
+//! hooks are type parameters with zero-cost defaults ([`Always`], [`Never`]): `Retry`
+//! retries every error and accepts every `Ok`; `.retry_if(f)` turns it into `Retry<F>`. To
+//! store a customised policy in a struct, use function pointers: `Retry<fn(&MyError) -> bool>`.
 //!
 //! # Events
 //!
@@ -65,6 +68,7 @@
 //! call methods require `E: Debug`.
 
 mod attempts;
+pub mod budget;
 mod classify;
 mod config;
 mod event;
@@ -76,6 +80,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use budget::{RetryBudget, RetryBudgetBuilder, RetryBudgetConfig, RetryBudgetStats};
 pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
 pub use event::{Cause, RetryEvent, StopReason};
@@ -85,7 +90,7 @@ use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::event::Listeners;
 use crate::predicate::{Always, Never, Predicate};
-use attempts::{Attempts, Step};
+pub(crate) use attempts::{Attempts, Step};
 
 /// A retry policy; see the [module docs](self). Cheap to clone, shareable across threads.
 ///
@@ -117,8 +122,11 @@ pub(crate) struct Shared {
     seed: Option<u64>,
     /// Counts seeded calls so each draws its own deterministic jitter stream.
     seeded_calls: AtomicU64,
-    /// Whether every call must read the clock at its start (budget or listeners).
+    /// Whether every call must read the clock at its start (`max_elapsed` or listeners).
     needs_clock: bool,
+    /// The retry budget shared with other policies, if any: deposited into at every call's
+    /// start, withdrawn from before every retry.
+    budget: Option<RetryBudget>,
 }
 
 impl Shared {
@@ -191,6 +199,7 @@ impl Retry {
         clock: Clock,
         listeners: Listeners,
         seed: Option<u64>,
+        budget: Option<RetryBudget>,
     ) -> Retry {
         let needs_clock = config.max_elapsed.is_some() || !listeners.is_empty();
         Retry {
@@ -202,6 +211,7 @@ impl Retry {
                 seed,
                 seeded_calls: AtomicU64::new(0),
                 needs_clock,
+                budget,
             }),
             retry_if: Always,
             retry_on_result: Never,
@@ -315,6 +325,20 @@ impl<W, R, D> Retry<W, R, D> {
     /// ```
     pub fn clock(&self) -> &Clock {
         &self.shared.clock
+    }
+
+    /// The retry budget this policy shares, if it has one.
+    ///
+    /// ```
+    /// use palisade::retry::{Retry, RetryBudget};
+    /// let budget = RetryBudget::builder().build()?;
+    /// let retry = Retry::builder().budget(budget).build()?;
+    /// assert_eq!(retry.budget().map(|b| b.config().ratio), Some(0.2));
+    /// assert!(Retry::builder().build()?.budget().is_none());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.shared.budget.as_ref()
     }
 
     /// Runs `operation` until it succeeds or retry stops, sleeping the thread between
@@ -476,6 +500,12 @@ impl<W, R, D> Retry<W, R, D> {
         self.run_async(operation, sleeper, false).await.0
     }
 
+    /// Starts one call's attempts for a caller that runs its own loop around this policy's
+    /// state machine (the pipeline, whose attempts go through other policies).
+    pub(crate) fn begin(&self) -> Attempts<'_> {
+        Attempts::start(&self.shared, false)
+    }
+
     async fn run_async<T, E, F, Fut, S>(
         &self,
         mut operation: F,
@@ -566,6 +596,7 @@ impl<W, R, D> fmt::Debug for Retry<W, R, D> {
             .field("clock", &self.shared.clock)
             .field("listeners", &self.shared.listeners)
             .field("seeded", &self.shared.seed.is_some())
+            .field("budget", &self.shared.budget)
             .finish_non_exhaustive()
     }
 }
