@@ -82,7 +82,9 @@ pub enum Error<E> {
         /// The most the limiter grants at once.
         capacity: u64,
     },
-    /// The operation did not finish within its time limit and was cancelled.
+    /// The operation did not finish within its time limit. An async operation was cancelled
+    /// (dropped); blocking work cannot be stopped, so it may have finished late or may still
+    /// be running (see [`crate::timeout`]).
     #[non_exhaustive]
     Timeout {
         /// The limit that fired.
@@ -202,8 +204,17 @@ impl<E> Error<E> {
     where
         F: FnOnce(E) -> E2,
     {
+        self.and_then_operation(|e| Error::Operation(f(e)))
+    }
+
+    /// Replaces the operation error with `f(error)` — which may be any `Error` — keeping
+    /// policy rejections as they are (and inside `RetriesExhausted`, its last error).
+    pub(crate) fn and_then_operation<F, E2>(self, f: F) -> Error<E2>
+    where
+        F: FnOnce(E) -> Error<E2>,
+    {
         match self {
-            Error::Operation(e) => Error::Operation(f(e)),
+            Error::Operation(e) => f(e),
             Error::CircuitOpen {
                 name,
                 state,
@@ -238,7 +249,7 @@ impl<E> Error<E> {
             } => Error::RetriesExhausted {
                 attempts,
                 reason,
-                last_error: Box::new(last_error.map_operation(f)),
+                last_error: Box::new(last_error.and_then_operation(f)),
             },
         }
     }
@@ -249,6 +260,14 @@ impl<E> Error<E> {
             reason,
             last_error: Box::new(last),
         }
+    }
+}
+
+impl<E> Error<Error<E>> {
+    /// One level of policy errors: an inner pipeline's error that an outer policy reported
+    /// as its operation's error becomes the outer error itself.
+    pub(crate) fn flatten(self) -> Error<E> {
+        self.and_then_operation(|inner| inner)
     }
 }
 
@@ -275,7 +294,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                  {requested} were requested: split the request or raise the limit"
             ),
             Error::Timeout { limit } => {
-                write!(f, "operation timed out after {limit:?} and was cancelled")
+                write!(f, "operation timed out after {limit:?}")
             }
             Error::BulkheadFull {
                 name,

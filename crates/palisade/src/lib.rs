@@ -49,11 +49,15 @@ pub mod error;
 pub mod event;
 pub mod fallback;
 pub mod hedge;
+pub mod pipeline;
 pub mod predicate;
+pub mod presets;
 pub mod rate_limit;
 pub mod retry;
 mod sync;
 pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod validate;
 
 pub use error::{ConfigError, Error};

@@ -613,7 +613,7 @@ impl<S: StateStore> RateLimiter<S> {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        self.try_acquire().map_err(|d| self.error(d))?;
+        self.try_acquire().map_err(|d| self.rejection(d))?;
         operation().map_err(Error::Operation)
     }
 
@@ -635,11 +635,13 @@ impl<S: StateStore> RateLimiter<S> {
         self.store()
             .try_acquire_n_async(1)
             .await
-            .map_err(|d| self.error(d))?;
+            .map_err(|d| self.rejection(d))?;
         future.await.map_err(Error::Operation)
     }
 
-    fn error<E>(&self, denied: Denied) -> Error<E> {
+    /// The [`Error`] a call gets for `denied`: [`Error::RateLimited`] or
+    /// [`Error::InsufficientCapacity`], named after this limiter.
+    pub(crate) fn rejection<E>(&self, denied: Denied) -> Error<E> {
         match denied {
             Denied::RateLimited { retry_after, .. } => Error::RateLimited {
                 name: self.store().name().clone(),

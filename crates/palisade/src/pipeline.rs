@@ -1,0 +1,1161 @@
+//! Pipeline: several policies around one call, in one documented order.
+//!
+//! # Why one order
+//!
+//! Policies compose differently depending on which wraps which: a timeout outside retry bounds
+//! all attempts, inside it bounds each; a breaker outside retry sees one outcome per call,
+//! inside it one per attempt. Getting this wrong is the classic resilience bug (retrying into an
+//! open circuit, a bulkhead slot held through every backoff sleep). A pipeline fixes the order,
+//! outermost first:
+//!
+//! ```text
+//! fallback → rate limit → bulkhead → total timeout → retry (with budget) → circuit breaker
+//!          → hedging → per-attempt timeout → operation
+//! ```
+//!
+//! - the **rate limit** is checked once per call, before anything else holds resources;
+//! - the **bulkhead** slot is held for the whole call, retries included;
+//! - the **total timeout** bounds every attempt and every backoff sleep together;
+//! - **retry** sees one outcome per attempt. It never retries a rejection from a policy
+//!   inside it — an open circuit — unless [`retry_rejections`](PipelineBuilder::retry_rejections)
+//!   says so, and then it waits at least the rejection's `retry_after`;
+//! - the **circuit breaker** counts each attempt: operation errors (as classified by
+//!   [`failure_if`](Pipeline::failure_if)) and per-attempt timeouts are failures;
+//! - **hedging** applies only to calls declared idempotent
+//!   ([`call_idempotent`](Pipeline::call_idempotent)); plain [`call`](Pipeline::call) never
+//!   runs an operation twice at once;
+//! - the **per-attempt timeout** cancels one attempt.
+//!
+//! Every policy is optional and an absent one costs one predictable branch. One error type
+//! comes out: [`Error<E>`], with your operation's error as [`Error::Operation`] and every
+//! policy's decision as its own variant; the fallback, given to
+//! [`call_with_fallback`](Pipeline::call_with_fallback), sees all of them.
+//!
+//! ```
+//! use palisade::pipeline::Pipeline;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pipeline = Pipeline::builder()
+//!     .name("payments")
+//!     .timeout(Duration::from_secs(2))          // per attempt
+//!     .total_timeout(Duration::from_secs(10))   // all attempts and sleeps
+//!     .retry(|r| r.max_attempts(3).exponential(Duration::from_millis(100)))
+//!     .circuit_breaker(|b| b.failure_threshold(5))
+//!     .build()?;
+//! let charged = pipeline.call(|| async { Ok::<_, std::io::Error>("charged") }).await?;
+//! assert_eq!(charged, "charged");
+//! # Ok(()) }
+//! ```
+//!
+//! # Blocking calls
+//!
+//! [`call_blocking`](Pipeline::call_blocking) runs the same order on the calling thread, with
+//! what blocking code allows: a blocking operation cannot be interrupted, so the per-attempt
+//! timeout marks an attempt that *returned* after its limit as timed out (its result is
+//! discarded and it counts as a breaker failure), and the total timeout stops retrying — no
+//! attempt starts and no backoff sleep runs past it, and an attempt that overruns it ends the
+//! call with [`Error::Timeout`]. Hedging needs concurrency and is skipped.
+
+use std::fmt;
+#[cfg(feature = "tokio")]
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bulkhead::{Bulkhead, BulkheadBuilder};
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, Verdict};
+use crate::clock::Clock;
+use crate::error::{ConfigError, Error};
+use crate::event::{Event, Listener};
+#[cfg(feature = "tokio")]
+use crate::fallback::Action;
+use crate::fallback::{BlockingAction, Fallback};
+use crate::hedge::{Hedge, HedgeBuilder};
+use crate::predicate::{Always, Never, Predicate};
+use crate::rate_limit::{Algorithm, RateLimiter};
+use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step};
+use crate::timeout::{Deadline, Timeout};
+
+const POLICY: &str = "pipeline";
+
+/// Policies composed around a call; see the [module docs](self) for the order. Cheap to
+/// clone: clones share every policy's state.
+///
+/// `R` classifies which operation errors retry retries ([`retry_if`](Self::retry_if)), `B`
+/// which ones the breaker counts as failures ([`failure_if`](Self::failure_if)); both default
+/// to every error.
+///
+/// ```
+/// use palisade::pipeline::Pipeline;
+/// let pipeline = Pipeline::builder().retry(|r| r.max_attempts(2)).build()?;
+/// let mut calls = 0;
+/// let result = pipeline.call_blocking(|| {
+///     calls += 1;
+///     if calls < 2 { Err("flaky") } else { Ok(calls) }
+/// });
+/// assert_eq!(result, Ok(2));
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct Pipeline<R = Always, B = Always, H = NoHint> {
+    stack: Arc<Stack>,
+    retry_if: R,
+    failure_if: B,
+    retry_after: H,
+}
+
+impl<R: Clone, B: Clone, H: Clone> Clone for Pipeline<R, B, H> {
+    fn clone(&self) -> Self {
+        Pipeline {
+            stack: Arc::clone(&self.stack),
+            retry_if: self.retry_if.clone(),
+            failure_if: self.failure_if.clone(),
+            retry_after: self.retry_after.clone(),
+        }
+    }
+}
+
+/// How long an operation error asks the caller to wait before trying again (an HTTP 429 or
+/// 503's `Retry-After`). Retry waits at least that long. Implemented for every
+/// `Fn(&E) -> Option<Duration>`; the default, [`NoHint`], never asks.
+///
+/// ```
+/// use palisade::pipeline::RetryAfter;
+/// use std::time::Duration;
+/// struct Busy { retry_after: Duration }
+/// let hint = |e: &Busy| Some(e.retry_after);
+/// assert_eq!(hint.retry_after(&Busy { retry_after: Duration::from_secs(2) }), Some(Duration::from_secs(2)));
+/// ```
+pub trait RetryAfter<E> {
+    /// The wait `error` asks for, if any.
+    fn retry_after(&self, error: &E) -> Option<Duration>;
+}
+
+impl<E, F: Fn(&E) -> Option<Duration>> RetryAfter<E> for F {
+    #[inline]
+    fn retry_after(&self, error: &E) -> Option<Duration> {
+        self(error)
+    }
+}
+
+/// The default [`RetryAfter`]: operation errors never ask for a wait.
+///
+/// ```
+/// use palisade::pipeline::{NoHint, RetryAfter};
+/// assert_eq!(RetryAfter::<u16>::retry_after(&NoHint, &503), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHint;
+
+impl<E> RetryAfter<E> for NoHint {
+    #[inline(always)]
+    fn retry_after(&self, _: &E) -> Option<Duration> {
+        None
+    }
+}
+
+struct Stack {
+    name: Arc<str>,
+    clock: Clock,
+    rate_limiter: Option<RateLimiter>,
+    rate_limit_max_wait: Option<Duration>,
+    bulkhead: Option<Bulkhead>,
+    total_timeout: Option<Timeout>,
+    retry: Option<Retry>,
+    retry_rejections: bool,
+    breaker: Option<CircuitBreaker>,
+    hedge: Option<Hedge>,
+    attempt_timeout: Option<Timeout>,
+}
+
+/// A part of the pipeline: configured here (and built with the pipeline's name, clock and
+/// listeners) or built elsewhere and shared.
+enum Part<B, P> {
+    Configure(B),
+    Shared(P),
+}
+
+/// Builds a [`Pipeline`]; start with [`Pipeline::builder`] or a
+/// [`Preset`](crate::presets::Preset). Every policy is optional; `build()` validates each and
+/// names the first bad field.
+///
+/// ```
+/// use palisade::pipeline::Pipeline;
+/// use std::time::Duration;
+/// let err = Pipeline::builder().retry(|r| r.max_attempts(0)).build().unwrap_err();
+/// assert_eq!((err.policy(), err.field()), ("retry", "max_attempts"));
+/// ```
+pub struct PipelineBuilder {
+    name: Option<Arc<str>>,
+    clock: Option<Clock>,
+    listeners: Vec<Arc<dyn Listener>>,
+    rate_limit: Option<Part<Algorithm, RateLimiter>>,
+    rate_limit_max_wait: Option<Duration>,
+    bulkhead: Option<Part<BulkheadBuilder, Bulkhead>>,
+    total_timeout: Option<Duration>,
+    retry: Option<RetryBuilder>,
+    retry_rejections: bool,
+    breaker: Option<Part<CircuitBreakerBuilder, CircuitBreaker>>,
+    hedge: Option<HedgeBuilder>,
+    attempt_timeout: Option<Duration>,
+}
+
+impl Pipeline {
+    /// Starts an empty pipeline: add the policies you want.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().name("search").build()?;
+    /// assert_eq!(p.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder {
+            name: None,
+            clock: None,
+            listeners: Vec::new(),
+            rate_limit: None,
+            rate_limit_max_wait: None,
+            bulkhead: None,
+            total_timeout: None,
+            retry: None,
+            retry_rejections: false,
+            breaker: None,
+            hedge: None,
+            attempt_timeout: None,
+        }
+    }
+}
+
+impl PipelineBuilder {
+    /// The pipeline's name, given to every policy it builds (events and errors carry it).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().name("db").build()?;
+    /// assert_eq!(p.name(), "db");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The clock for every policy the pipeline builds (a
+    /// [`ManualClock`](crate::clock::ManualClock) or [`Clock::tokio`] in tests).
+    ///
+    /// ```
+    /// use palisade::clock::Clock;
+    /// let p = palisade::pipeline::Pipeline::builder().clock(Clock::tokio()).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = Some(clock.into());
+        self
+    }
+
+    /// Registers a listener on every policy the pipeline builds.
+    ///
+    /// ```
+    /// use palisade::event::Event;
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .retry(|r| r)
+    ///     .on_event(|e: &Event<'_>| println!("{} {}", e.policy_kind(), e.policy_name()))
+    ///     .build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn on_event(mut self, listener: impl Listener) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Limits the call rate with `algorithm`; a call beyond the quota is rejected with
+    /// [`Error::RateLimited`] (or waits, with
+    /// [`rate_limit_max_wait`](Self::rate_limit_max_wait)).
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate};
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .rate_limit(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .build()?;
+    /// assert!(p.call_blocking(|| Ok::<_, ()>(1)).is_ok());
+    /// assert!(matches!(p.call_blocking(|| Ok::<_, ()>(1)), Err(palisade::Error::RateLimited { .. })));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn rate_limit(mut self, algorithm: Algorithm) -> Self {
+        self.rate_limit = Some(Part::Configure(algorithm));
+        self
+    }
+
+    /// Uses `limiter` (shared with whatever else uses it) as the pipeline's rate limit.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let shared = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
+    /// let a = palisade::pipeline::Pipeline::builder().shared_rate_limiter(shared.clone()).build()?;
+    /// let b = palisade::pipeline::Pipeline::builder().shared_rate_limiter(shared).build()?;
+    /// assert!(a.call_blocking(|| Ok::<_, ()>(1)).is_ok());
+    /// assert!(b.call_blocking(|| Ok::<_, ()>(1)).is_err()); // one quota for both
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.rate_limit = Some(Part::Shared(limiter));
+        self
+    }
+
+    /// Waits up to `max_wait` for a rate-limit permit instead of rejecting at once (async
+    /// calls wait on the limiter's FIFO queue; blocking calls sleep).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder().rate_limit_max_wait(Duration::from_millis(50));
+    /// # let _ = p;
+    /// ```
+    pub fn rate_limit_max_wait(mut self, max_wait: Duration) -> Self {
+        self.rate_limit_max_wait = Some(max_wait);
+        self
+    }
+
+    /// Adds a bulkhead configured by `configure` (applied to the preset's bulkhead, if any).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().bulkhead(|b| b.max_concurrent(4)).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn bulkhead(mut self, configure: impl FnOnce(BulkheadBuilder) -> BulkheadBuilder) -> Self {
+        let builder = match self.bulkhead.take() {
+            Some(Part::Configure(builder)) => builder,
+            _ => Bulkhead::builder(),
+        };
+        self.bulkhead = Some(Part::Configure(configure(builder)));
+        self
+    }
+
+    /// Uses `bulkhead` (shared with whatever else uses it).
+    ///
+    /// ```
+    /// let shared = palisade::bulkhead::Bulkhead::builder().max_concurrent(8).build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_bulkhead(shared).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_bulkhead(mut self, bulkhead: Bulkhead) -> Self {
+        self.bulkhead = Some(Part::Shared(bulkhead));
+        self
+    }
+
+    /// Bounds the whole call — every attempt and every backoff sleep — by `limit`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder().total_timeout(Duration::from_secs(30)).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn total_timeout(mut self, limit: Duration) -> Self {
+        self.total_timeout = Some(limit);
+        self
+    }
+
+    /// Bounds each attempt by `limit` (the presets' `timeout`, the reference docs'
+    /// `timeout_seconds`). A timed-out attempt is retried and counts as a breaker failure.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder().timeout(Duration::from_secs(5)).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.attempt_timeout = Some(limit);
+        self
+    }
+
+    /// Adds retry configured by `configure` (applied to the preset's retry, if any).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .retry(|r| r.max_attempts(4).exponential(Duration::from_millis(50)))
+    ///     .build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry(mut self, configure: impl FnOnce(RetryBuilder) -> RetryBuilder) -> Self {
+        let builder = self.retry.take().unwrap_or_else(Retry::builder);
+        self.retry = Some(configure(builder));
+        self
+    }
+
+    /// Lets retry retry a rejection from a policy inside it (an open circuit), waiting at
+    /// least the rejection's `retry_after`. Off by default: retrying into an open circuit
+    /// only burns attempts.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().retry(|r| r).retry_rejections(true).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_rejections(mut self, retry: bool) -> Self {
+        self.retry_rejections = retry;
+        self
+    }
+
+    /// Adds a circuit breaker configured by `configure` (applied to the preset's breaker, if
+    /// any).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b.failure_threshold(3)).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn circuit_breaker(
+        mut self,
+        configure: impl FnOnce(CircuitBreakerBuilder) -> CircuitBreakerBuilder,
+    ) -> Self {
+        let builder = match self.breaker.take() {
+            Some(Part::Configure(builder)) => builder,
+            _ => CircuitBreaker::builder(),
+        };
+        self.breaker = Some(Part::Configure(configure(builder)));
+        self
+    }
+
+    /// Uses `breaker` (shared: several pipelines calling one dependency should share its
+    /// breaker).
+    ///
+    /// ```
+    /// let breaker = palisade::circuit_breaker::CircuitBreaker::builder().name("db").build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_circuit_breaker(breaker.clone()).build()?;
+    /// breaker.force_open();
+    /// assert!(p.call_blocking(|| Ok::<_, ()>(1)).unwrap_err().is_rejection());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = Some(Part::Shared(breaker));
+        self
+    }
+
+    /// Adds hedging configured by `configure`, used by
+    /// [`call_idempotent`](Pipeline::call_idempotent) only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder().hedge(|h| h.delay(Duration::from_millis(50))).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn hedge(mut self, configure: impl FnOnce(HedgeBuilder) -> HedgeBuilder) -> Self {
+        let builder = self.hedge.take().unwrap_or_else(Hedge::builder);
+        self.hedge = Some(configure(builder));
+        self
+    }
+
+    /// Retry's maximum attempts (adds retry if absent) — the presets' `max_attempts`.
+    ///
+    /// ```
+    /// let p = palisade::presets::Preset::Database.pipeline().max_attempts(5).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn max_attempts(self, attempts: u32) -> Self {
+        self.retry(|r| r.max_attempts(attempts))
+    }
+
+    /// Retry's base delay (adds retry if absent).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::pipeline::Pipeline::builder().base_delay(Duration::from_millis(200));
+    /// # let _ = b;
+    /// ```
+    pub fn base_delay(self, delay: Duration) -> Self {
+        self.retry(|r| r.base_delay(delay))
+    }
+
+    /// Retry's maximum delay (adds retry if absent).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::pipeline::Pipeline::builder().max_delay(Duration::from_secs(5));
+    /// # let _ = b;
+    /// ```
+    pub fn max_delay(self, delay: Duration) -> Self {
+        self.retry(|r| r.max_delay(delay))
+    }
+
+    /// The breaker's consecutive-failure threshold (adds a breaker if absent).
+    ///
+    /// ```
+    /// let b = palisade::pipeline::Pipeline::builder().failure_threshold(3);
+    /// # let _ = b;
+    /// ```
+    pub fn failure_threshold(self, failures: u32) -> Self {
+        self.circuit_breaker(|b| b.failure_threshold(failures))
+    }
+
+    /// The breaker's recovery timeout (adds a breaker if absent).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = palisade::pipeline::Pipeline::builder().recovery_timeout(Duration::from_secs(45));
+    /// # let _ = b;
+    /// ```
+    pub fn recovery_timeout(self, timeout: Duration) -> Self {
+        self.circuit_breaker(|b| b.recovery_timeout(timeout))
+    }
+
+    /// Validates every policy and builds the pipeline. The error names the policy and field.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = palisade::pipeline::Pipeline::builder().timeout(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!((err.policy(), err.field()), ("timeout", "limit"));
+    /// ```
+    pub fn build(self) -> Result<Pipeline, ConfigError> {
+        let name = self.name.unwrap_or_else(|| Arc::from(POLICY));
+        let clock = self.clock.unwrap_or_default();
+        let listeners = self.listeners;
+        let timeout = |limit: Duration| {
+            let mut builder = Timeout::builder()
+                .limit(limit)
+                .name(Arc::clone(&name))
+                .clock(clock.clone());
+            for listener in &listeners {
+                builder = builder.on_event_arc(Arc::clone(listener));
+            }
+            builder.build()
+        };
+        let rate_limiter = match self.rate_limit {
+            None => None,
+            Some(Part::Shared(limiter)) => Some(limiter),
+            Some(Part::Configure(algorithm)) => {
+                let mut builder = RateLimiter::builder(algorithm)
+                    .name(Arc::clone(&name))
+                    .clock(clock.clone());
+                for listener in &listeners {
+                    builder = builder.on_event(SharedListener(Arc::clone(listener)));
+                }
+                Some(builder.build()?)
+            }
+        };
+        let bulkhead = match self.bulkhead {
+            None => None,
+            Some(Part::Shared(bulkhead)) => Some(bulkhead),
+            Some(Part::Configure(builder)) => {
+                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
+                for listener in &listeners {
+                    builder = builder.on_event_arc(Arc::clone(listener));
+                }
+                Some(builder.build()?)
+            }
+        };
+        let total_timeout = self.total_timeout.map(timeout).transpose()?;
+        let retry = match self.retry {
+            None => None,
+            Some(builder) => {
+                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
+                for listener in &listeners {
+                    builder = builder.on_event_arc(Arc::clone(listener));
+                }
+                Some(builder.build()?)
+            }
+        };
+        let breaker = match self.breaker {
+            None => None,
+            Some(Part::Shared(breaker)) => Some(breaker),
+            Some(Part::Configure(builder)) => {
+                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
+                for listener in &listeners {
+                    builder = builder.on_event_arc(Arc::clone(listener));
+                }
+                Some(builder.build()?)
+            }
+        };
+        let hedge = match self.hedge {
+            None => None,
+            Some(builder) => {
+                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
+                for listener in &listeners {
+                    builder = builder.on_event_arc(Arc::clone(listener));
+                }
+                Some(builder.build()?)
+            }
+        };
+        let attempt_timeout = self.attempt_timeout.map(timeout).transpose()?;
+        Ok(Pipeline {
+            stack: Arc::new(Stack {
+                name,
+                clock,
+                rate_limiter,
+                rate_limit_max_wait: self.rate_limit_max_wait,
+                bulkhead,
+                total_timeout,
+                retry,
+                retry_rejections: self.retry_rejections,
+                breaker,
+                hedge,
+                attempt_timeout,
+            }),
+            retry_if: Always,
+            failure_if: Always,
+            retry_after: NoHint,
+        })
+    }
+}
+
+/// A listener registered once on the pipeline and shared by each policy it builds.
+struct SharedListener(Arc<dyn Listener>);
+
+impl Listener for SharedListener {
+    fn on_event(&self, event: &Event<'_>) {
+        self.0.on_event(event);
+    }
+}
+
+impl<R, B, H> Pipeline<R, B, H> {
+    /// Retries only the operation errors `predicate` says yes to (per-attempt timeouts are
+    /// always retried; rejections only with
+    /// [`retry_rejections`](PipelineBuilder::retry_rejections)).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().retry(|r| r.max_attempts(3)).build()?
+    ///     .retry_if(|status: &u16| *status >= 500);
+    /// let mut calls = 0;
+    /// let _ = p.call_blocking(|| { calls += 1; Err::<(), u16>(404) });
+    /// assert_eq!(calls, 1); // a client error is not retried
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_if<R2>(self, predicate: R2) -> Pipeline<R2, B, H> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: predicate,
+            failure_if: self.failure_if,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Counts only the operation errors `predicate` says yes to as breaker failures (the
+    /// others count as successes: the dependency answered). Per-attempt timeouts are always
+    /// failures.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b.failure_threshold(1)).build()?
+    ///     .failure_if(|status: &u16| *status >= 500);
+    /// let _ = p.call_blocking(|| Err::<(), u16>(404));
+    /// assert!(p.call_blocking(|| Ok::<_, u16>(())).is_ok()); // 404 did not trip it
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn failure_if<B2>(self, predicate: B2) -> Pipeline<R, B2, H> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: self.retry_if,
+            failure_if: predicate,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Makes retry wait at least what an operation error asks for (a `Retry-After`), on top
+    /// of the configured backoff: the delay is `max(backoff, hint)`.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use std::time::Duration;
+    /// struct Busy(Duration);
+    /// impl std::fmt::Debug for Busy { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("busy") } }
+    /// let clock = ManualClock::new();
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .clock(clock.clone())
+    ///     .retry(|r| r.max_attempts(2).fixed(Duration::from_millis(10)))
+    ///     .build()?
+    ///     .retry_after(|e: &Busy| Some(e.0));
+    /// let _ = p.call_blocking(|| Err::<(), _>(Busy(Duration::from_secs(3))));
+    /// assert_eq!(clock.now().as_nanos(), 3_000_000_000); // waited the hint, not 10 ms
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_after<H2>(self, hint: H2) -> Pipeline<R, B, H2> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: self.retry_if,
+            failure_if: self.failure_if,
+            retry_after: hint,
+        }
+    }
+
+    /// The same policies with the classification hooks replaced by `f(retry_if, failure_if,
+    /// retry_after)` (the tower layer lifts them to its own error type).
+    #[cfg(feature = "tower")]
+    pub(crate) fn map_hooks<R2, B2, H2>(
+        self,
+        f: impl FnOnce(R, B, H) -> (R2, B2, H2),
+    ) -> Pipeline<R2, B2, H2> {
+        let (retry_if, failure_if, retry_after) =
+            f(self.retry_if, self.failure_if, self.retry_after);
+        Pipeline {
+            stack: self.stack,
+            retry_if,
+            failure_if,
+            retry_after,
+        }
+    }
+
+    /// The pipeline's name.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().name("cache").build()?;
+    /// assert_eq!(p.name(), "cache");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.stack.name
+    }
+
+    /// The pipeline's circuit breaker, if it has one (for health checks and manual control).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b).build()?;
+    /// assert!(p.circuit_breaker().is_some());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn circuit_breaker(&self) -> Option<&CircuitBreaker> {
+        self.stack.breaker.as_ref()
+    }
+
+    /// The pipeline's rate limiter, if it has one.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().build()?;
+    /// assert!(p.rate_limiter().is_none());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.stack.rate_limiter.as_ref()
+    }
+
+    /// The pipeline's bulkhead, if it has one.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().bulkhead(|b| b.max_concurrent(2)).build()?;
+    /// assert_eq!(p.bulkhead().map(|b| b.max_concurrent()), Some(2));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn bulkhead(&self) -> Option<&Bulkhead> {
+        self.stack.bulkhead.as_ref()
+    }
+
+    /// The pipeline's retry policy, if it has one.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().max_attempts(4).build()?;
+    /// assert_eq!(p.retry().map(|r| r.config().max_attempts), Some(4));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry(&self) -> Option<&Retry> {
+        self.stack.retry.as_ref()
+    }
+}
+
+impl<R, B, H> Pipeline<R, B, H> {
+    /// Runs `operation` through the pipeline (no hedging: see
+    /// [`call_idempotent`](Self::call_idempotent)). `operation` makes one attempt each time it
+    /// is called.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let p = palisade::presets::Preset::Cache.pipeline().build()?;
+    /// let v = p.call(|| async { Ok::<_, std::io::Error>(7) }).await?;
+    /// assert_eq!(v, 7);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        self.run(operation, false).await
+    }
+
+    /// [`call`](Self::call) for an idempotent operation: with hedging configured, a slow
+    /// attempt is raced by a second one and the first success wins. Declare only operations
+    /// that are safe to run twice (reads, idempotent writes).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .hedge(|h| h.delay(Duration::from_millis(10)))
+    ///     .build()?;
+    /// let v = p.call_idempotent(|| async { Ok::<_, std::io::Error>("read") }).await?;
+    /// assert_eq!(v, "read");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_idempotent<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        self.run(operation, true).await
+    }
+
+    /// [`call`](Self::call) with `fallback` outermost: the errors it handles — an open
+    /// circuit, exhausted retries, a timeout, whatever it was built for — become its answer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use palisade::fallback::Fallback;
+    /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b).build()?;
+    /// p.circuit_breaker().unwrap().force_open();
+    /// let cached = Fallback::on_rejections().value("cached profile");
+    /// let v = p.call_with_fallback(|| async { Ok::<_, std::io::Error>("live profile") }, &cached).await?;
+    /// assert_eq!(v, "cached profile");
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_with_fallback<T, E, F, Fut, P, A>(
+        &self,
+        operation: F,
+        fallback: &Fallback<P, A>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+        P: Predicate<Error<E>>,
+        A: Action<T, E>,
+    {
+        fallback.recover(self.run(operation, false).await).await
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn run<T, E, F, Fut>(&self, mut operation: F, idempotent: bool) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let stack = &*self.stack;
+        if let Some(limiter) = &stack.rate_limiter {
+            match stack.rate_limit_max_wait {
+                None => limiter.try_acquire().map(drop),
+                Some(wait) => limiter.acquire_n(1, Some(wait)).await.map(drop),
+            }
+            .map_err(|denied| limiter.rejection(denied))?;
+        }
+        let _slot = match &stack.bulkhead {
+            Some(bulkhead) => Some(bulkhead.acquire().await.map_err(Error::from)?),
+            None => None,
+        };
+        match &stack.total_timeout {
+            Some(timeout) => timeout.run(self.retried(&mut operation, idempotent)).await,
+            None => self.retried(&mut operation, idempotent).await,
+        }
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn retried<T, E, F, Fut>(
+        &self,
+        operation: &mut F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let Some(retry) = &self.stack.retry else {
+            return self.attempt(operation, idempotent).await;
+        };
+        let classify = Retryable {
+            operation: &self.retry_if,
+            rejections: self.stack.retry_rejections,
+        };
+        let floor = Floor {
+            hint: &self.retry_after,
+        };
+        let mut attempts = retry.begin();
+        loop {
+            let outcome = self.attempt(operation, idempotent).await;
+            match attempts.record(outcome, &classify, &Never, &floor) {
+                Step::Done(result) => return result.map_err(Error::flatten),
+                Step::Sleep(delay) => retry.clock().sleep(delay).await,
+            }
+        }
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn attempt<T, E, F, Fut>(
+        &self,
+        operation: &mut F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        B: Predicate<E>,
+    {
+        let stack = &*self.stack;
+        let permit = match &stack.breaker {
+            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            None => None,
+        };
+        let this = self;
+        let result = match (&stack.hedge, idempotent) {
+            (Some(hedge), true) => hedge.run(move || this.timed(operation())).await,
+            _ => self.timed(operation()).await,
+        };
+        if let Some(permit) = permit {
+            permit.record(self.verdict(&result));
+        }
+        result
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn timed<T, E, Fut>(&self, attempt: Fut) -> Result<T, Error<E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.stack.attempt_timeout {
+            Some(timeout) => {
+                timeout
+                    .run(async { attempt.await.map_err(Error::Operation) })
+                    .await
+            }
+            None => attempt.await.map_err(Error::Operation),
+        }
+    }
+
+    /// How the breaker counts an attempt's result.
+    fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict
+    where
+        B: Predicate<E>,
+    {
+        match result {
+            Ok(_) => Verdict::Success,
+            Err(Error::Operation(error)) if self.failure_if.test(error) => Verdict::Failure,
+            Err(Error::Operation(_)) => Verdict::Success,
+            Err(Error::Timeout { .. }) => Verdict::Failure,
+            Err(_) => Verdict::Ignored,
+        }
+    }
+
+    /// Runs `operation` through the pipeline on the calling thread; see the
+    /// [module docs](self#blocking-calls) for what the timeouts mean here.
+    ///
+    /// ```
+    /// let p = palisade::presets::Preset::Database.pipeline().build()?;
+    /// assert_eq!(p.call_blocking(|| Ok::<_, std::io::Error>(3)).unwrap(), 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let stack = &*self.stack;
+        if let Some(limiter) = &stack.rate_limiter {
+            match stack.rate_limit_max_wait {
+                None => limiter.try_acquire().map(drop),
+                Some(wait) => limiter.acquire_n_blocking(1, Some(wait)).map(drop),
+            }
+            .map_err(|denied| limiter.rejection(denied))?;
+        }
+        let _slot = match &stack.bulkhead {
+            Some(bulkhead) => Some(bulkhead.acquire_blocking().map_err(Error::from)?),
+            None => None,
+        };
+        let deadline = stack
+            .total_timeout
+            .as_ref()
+            .map(|t| Deadline::start(stack.clock.clone(), t.limit()));
+        let past = |deadline: &Option<Deadline>| match deadline {
+            Some(deadline) if deadline.is_expired() => Err(Error::Timeout {
+                limit: deadline.limit(),
+            }),
+            _ => Ok(()),
+        };
+        let Some(retry) = &stack.retry else {
+            let result = self.attempt_blocking(&mut operation);
+            past(&deadline)?;
+            return result;
+        };
+        let classify = Retryable {
+            operation: &self.retry_if,
+            rejections: stack.retry_rejections,
+        };
+        let floor = Floor {
+            hint: &self.retry_after,
+        };
+        let mut attempts = retry.begin();
+        loop {
+            let outcome = self.attempt_blocking(&mut operation);
+            past(&deadline)?;
+            match attempts.record(outcome, &classify, &Never, &floor) {
+                Step::Done(result) => return result.map_err(Error::flatten),
+                Step::Sleep(delay) => {
+                    if let Some(deadline) = &deadline
+                        && delay >= deadline.remaining()
+                    {
+                        return Err(Error::Timeout {
+                            limit: deadline.limit(),
+                        });
+                    }
+                    retry.clock().sleep_blocking(delay);
+                }
+            }
+        }
+    }
+
+    /// [`call_blocking`](Self::call_blocking) with `fallback` outermost.
+    ///
+    /// ```
+    /// use palisade::fallback::Fallback;
+    /// let p = palisade::pipeline::Pipeline::builder().max_attempts(2).build()?;
+    /// let v = p.call_blocking_with_fallback(|| Err::<u8, _>("down"), &Fallback::on_errors().value(0));
+    /// assert_eq!(v, Ok(0));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking_with_fallback<T, E, F, P, A>(
+        &self,
+        operation: F,
+        fallback: &Fallback<P, A>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+        P: Predicate<Error<E>>,
+        A: BlockingAction<T, E>,
+    {
+        fallback.recover_blocking(self.call_blocking(operation))
+    }
+
+    fn attempt_blocking<T, E, F>(&self, operation: &mut F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        B: Predicate<E>,
+    {
+        let stack = &*self.stack;
+        let permit = match &stack.breaker {
+            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            None => None,
+        };
+        let result = match &stack.attempt_timeout {
+            None => operation().map_err(Error::Operation),
+            Some(timeout) => {
+                let started = stack.clock.now();
+                let result = operation();
+                if stack.clock.now().saturating_duration_since(started) > timeout.limit() {
+                    Err(Error::Timeout {
+                        limit: timeout.limit(),
+                    })
+                } else {
+                    result.map_err(Error::Operation)
+                }
+            }
+        };
+        if let Some(permit) = permit {
+            permit.record(self.verdict(&result));
+        }
+        result
+    }
+}
+
+/// Retry's question inside a pipeline: the user's predicate for operation errors; per-attempt
+/// timeouts always; rejections only when configured; never an exhausted inner retry or an
+/// impossible request.
+struct Retryable<'a, R> {
+    operation: &'a R,
+    rejections: bool,
+}
+
+impl<E, R: Predicate<E>> Predicate<Error<E>> for Retryable<'_, R> {
+    #[inline]
+    fn test(&self, error: &Error<E>) -> bool {
+        match error {
+            Error::Operation(error) => self.operation.test(error),
+            Error::Timeout { .. } => true,
+            Error::CircuitOpen { .. } | Error::BulkheadFull { .. } | Error::RateLimited { .. } => {
+                self.rejections
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The configured backoff, but never shorter than what the error asks for: a rejection's
+/// `retry_after` (an open circuit says when it will let a trial call through) or the
+/// operation error's hint.
+struct Floor<'a, H> {
+    hint: &'a H,
+}
+
+impl<T, E, H: RetryAfter<E>> DelayFn<T, Error<E>> for Floor<'_, H> {
+    #[inline]
+    fn delay(&self, _: u32, _: Outcome<'_, T, Error<E>>) -> Option<Duration> {
+        None
+    }
+
+    fn min_delay(&self, _: u32, outcome: Outcome<'_, T, Error<E>>) -> Option<Duration> {
+        match outcome {
+            Outcome::Err(Error::Operation(error)) => self.hint.retry_after(error),
+            Outcome::Err(error) if error.is_rejection() => error.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+impl<R, B, H> fmt::Debug for Pipeline<R, B, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stack = &*self.stack;
+        f.debug_struct("Pipeline")
+            .field("name", &stack.name)
+            .field("rate_limiter", &stack.rate_limiter)
+            .field("bulkhead", &stack.bulkhead)
+            .field("total_timeout", &stack.total_timeout)
+            .field("retry", &stack.retry)
+            .field("circuit_breaker", &stack.breaker)
+            .field("hedge", &stack.hedge)
+            .field("attempt_timeout", &stack.attempt_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("name", &self.name)
+            .field("total_timeout", &self.total_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("retry_rejections", &self.retry_rejections)
+            .finish_non_exhaustive()
+    }
+}
