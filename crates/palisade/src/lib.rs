@@ -62,6 +62,43 @@ mod validate;
 
 pub use error::{ConfigError, Error};
 
+/// Runs a function's body through a [preset](presets) pipeline: the Rust form of the
+/// reference docs' `@database_resilient(operation_name=...)`. The declared `Result<T, E>`
+/// becomes `Result<T, palisade::Error<E>>`; the body keeps its own error type, so `?` works
+/// as before. The body runs once per attempt and borrows the arguments. Arguments are
+/// checked at compile time: an unknown preset or key, a zero count or an unparseable
+/// duration is a compile error pointing at it.
+///
+/// ```
+/// use palisade::resilient;
+///
+/// #[derive(Debug)]
+/// struct DbError;
+///
+/// #[resilient(preset = "database", name = "get_user", max_attempts = 3, timeout = "250ms")]
+/// async fn get_user(id: u64) -> Result<String, DbError> {
+///     if id == 0 { return Err(DbError); }
+///     Ok(format!("user {id}"))
+/// }
+///
+/// #[resilient(preset = "cache")]
+/// fn cached(key: &str) -> Result<usize, DbError> {
+///     Ok(key.len())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// assert_eq!(get_user(7).await.unwrap(), "user 7");
+/// // Three attempts, then the last error, wrapped with why retry stopped...
+/// assert!(matches!(get_user(0).await, Err(palisade::Error::RetriesExhausted { attempts: 3, .. })));
+/// // ...and three consecutive failures opened the preset's breaker: calls are now refused.
+/// assert!(matches!(get_user(7).await, Err(palisade::Error::CircuitOpen { .. })));
+/// assert_eq!(cached("abc").unwrap(), 3);
+/// # }
+/// ```
+#[cfg(feature = "macros")]
+pub use palisade_macros::resilient;
+
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
