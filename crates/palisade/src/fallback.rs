@@ -46,7 +46,9 @@ use crate::error::Error;
 use crate::predicate::{Always, Predicate};
 
 /// Handles only policy rejections: the call was refused without running (circuit open,
-/// bulkhead full, rate limited, insufficient capacity). See [`Error::is_rejection`].
+/// bulkhead full, rate limited, insufficient capacity). See [`Error::is_rejection`]. A retry
+/// that kept meeting a rejection (a pipeline with `retry_rejections`) and gave up counts by
+/// its last error: the circuit is still open, so the fallback applies.
 ///
 /// ```
 /// use palisade::fallback::Rejections;
@@ -61,7 +63,10 @@ pub struct Rejections;
 impl<E> Predicate<Error<E>> for Rejections {
     #[inline]
     fn test(&self, error: &Error<E>) -> bool {
-        error.is_rejection()
+        match error {
+            Error::RetriesExhausted { last_error, .. } => self.test(last_error),
+            other => other.is_rejection(),
+        }
     }
 }
 

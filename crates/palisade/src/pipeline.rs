@@ -77,6 +77,8 @@ use crate::predicate::{Always, Never, Predicate};
 use crate::rate_limit::{Algorithm, RateLimiter};
 use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step};
 use crate::timeout::{Deadline, Timeout};
+#[cfg(feature = "tokio")]
+use crate::timeout::{Timed, operation_result};
 
 const POLICY: &str = "pipeline";
 
@@ -155,22 +157,24 @@ impl<E> RetryAfter<E> for NoHint {
     }
 }
 
-struct Stack {
-    name: Arc<str>,
-    clock: Clock,
-    rate_limiter: Option<RateLimiter>,
-    rate_limit_max_wait: Option<Duration>,
-    bulkhead: Option<Bulkhead>,
-    total_timeout: Option<Timeout>,
-    retry: Option<Retry>,
-    retry_rejections: bool,
-    breaker: Option<CircuitBreaker>,
-    hedge: Option<Hedge>,
-    attempt_timeout: Option<Timeout>,
+/// The policies of a pipeline, in order; each optional.
+pub(crate) struct Stack {
+    pub(crate) name: Arc<str>,
+    pub(crate) clock: Clock,
+    pub(crate) rate_limiter: Option<RateLimiter>,
+    pub(crate) rate_limit_max_wait: Option<Duration>,
+    pub(crate) bulkhead: Option<Bulkhead>,
+    pub(crate) total_timeout: Option<Timeout>,
+    pub(crate) retry: Option<Retry>,
+    pub(crate) retry_rejections: bool,
+    pub(crate) breaker: Option<CircuitBreaker>,
+    pub(crate) hedge: Option<Hedge>,
+    pub(crate) attempt_timeout: Option<Timeout>,
 }
 
 /// A part of the pipeline: configured here (and built with the pipeline's name, clock and
 /// listeners) or built elsewhere and shared.
+#[derive(Debug)]
 enum Part<B, P> {
     Configure(B),
     Shared(P),
@@ -193,12 +197,12 @@ pub struct PipelineBuilder {
     rate_limit: Option<Part<Algorithm, RateLimiter>>,
     rate_limit_max_wait: Option<Duration>,
     bulkhead: Option<Part<BulkheadBuilder, Bulkhead>>,
-    total_timeout: Option<Duration>,
-    retry: Option<RetryBuilder>,
+    total_timeout: Option<Part<Duration, Timeout>>,
+    retry: Option<Part<RetryBuilder, Retry>>,
     retry_rejections: bool,
     breaker: Option<Part<CircuitBreakerBuilder, CircuitBreaker>>,
-    hedge: Option<HedgeBuilder>,
-    attempt_timeout: Option<Duration>,
+    hedge: Option<Part<HedgeBuilder, Hedge>>,
+    attempt_timeout: Option<Part<Duration, Timeout>>,
 }
 
 impl Pipeline {
@@ -223,6 +227,34 @@ impl Pipeline {
             breaker: None,
             hedge: None,
             attempt_timeout: None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A pipeline of already-built policies: `set` fills in the ones it has (the tower
+    /// layers of single policies). Infallible, since nothing is left to validate.
+    #[cfg(feature = "tower")]
+    pub(crate) fn of(name: Arc<str>, set: impl FnOnce(&mut Stack)) -> Pipeline {
+        let mut stack = Stack {
+            name,
+            clock: Clock::default(),
+            rate_limiter: None,
+            rate_limit_max_wait: None,
+            bulkhead: None,
+            total_timeout: None,
+            retry: None,
+            retry_rejections: false,
+            breaker: None,
+            hedge: None,
+            attempt_timeout: None,
+        };
+        set(&mut stack);
+        Pipeline {
+            stack: Arc::new(stack),
+            retry_if: Always,
+            failure_if: Always,
+            retry_after: NoHint,
         }
     }
 }
@@ -355,7 +387,21 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn total_timeout(mut self, limit: Duration) -> Self {
-        self.total_timeout = Some(limit);
+        self.total_timeout = Some(Part::Configure(limit));
+        self
+    }
+
+    /// Uses `timeout` (built elsewhere, with its own name and listeners) as the total timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = palisade::timeout::Timeout::builder().limit(Duration::from_secs(10)).build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_total_timeout(t).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_total_timeout(mut self, timeout: Timeout) -> Self {
+        self.total_timeout = Some(Part::Shared(timeout));
         self
     }
 
@@ -369,11 +415,26 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.attempt_timeout = Some(limit);
+        self.attempt_timeout = Some(Part::Configure(limit));
         self
     }
 
-    /// Adds retry configured by `configure` (applied to the preset's retry, if any).
+    /// Uses `timeout` (built elsewhere) as the per-attempt timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = palisade::timeout::Timeout::builder().limit(Duration::from_secs(1)).build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_timeout(t).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_timeout(mut self, timeout: Timeout) -> Self {
+        self.attempt_timeout = Some(Part::Shared(timeout));
+        self
+    }
+
+    /// Adds retry configured by `configure` (applied to the preset's retry, if any; a shared
+    /// retry is replaced by a fresh one).
     ///
     /// ```
     /// use std::time::Duration;
@@ -384,8 +445,24 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn retry(mut self, configure: impl FnOnce(RetryBuilder) -> RetryBuilder) -> Self {
-        let builder = self.retry.take().unwrap_or_else(Retry::builder);
-        self.retry = Some(configure(builder));
+        let builder = match self.retry.take() {
+            Some(Part::Configure(builder)) => builder,
+            _ => Retry::builder(),
+        };
+        self.retry = Some(Part::Configure(configure(builder)));
+        self
+    }
+
+    /// Uses `retry` (built elsewhere: its own name, listeners, budget) as the pipeline's retry.
+    ///
+    /// ```
+    /// let retry = palisade::retry::Retry::builder().max_attempts(2).build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_retry(retry).build()?;
+    /// assert_eq!(p.retry().map(|r| r.config().max_attempts), Some(2));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(Part::Shared(retry));
         self
     }
 
@@ -448,8 +525,25 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn hedge(mut self, configure: impl FnOnce(HedgeBuilder) -> HedgeBuilder) -> Self {
-        let builder = self.hedge.take().unwrap_or_else(Hedge::builder);
-        self.hedge = Some(configure(builder));
+        let builder = match self.hedge.take() {
+            Some(Part::Configure(builder)) => builder,
+            _ => Hedge::builder(),
+        };
+        self.hedge = Some(Part::Configure(configure(builder)));
+        self
+    }
+
+    /// Uses `hedge` (built elsewhere; its latency sample is shared) for
+    /// [`call_idempotent`](Pipeline::call_idempotent).
+    ///
+    /// ```
+    /// let hedge = palisade::hedge::Hedge::builder().build()?;
+    /// let p = palisade::pipeline::Pipeline::builder().shared_hedge(hedge).build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shared_hedge(mut self, hedge: Hedge) -> Self {
+        self.hedge = Some(Part::Shared(hedge));
         self
     }
 
@@ -552,10 +646,15 @@ impl PipelineBuilder {
                 Some(builder.build()?)
             }
         };
-        let total_timeout = self.total_timeout.map(timeout).transpose()?;
+        let total_timeout = match self.total_timeout {
+            None => None,
+            Some(Part::Shared(shared)) => Some(shared),
+            Some(Part::Configure(limit)) => Some(timeout(limit)?),
+        };
         let retry = match self.retry {
             None => None,
-            Some(builder) => {
+            Some(Part::Shared(retry)) => Some(retry),
+            Some(Part::Configure(builder)) => {
                 let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
                 for listener in &listeners {
                     builder = builder.on_event_arc(Arc::clone(listener));
@@ -576,7 +675,8 @@ impl PipelineBuilder {
         };
         let hedge = match self.hedge {
             None => None,
-            Some(builder) => {
+            Some(Part::Shared(hedge)) => Some(hedge),
+            Some(Part::Configure(builder)) => {
                 let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
                 for listener in &listeners {
                     builder = builder.on_event_arc(Arc::clone(listener));
@@ -584,7 +684,11 @@ impl PipelineBuilder {
                 Some(builder.build()?)
             }
         };
-        let attempt_timeout = self.attempt_timeout.map(timeout).transpose()?;
+        let attempt_timeout = match self.attempt_timeout {
+            None => None,
+            Some(Part::Shared(shared)) => Some(shared),
+            Some(Part::Configure(limit)) => Some(timeout(limit)?),
+        };
         Ok(Pipeline {
             stack: Arc::new(Stack {
                 name,
@@ -933,19 +1037,23 @@ impl<R, B, H> Pipeline<R, B, H> {
         result
     }
 
+    /// One attempt under the per-attempt timeout (if any): a single pinned future, so the
+    /// operation's future is stored once however the policies nest.
     #[cfg(feature = "tokio")]
-    async fn timed<T, E, Fut>(&self, attempt: Fut) -> Result<T, Error<E>>
+    #[allow(clippy::type_complexity)]
+    fn timed<T, E, Fut>(
+        &self,
+        attempt: Fut,
+    ) -> Timed<'_, Fut, tokio::time::Sleep, fn(Result<T, E>) -> Result<T, Error<E>>>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        match &self.stack.attempt_timeout {
-            Some(timeout) => {
-                timeout
-                    .run(async { attempt.await.map_err(Error::Operation) })
-                    .await
-            }
-            None => attempt.await.map_err(Error::Operation),
-        }
+        let timer = self
+            .stack
+            .attempt_timeout
+            .as_ref()
+            .map(|timeout| (tokio::time::sleep(timeout.limit()), timeout));
+        Timed::new(attempt, timer, operation_result::<T, E>)
     }
 
     /// How the breaker counts an attempt's result.
@@ -990,19 +1098,23 @@ impl<R, B, H> Pipeline<R, B, H> {
             Some(bulkhead) => Some(bulkhead.acquire_blocking().map_err(Error::from)?),
             None => None,
         };
-        let deadline = stack
+        let total = stack
             .total_timeout
             .as_ref()
-            .map(|t| Deadline::start(stack.clock.clone(), t.limit()));
-        let past = |deadline: &Option<Deadline>| match deadline {
-            Some(deadline) if deadline.is_expired() => Err(Error::Timeout {
-                limit: deadline.limit(),
-            }),
+            .map(|t| (t, Deadline::start(stack.clock.clone(), t.limit())));
+        // An attempt that overran the total limit ends the call (published as finished late).
+        let past = |total: &Option<(&Timeout, Deadline)>| match total {
+            Some((timeout, deadline)) if deadline.is_expired() => timeout.settle(
+                Err(Error::Timeout {
+                    limit: deadline.limit(),
+                }),
+                deadline.elapsed(),
+            ),
             _ => Ok(()),
         };
         let Some(retry) = &stack.retry else {
             let result = self.attempt_blocking(&mut operation);
-            past(&deadline)?;
+            past(&total)?;
             return result;
         };
         let classify = Retryable {
@@ -1015,16 +1127,15 @@ impl<R, B, H> Pipeline<R, B, H> {
         let mut attempts = retry.begin();
         loop {
             let outcome = self.attempt_blocking(&mut operation);
-            past(&deadline)?;
+            past(&total)?;
             match attempts.record(outcome, &classify, &Never, &floor) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => {
-                    if let Some(deadline) = &deadline
+                    // No sleep runs into the total limit: give up now (published as timed out).
+                    if let Some((timeout, deadline)) = &total
                         && delay >= deadline.remaining()
                     {
-                        return Err(Error::Timeout {
-                            limit: deadline.limit(),
-                        });
+                        return Err(timeout.timed_out());
                     }
                     retry.clock().sleep_blocking(delay);
                 }
@@ -1070,17 +1181,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         };
         let result = match &stack.attempt_timeout {
             None => operation().map_err(Error::Operation),
-            Some(timeout) => {
-                let started = stack.clock.now();
-                let result = operation();
-                if stack.clock.now().saturating_duration_since(started) > timeout.limit() {
-                    Err(Error::Timeout {
-                        limit: timeout.limit(),
-                    })
-                } else {
-                    result.map_err(Error::Operation)
-                }
-            }
+            // A late attempt becomes a timeout, published by the policy.
+            Some(timeout) => timeout.run_blocking(|_| operation().map_err(Error::Operation)),
         };
         if let Some(permit) = permit {
             permit.record(self.verdict(&result));

@@ -85,9 +85,9 @@ use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::clock::{Clock, Instant};
@@ -311,12 +311,15 @@ impl Timeout {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn call<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    pub fn call<T, E, Fut>(&self, future: Fut) -> impl Future<Output = Result<T, Error<E>>>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(async { future.await.map_err(Error::Operation) })
-            .await
+        Timed::new(
+            future,
+            Some((tokio::time::sleep(self.limit()), self)),
+            operation_result,
+        )
     }
 
     /// [`call`](Self::call) for any runtime: the limit is measured by `sleeper` (any
@@ -335,42 +338,35 @@ impl Timeout {
     /// assert!(matches!(out, Err(Error::Timeout { .. })));
     /// # Ok(()) }
     /// ```
-    pub async fn call_with_sleeper<T, E, Fut, S>(
+    pub fn call_with_sleeper<T, E, Fut, S>(
         &self,
         future: Fut,
         sleeper: S,
-    ) -> Result<T, Error<E>>
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         Fut: Future<Output = Result<T, E>>,
         S: Sleeper,
     {
-        let timer = sleeper.sleep(self.limit());
-        self.race(async { future.await.map_err(Error::Operation) }, timer)
-            .await
+        Timed::new(
+            future,
+            Some((sleeper.sleep(self.limit()), self)),
+            operation_result,
+        )
     }
 
     /// The async timeout for a pipeline, whose inner steps already speak [`Error`] (an inner
     /// policy's rejection passes through unchanged). [`call`](Self::call) is this with the
     /// operation's error wrapped.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn run<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    pub(crate) fn run<T, E, Fut>(&self, future: Fut) -> impl Future<Output = Result<T, Error<E>>>
     where
         Fut: Future<Output = Result<T, Error<E>>>,
     {
-        self.race(future, tokio::time::sleep(self.limit())).await
-    }
-
-    async fn race<T, E, Fut, S>(&self, future: Fut, timer: S) -> Result<T, Error<E>>
-    where
-        Fut: Future<Output = Result<T, Error<E>>>,
-        S: Future<Output = ()>,
-    {
-        // `first` has dropped `future` by the time it returns, so a timed-out operation's
-        // destructors have run before the caller (or a listener) hears of the timeout.
-        match first(future, timer).await {
-            Some(outcome) => outcome,
-            None => Err(self.timed_out()),
-        }
+        Timed::new(
+            future,
+            Some((tokio::time::sleep(self.limit()), self)),
+            std::convert::identity,
+        )
     }
 
     /// Runs `operation` on this thread, handing it a [`Deadline`] to pass on to its I/O or
@@ -523,7 +519,11 @@ impl Timeout {
     }
 
     /// A late outcome becomes a timeout.
-    fn settle<T, E>(&self, outcome: Result<T, Error<E>>, elapsed: Duration) -> Result<T, Error<E>> {
+    pub(crate) fn settle<T, E>(
+        &self,
+        outcome: Result<T, Error<E>>,
+        elapsed: Duration,
+    ) -> Result<T, Error<E>> {
         let limit = self.limit();
         if elapsed <= limit {
             return outcome;
@@ -538,7 +538,7 @@ impl Timeout {
         Err(Error::Timeout { limit })
     }
 
-    fn timed_out<E>(&self) -> Error<E> {
+    pub(crate) fn timed_out<E>(&self) -> Error<E> {
         let limit = self.limit();
         self.shared.listeners.emit(|| {
             Event::Timeout(TimeoutEvent::TimedOut {
@@ -565,23 +565,119 @@ impl fmt::Debug for Timeout {
     }
 }
 
+/// An operation's error as the operation's [`Error`].
+pub(crate) fn operation_result<T, E>(result: Result<T, E>) -> Result<T, Error<E>> {
+    result.map_err(Error::Operation)
+}
+
+pin_project_lite::pin_project! {
+    /// `work` raced against an optional timer: the one future behind [`Timeout::call`], the
+    /// pipeline's timeouts and [`first`]. A hand-written future rather than an `async fn`, so
+    /// `work` is stored exactly once (an `async fn` taking a future by value keeps the argument
+    /// and the pinned copy side by side, and nested timeouts multiplied the size of the
+    /// caller's future). Polls `work` first, so a `work` ready at the same instant as the timer
+    /// is in time. On timeout `work` is dropped in place before the event is published and the
+    /// error returned. No allocation.
+    pub(crate) struct Timed<'a, W, S, M> {
+        #[pin]
+        work: Option<W>,
+        #[pin]
+        timer: Option<S>,
+        policy: Option<&'a Timeout>,
+        map: M,
+    }
+}
+
+impl<'a, W, S, M> Timed<'a, W, S, M> {
+    /// `work` bounded by `timer` on behalf of `policy` (none: `work` alone), its output
+    /// turned into the call's result by `map`.
+    pub(crate) fn new(work: W, timer: Option<(S, &'a Timeout)>, map: M) -> Self {
+        let (timer, policy) = match timer {
+            Some((timer, policy)) => (Some(timer), Some(policy)),
+            None => (None, None),
+        };
+        Timed {
+            work: Some(work),
+            timer,
+            policy,
+            map,
+        }
+    }
+}
+
+impl<W, S, M, T, E> Future for Timed<'_, W, S, M>
+where
+    W: Future,
+    S: Future<Output = ()>,
+    M: Fn(W::Output) -> Result<T, Error<E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(work) = this.work.as_mut().as_pin_mut() else {
+            // Polled after completion: nothing more will come.
+            return Poll::Pending;
+        };
+        if let Poll::Ready(output) = work.poll(cx) {
+            this.work.set(None);
+            this.timer.set(None);
+            return Poll::Ready((this.map)(output));
+        }
+        if let (Some(timer), Some(policy)) = (this.timer.as_mut().as_pin_mut(), *this.policy)
+            && timer.poll(cx).is_ready()
+        {
+            // Cancel the operation (its destructors run now), then tell.
+            this.work.set(None);
+            this.timer.set(None);
+            return Poll::Ready(Err(policy.timed_out()));
+        }
+        Poll::Pending
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls `work`, then `timer`, until one is ready: see [`first`].
+    pub(crate) struct First<W, S> {
+        #[pin]
+        work: Option<W>,
+        #[pin]
+        timer: S,
+    }
+}
+
+impl<W: Future, S: Future<Output = ()>> Future for First<W, S> {
+    type Output = Option<W::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(work) = this.work.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        if let Poll::Ready(output) = work.poll(cx) {
+            this.work.set(None);
+            return Poll::Ready(Some(output));
+        }
+        if this.timer.poll(cx).is_ready() {
+            this.work.set(None);
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+}
+
 /// Polls `work`, then `timer`, until one is ready: `Some(output)` if `work` finished (a
-/// `work` ready in the same poll as the timer wins), `None` if the timer fired first. Both are
-/// dropped before this returns. No allocation: both live in this future's state.
-pub(crate) async fn first<W, S>(work: W, timer: S) -> Option<W::Output>
+/// `work` ready in the same poll as the timer wins), `None` if the timer fired first; `work`
+/// is dropped before this returns. No allocation: both live in the returned future.
+pub(crate) fn first<W, S>(work: W, timer: S) -> First<W, S>
 where
     W: Future,
     S: Future<Output = ()>,
 {
-    let mut work = pin!(work);
-    let mut timer = pin!(timer);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(output) = work.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
+    First {
+        work: Some(work),
+        timer,
+    }
 }
 
 /// The time budget of one blocking call, measured on the policy's clock: hand

@@ -120,6 +120,7 @@ impl<Resp> ResponseClassifier<Resp> for AnyResponse {
 pub struct PipelineLayer<R = Always, B = Always, H = NoHint, C = AnyResponse> {
     pipeline: Pipeline<R, B, H>,
     classify: C,
+    idempotent: bool,
 }
 
 impl<R, B, H> PipelineLayer<R, B, H, AnyResponse> {
@@ -134,8 +135,40 @@ impl<R, B, H> PipelineLayer<R, B, H, AnyResponse> {
         PipelineLayer {
             pipeline,
             classify: AnyResponse,
+            idempotent: false,
         }
     }
+}
+
+/// One policy as a layer: `PipelineLayer::from(breaker)` and the like. The policy keeps its
+/// name, clock and listeners, and its state is shared with every other user of it.
+///
+/// ```
+/// use palisade::circuit_breaker::CircuitBreaker;
+/// use palisade::tower::PipelineLayer;
+/// let breaker = CircuitBreaker::builder().name("search").build()?;
+/// let layer = PipelineLayer::from(breaker.clone());
+/// # let _ = layer;
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+macro_rules! single_policy_layers {
+    ($($policy:ty => $field:ident),* $(,)?) => {$(
+        impl From<$policy> for PipelineLayer {
+            fn from(policy: $policy) -> Self {
+                let name: std::sync::Arc<str> = std::sync::Arc::from(policy.name());
+                PipelineLayer::new(Pipeline::of(name, |stack| stack.$field = Some(policy)))
+            }
+        }
+    )*};
+}
+
+single_policy_layers! {
+    crate::rate_limit::RateLimiter => rate_limiter,
+    crate::bulkhead::Bulkhead => bulkhead,
+    crate::timeout::Timeout => attempt_timeout,
+    crate::retry::Retry => retry,
+    crate::circuit_breaker::CircuitBreaker => breaker,
+    crate::hedge::Hedge => hedge,
 }
 
 impl<R, B, H, C> PipelineLayer<R, B, H, C> {
@@ -152,7 +185,24 @@ impl<R, B, H, C> PipelineLayer<R, B, H, C> {
         PipelineLayer {
             pipeline: self.pipeline,
             classify,
+            idempotent: self.idempotent,
         }
+    }
+
+    /// Declares the wrapped service's requests idempotent, so the pipeline's hedging applies
+    /// (requests are cloned for each attempt anyway). Off by default: a layer over a service
+    /// that writes must not hedge.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let hedge = palisade::hedge::Hedge::builder().delay(Duration::from_millis(20)).build()?;
+    /// let layer = palisade::tower::PipelineLayer::from(hedge).idempotent(true);
+    /// # let _ = layer;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
     }
 }
 
@@ -167,6 +217,7 @@ impl<S, R: Clone, B: Clone, H: Clone, C: Clone> Layer<S> for PipelineLayer<R, B,
                 .clone()
                 .map_hooks(|r, b, h| (Lift(r), Lift(b), Lift(h))),
             classify: self.classify.clone(),
+            idempotent: self.idempotent,
         }
     }
 }
@@ -190,6 +241,7 @@ pub struct PipelineService<S, R = Always, B = Always, H = NoHint, C = AnyRespons
     inner: S,
     pipeline: Pipeline<Lift<R>, Lift<B>, Lift<H>>,
     classify: C,
+    idempotent: bool,
 }
 
 /// The pipeline's operation error inside the service: the inner service's error, or a
@@ -263,27 +315,31 @@ where
         let inner = self.inner.clone();
         let classify = self.classify.clone();
         let pipeline = self.pipeline.clone();
+        let idempotent = self.idempotent;
         Box::pin(async move {
-            let result = pipeline
-                .call(move || {
-                    let mut service = inner.clone();
-                    let request = request.clone();
-                    let classify = classify.clone();
-                    async move {
-                        poll_fn(|cx| service.poll_ready(cx))
-                            .await
-                            .map_err(Failure::Error)?;
-                        let response = service.call(request).await.map_err(Failure::Error)?;
-                        match classify.classify(&response) {
-                            None => Ok(response),
-                            Some(retry_after) => Err(Failure::Response {
-                                response,
-                                retry_after,
-                            }),
-                        }
+            let attempt = move || {
+                let mut service = inner.clone();
+                let request = request.clone();
+                let classify = classify.clone();
+                async move {
+                    poll_fn(|cx| service.poll_ready(cx))
+                        .await
+                        .map_err(Failure::Error)?;
+                    let response = service.call(request).await.map_err(Failure::Error)?;
+                    match classify.classify(&response) {
+                        None => Ok(response),
+                        Some(retry_after) => Err(Failure::Response {
+                            response,
+                            retry_after,
+                        }),
                     }
-                })
-                .await;
+                }
+            };
+            let result = if idempotent {
+                pipeline.call_idempotent(attempt).await
+            } else {
+                pipeline.call(attempt).await
+            };
             match result {
                 Ok(response) => Ok(response),
                 Err(error) => settle(error),
