@@ -1044,15 +1044,20 @@ impl<R, B, H> Pipeline<R, B, H> {
     fn timed<T, E, Fut>(
         &self,
         attempt: Fut,
-    ) -> Timed<'_, Fut, tokio::time::Sleep, fn(Result<T, E>) -> Result<T, Error<E>>>
+    ) -> Timed<
+        '_,
+        Fut,
+        tokio::time::Sleep,
+        fn(Result<T, E>) -> Result<T, Error<E>>,
+        impl FnOnce() -> tokio::time::Sleep,
+    >
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let timer = self
-            .stack
-            .attempt_timeout
-            .as_ref()
-            .map(|timeout| (tokio::time::sleep(timeout.limit()), timeout));
+        let timer = self.stack.attempt_timeout.as_ref().map(|timeout| {
+            let limit = timeout.limit();
+            (move || tokio::time::sleep(limit), timeout)
+        });
         Timed::new(attempt, timer, operation_result::<T, E>)
     }
 

@@ -315,9 +315,10 @@ impl Timeout {
     where
         Fut: Future<Output = Result<T, E>>,
     {
+        let limit = self.limit();
         Timed::new(
             future,
-            Some((tokio::time::sleep(self.limit()), self)),
+            Some((move || tokio::time::sleep(limit), self)),
             operation_result,
         )
     }
@@ -347,9 +348,10 @@ impl Timeout {
         Fut: Future<Output = Result<T, E>>,
         S: Sleeper,
     {
+        let limit = self.limit();
         Timed::new(
             future,
-            Some((sleeper.sleep(self.limit()), self)),
+            Some((move || sleeper.sleep(limit), self)),
             operation_result,
         )
     }
@@ -362,9 +364,10 @@ impl Timeout {
     where
         Fut: Future<Output = Result<T, Error<E>>>,
     {
+        let limit = self.limit();
         Timed::new(
             future,
-            Some((tokio::time::sleep(self.limit()), self)),
+            Some((move || tokio::time::sleep(limit), self)),
             std::convert::identity,
         )
     }
@@ -571,45 +574,54 @@ pub(crate) fn operation_result<T, E>(result: Result<T, E>) -> Result<T, Error<E>
 }
 
 pin_project_lite::pin_project! {
-    /// `work` raced against an optional timer: the one future behind [`Timeout::call`], the
-    /// pipeline's timeouts and [`first`]. A hand-written future rather than an `async fn`, so
-    /// `work` is stored exactly once (an `async fn` taking a future by value keeps the argument
-    /// and the pinned copy side by side, and nested timeouts multiplied the size of the
-    /// caller's future). Polls `work` first, so a `work` ready at the same instant as the timer
-    /// is in time. On timeout `work` is dropped in place before the event is published and the
-    /// error returned. No allocation.
-    pub(crate) struct Timed<'a, W, S, M> {
+    /// `work` raced against an optional timer: the one future behind [`Timeout::call`] and
+    /// the pipeline's timeouts. A hand-written future rather than an `async fn`, so `work` is
+    /// stored exactly once (an `async fn` taking a future by value keeps the argument and the
+    /// pinned copy side by side, and nested timeouts multiplied the size of the caller's
+    /// future). Polls `work` first, so a `work` ready at the same instant as the timer is in
+    /// time. On timeout `work` is dropped in place before the event is published and the error
+    /// returned. No allocation.
+    ///
+    /// The timer is made by `make` when `work` first has to wait, not when the call starts:
+    /// creating and dropping a tokio timer costs a runtime lookup, a clock read and the time
+    /// driver's lock, which a call that completes on its first poll never needs. The limit
+    /// therefore counts from the first time the operation waits — the same instant for any
+    /// future whose first poll only starts its I/O.
+    pub(crate) struct Timed<'a, W, S, M, K> {
         #[pin]
         work: Option<W>,
         #[pin]
         timer: Option<S>,
+        make: Option<K>,
         policy: Option<&'a Timeout>,
         map: M,
     }
 }
 
-impl<'a, W, S, M> Timed<'a, W, S, M> {
-    /// `work` bounded by `timer` on behalf of `policy` (none: `work` alone), its output
-    /// turned into the call's result by `map`.
-    pub(crate) fn new(work: W, timer: Option<(S, &'a Timeout)>, map: M) -> Self {
-        let (timer, policy) = match timer {
-            Some((timer, policy)) => (Some(timer), Some(policy)),
+impl<'a, W, S, M, K: FnOnce() -> S> Timed<'a, W, S, M, K> {
+    /// `work` bounded by a timer `make` creates (when `work` first waits) on behalf of
+    /// `policy` (none: `work` alone), its output turned into the call's result by `map`.
+    pub(crate) fn new(work: W, timer: Option<(K, &'a Timeout)>, map: M) -> Self {
+        let (make, policy) = match timer {
+            Some((make, policy)) => (Some(make), Some(policy)),
             None => (None, None),
         };
         Timed {
             work: Some(work),
-            timer,
+            timer: None,
+            make,
             policy,
             map,
         }
     }
 }
 
-impl<W, S, M, T, E> Future for Timed<'_, W, S, M>
+impl<W, S, M, K, T, E> Future for Timed<'_, W, S, M, K>
 where
     W: Future,
     S: Future<Output = ()>,
     M: Fn(W::Output) -> Result<T, Error<E>>,
+    K: FnOnce() -> S,
 {
     type Output = Result<T, Error<E>>;
 
@@ -623,6 +635,9 @@ where
             this.work.set(None);
             this.timer.set(None);
             return Poll::Ready((this.map)(output));
+        }
+        if let Some(make) = this.make.take() {
+            this.timer.set(Some(make()));
         }
         if let (Some(timer), Some(policy)) = (this.timer.as_mut().as_pin_mut(), *this.policy)
             && timer.poll(cx).is_ready()
