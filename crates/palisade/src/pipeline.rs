@@ -18,7 +18,10 @@
 //! - the **total timeout** bounds every attempt and every backoff sleep together;
 //! - **retry** sees one outcome per attempt. It never retries a rejection from a policy
 //!   inside it — an open circuit — unless [`retry_rejections`](PipelineBuilder::retry_rejections)
-//!   says so, and then it waits at least the rejection's `retry_after`;
+//!   says so, and then it waits at least the rejection's `retry_after`. When an attempt's
+//!   failure opens the breaker, retry stops at once (`RetriesExhausted` with
+//!   [`StopReason::CircuitOpened`] and that attempt's error) rather than sleeping only to be
+//!   refused;
 //! - the **circuit breaker** counts each attempt: operation errors (as classified by
 //!   [`failure_if`](Pipeline::failure_if)) and per-attempt timeouts are failures;
 //! - **hedging** applies only to calls declared idempotent
@@ -65,7 +68,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
-use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, Verdict};
+use crate::circuit_breaker::{
+    CircuitBreaker, CircuitBreakerBuilder, State as CircuitState, Verdict,
+};
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::event::{Event, Listener};
@@ -75,7 +80,7 @@ use crate::fallback::{BlockingAction, Fallback};
 use crate::hedge::{Hedge, HedgeBuilder};
 use crate::predicate::{Always, Never, Predicate};
 use crate::rate_limit::{Algorithm, RateLimiter};
-use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step};
+use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step, StopReason};
 use crate::timeout::{Deadline, Timeout};
 #[cfg(feature = "tokio")]
 use crate::timeout::{Timed, operation_result};
@@ -606,13 +611,14 @@ impl PipelineBuilder {
     /// ```
     /// use std::time::Duration;
     /// let err = palisade::pipeline::Pipeline::builder().timeout(Duration::ZERO).build().unwrap_err();
-    /// assert_eq!((err.policy(), err.field()), ("timeout", "limit"));
+    /// assert_eq!((err.policy(), err.field(), err.value()), ("pipeline", "timeout", "0ns"));
     /// ```
     pub fn build(self) -> Result<Pipeline, ConfigError> {
         let name = self.name.unwrap_or_else(|| Arc::from(POLICY));
         let clock = self.clock.unwrap_or_default();
         let listeners = self.listeners;
-        let timeout = |limit: Duration| {
+        // The two timeouts are one policy twice: an error names the pipeline setting.
+        let timeout = |field: &'static str, limit: Duration| {
             let mut builder = Timeout::builder()
                 .limit(limit)
                 .name(Arc::clone(&name))
@@ -620,7 +626,9 @@ impl PipelineBuilder {
             for listener in &listeners {
                 builder = builder.on_event_arc(Arc::clone(listener));
             }
-            builder.build()
+            builder.build().map_err(|error| {
+                ConfigError::new(POLICY, field, error.value(), error.reason().to_owned())
+            })
         };
         let rate_limiter = match self.rate_limit {
             None => None,
@@ -649,7 +657,7 @@ impl PipelineBuilder {
         let total_timeout = match self.total_timeout {
             None => None,
             Some(Part::Shared(shared)) => Some(shared),
-            Some(Part::Configure(limit)) => Some(timeout(limit)?),
+            Some(Part::Configure(limit)) => Some(timeout("total_timeout", limit)?),
         };
         let retry = match self.retry {
             None => None,
@@ -687,7 +695,7 @@ impl PipelineBuilder {
         let attempt_timeout = match self.attempt_timeout {
             None => None,
             Some(Part::Shared(shared)) => Some(shared),
-            Some(Part::Configure(limit)) => Some(timeout(limit)?),
+            Some(Part::Configure(limit)) => Some(timeout("timeout", limit)?),
         };
         Ok(Pipeline {
             stack: Arc::new(Stack {
@@ -996,6 +1004,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: self.stack.retry_rejections,
+            breaker: self.stack.breaker.as_ref(),
         };
         let floor = Floor {
             hint: &self.retry_after,
@@ -1003,7 +1012,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let mut attempts = retry.begin();
         loop {
             let outcome = self.attempt(operation, idempotent).await;
-            match attempts.record(outcome, &classify, &Never, &floor) {
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => retry.clock().sleep(delay).await,
             }
@@ -1125,6 +1134,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: stack.retry_rejections,
+            breaker: stack.breaker.as_ref(),
         };
         let floor = Floor {
             hint: &self.retry_after,
@@ -1133,7 +1143,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         loop {
             let outcome = self.attempt_blocking(&mut operation);
             past(&total)?;
-            match attempts.record(outcome, &classify, &Never, &floor) {
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => {
                     // No sleep runs into the total limit: give up now (published as timed out).
@@ -1198,10 +1208,27 @@ impl<R, B, H> Pipeline<R, B, H> {
 
 /// Retry's question inside a pipeline: the user's predicate for operation errors; per-attempt
 /// timeouts always; rejections only when configured; never an exhausted inner retry or an
-/// impossible request.
+/// impossible request. When the attempt's failure has just opened the breaker and rejections
+/// are not retried, retry is vetoed ([`StopReason::CircuitOpened`]): the next attempt could
+/// only be refused, so retry stops at once with the attempt's own error instead of sleeping
+/// into an open circuit.
 struct Retryable<'a, R> {
     operation: &'a R,
     rejections: bool,
+    breaker: Option<&'a CircuitBreaker>,
+}
+
+impl<R> Retryable<'_, R> {
+    fn veto(&self) -> Option<StopReason> {
+        let refuses = !self.rejections
+            && self.breaker.is_some_and(|breaker| {
+                matches!(
+                    breaker.state(),
+                    CircuitState::Open | CircuitState::ForcedOpen
+                )
+            });
+        refuses.then_some(StopReason::CircuitOpened)
+    }
 }
 
 impl<E, R: Predicate<E>> Predicate<Error<E>> for Retryable<'_, R> {

@@ -496,9 +496,25 @@ fn a_blocking_open_circuit_is_not_retried_by_default() {
             Err::<(), _>("down")
         })
         .unwrap_err();
-    // Attempt 1 tripped the breaker; attempt 2, a second later, was rejected and returned.
-    assert_eq!(circuit_open(&err, State::Open), Some(secs(9)));
-    assert_eq!((calls.get(), now(&clock)), (1, secs(1)));
+    // Attempt 1 tripped the breaker: retry stops at once (no sleep into the open circuit)
+    // with the attempt's own error.
+    match err {
+        Error::RetriesExhausted {
+            attempts,
+            reason,
+            last_error,
+            ..
+        } => {
+            assert_eq!((attempts, reason), (1, StopReason::CircuitOpened));
+            assert_eq!(*last_error, Error::Operation("down"));
+        }
+        other => panic!("expected retry to stop on the opened circuit, got {other:?}"),
+    }
+    assert_eq!((calls.get(), now(&clock)), (1, Duration::ZERO));
+    // The next call meets the open circuit: refused without running.
+    let err = p.call_blocking(|| Ok::<_, &str>(bump(&calls))).unwrap_err();
+    assert_eq!(circuit_open(&err, State::Open), Some(secs(10)));
+    assert_eq!(calls.get(), 1);
 }
 
 #[test]

@@ -80,6 +80,28 @@ impl<'p> Attempts<'p> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
+        self.record_or_veto(outcome, retry_if, retry_on_result, delay_fn, || None)
+    }
+
+    /// [`record`](Self::record), where `veto` may stop a retry that attempts remain for
+    /// (asked only then, before any delay is computed or budget spent): the pipeline stops
+    /// when the attempt's failure has opened its breaker.
+    #[inline]
+    pub(crate) fn record_or_veto<T, E, W, R, D, V>(
+        &mut self,
+        outcome: Result<T, E>,
+        retry_if: &W,
+        retry_on_result: &R,
+        delay_fn: &D,
+        veto: V,
+    ) -> Step<T, E>
+    where
+        E: std::fmt::Debug,
+        W: Predicate<E>,
+        R: Predicate<T>,
+        D: DelayFn<T, E>,
+        V: FnOnce() -> Option<StopReason>,
+    {
         self.attempts += 1;
         match outcome {
             Ok(value) if !retry_on_result.test(&value) => {
@@ -90,21 +112,30 @@ impl<'p> Attempts<'p> {
                 self.publish_gave_up(StopReason::NotRetryable, Cause::Error(&error));
                 Step::Done(Err(Error::Operation(error)))
             }
-            retryable => self.retry_or_stop(retryable, delay_fn),
+            retryable => self.retry_or_stop(retryable, delay_fn, veto),
         }
     }
 
     #[cold]
-    fn retry_or_stop<T, E, D>(&mut self, outcome: Result<T, E>, delay_fn: &D) -> Step<T, E>
+    fn retry_or_stop<T, E, D, V>(
+        &mut self,
+        outcome: Result<T, E>,
+        delay_fn: &D,
+        veto: V,
+    ) -> Step<T, E>
     where
         E: std::fmt::Debug,
         D: DelayFn<T, E>,
+        V: FnOnce() -> Option<StopReason>,
     {
         let config = &self.shared.config;
         if self.attempts >= config.max_attempts {
             let reason = StopReason::MaxAttempts {
                 max_attempts: config.max_attempts,
             };
+            return self.stop(outcome, reason);
+        }
+        if let Some(reason) = veto() {
             return self.stop(outcome, reason);
         }
         let mut delay = match delay_fn.delay(self.attempts, Outcome::from(&outcome)) {

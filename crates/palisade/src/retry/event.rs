@@ -129,6 +129,9 @@ pub enum StopReason {
     /// window already reached `ratio × calls + floor`. Other calls are failing too; retrying
     /// now would add load where it hurts most.
     BudgetExhausted,
+    /// The attempt's failure opened the circuit breaker retry runs against (in a pipeline),
+    /// so another attempt could only be refused; retry stopped instead of sleeping into it.
+    CircuitOpened,
 }
 
 impl fmt::Display for StopReason {
@@ -149,6 +152,9 @@ impl fmt::Display for StopReason {
             StopReason::BudgetExhausted => f.write_str(
                 "the retry budget is exhausted: retries already reached their share of recent calls",
             ),
+            StopReason::CircuitOpened => {
+                f.write_str("the circuit breaker opened: further attempts would be refused")
+            }
         }
     }
 }
