@@ -354,7 +354,8 @@ impl PipelineBuilder {
         self
     }
 
-    /// Adds a bulkhead configured by `configure` (applied to the preset's bulkhead, if any).
+    /// Adds a bulkhead configured by `configure` (applied to the preset's bulkhead, if any; a
+    /// shared bulkhead is replaced by a fresh one).
     ///
     /// ```
     /// let p = palisade::pipeline::Pipeline::builder().bulkhead(|b| b.max_concurrent(4)).build()?;
@@ -486,7 +487,10 @@ impl PipelineBuilder {
     }
 
     /// Adds a circuit breaker configured by `configure` (applied to the preset's breaker, if
-    /// any).
+    /// any; a shared breaker is replaced by a fresh one — so are the shortcuts
+    /// [`failure_threshold`](Self::failure_threshold) and
+    /// [`recovery_timeout`](Self::recovery_timeout): configure a shared breaker where it is
+    /// built).
     ///
     /// ```
     /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b.failure_threshold(3)).build()?;
@@ -521,7 +525,8 @@ impl PipelineBuilder {
     }
 
     /// Adds hedging configured by `configure`, used by
-    /// [`call_idempotent`](Pipeline::call_idempotent) only.
+    /// [`call_idempotent`](Pipeline::call_idempotent) only (a shared hedge is replaced by a
+    /// fresh one).
     ///
     /// ```
     /// use std::time::Duration;

@@ -15,6 +15,11 @@
 //! call, so `poll_ready` is always ready and backpressure shows up as the pipeline's own
 //! policies (bulkhead, rate limit) rather than as a stalled `poll_ready`.
 //!
+//! The service's error is [`Error<S::Error>`](Error). axum routes need an infallible service,
+//! so there the layer goes under a `HandleErrorLayer` that turns the error into a response
+//! (`503` with `Retry-After` from [`Error::retry_after`] for rejections); tonic and hyper
+//! clients take the error as is.
+//!
 //! # Responses that are failures
 //!
 //! An HTTP 503 is a successful `Service::call` with a bad response. A
