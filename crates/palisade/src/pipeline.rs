@@ -818,6 +818,81 @@ impl<R, B, H> Pipeline<R, B, H> {
         }
     }
 
+    /// Whether `other` is this pipeline or a clone of it (same policies, same state).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().build()?;
+    /// assert!(p.shares_state_with(&p.clone()));
+    /// assert!(!p.shares_state_with(&palisade::pipeline::Pipeline::builder().build()?));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shares_state_with<R2, B2, H2>(&self, other: &Pipeline<R2, B2, H2>) -> bool {
+        Arc::ptr_eq(&self.stack, &other.stack)
+    }
+
+    /// This (newly built) pipeline with the stateful parts of `old` wherever the settings are
+    /// compatible: an equal breaker configuration keeps the old breaker, a rate limiter of the
+    /// same kind keeps the old limiter under the new quota, an equal bulkhead or hedge
+    /// configuration keeps the old one. Returns the parts kept.
+    pub(crate) fn keeping_state_of<R2, B2, H2>(
+        self,
+        old: &Pipeline<R2, B2, H2>,
+    ) -> (Pipeline<R, B, H>, Vec<&'static str>) {
+        let new = &*self.stack;
+        let old_stack = &*old.stack;
+        let mut kept = Vec::new();
+        let breaker = match (&new.breaker, &old_stack.breaker) {
+            (Some(n), Some(o)) if n.config() == o.config() => {
+                kept.push("circuit_breaker");
+                Some(o.clone())
+            }
+            (n, _) => n.clone(),
+        };
+        let rate_limiter = match (&new.rate_limiter, &old_stack.rate_limiter) {
+            (Some(n), Some(o)) if o.set_algorithm(n.algorithm()).is_ok() => {
+                kept.push("rate_limit");
+                Some(o.clone())
+            }
+            (n, _) => n.clone(),
+        };
+        let bulkhead = match (&new.bulkhead, &old_stack.bulkhead) {
+            (Some(n), Some(o)) if n.config() == o.config() => {
+                kept.push("bulkhead");
+                Some(o.clone())
+            }
+            (n, _) => n.clone(),
+        };
+        let hedge = match (&new.hedge, &old_stack.hedge) {
+            (Some(n), Some(o)) if n.config() == o.config() => {
+                kept.push("hedge");
+                Some(o.clone())
+            }
+            (n, _) => n.clone(),
+        };
+        let stack = Stack {
+            name: Arc::clone(&new.name),
+            clock: new.clock.clone(),
+            rate_limiter,
+            rate_limit_max_wait: new.rate_limit_max_wait,
+            bulkhead,
+            total_timeout: new.total_timeout.clone(),
+            retry: new.retry.clone(),
+            retry_rejections: new.retry_rejections,
+            breaker,
+            hedge,
+            attempt_timeout: new.attempt_timeout.clone(),
+        };
+        (
+            Pipeline {
+                stack: Arc::new(stack),
+                retry_if: self.retry_if,
+                failure_if: self.failure_if,
+                retry_after: self.retry_after,
+            },
+            kept,
+        )
+    }
+
     /// The pipeline's name.
     ///
     /// ```

@@ -361,6 +361,17 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         Ok(Permit::new(Arc::clone(&self.store), ticket))
     }
 
+    /// Whether `other` is this breaker or a clone of it (one state).
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
+    /// assert!(b.shares_state_with(&b.clone()));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn shares_state_with<F2, I2, R2>(&self, other: &CircuitBreaker<F2, I2, R2, S>) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+
     /// The current state; an Open breaker whose recovery timeout has elapsed reports (and
     /// becomes) HalfOpen.
     ///

@@ -1,0 +1,381 @@
+//! Registry: the service's named pipelines, in one place.
+//!
+//! # Why
+//!
+//! A service has a handful of dependencies, each with its pipeline, and several places
+//! calling each: the registry hands every caller of `"payments"` the same pipeline (one
+//! breaker, one rate limit), creates it on first use from its [`PipelineSource`] (a
+//! configuration), lists what exists, judges health over every breaker (the reference docs'
+//! `get_resilience_health()`), resets all state (`reset_resilience_state()`), and reloads a
+//! changed configuration at runtime **without losing state** where the new settings allow:
+//! a breaker whose settings did not change keeps its state and statistics, a rate limiter
+//! keeps the permits already taken under its new quota, a bulkhead keeps its in-flight calls.
+//!
+//! ```
+//! use palisade::presets::Preset;
+//! use palisade::registry::Registry;
+//!
+//! // Any name becomes a pipeline of the preset its name matches, else the network preset.
+//! let registry = Registry::new(|name: &str| {
+//!     let preset = name.parse::<Preset>().unwrap_or(Preset::Network);
+//!     Some(Ok(preset.pipeline().name(name)))
+//! });
+//! let a = registry.pipeline("database")?;
+//! let b = registry.pipeline("database")?;
+//! assert!(a.shares_state_with(&b)); // one pipeline per name
+//! assert_eq!(registry.names(), ["database"]);
+//! # Ok::<(), palisade::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::error::ConfigError;
+use crate::health::{HealthCheck, HealthReport};
+use crate::pipeline::{Pipeline, PipelineBuilder};
+
+/// Where a registry gets the pipeline for a name: typically a configuration. Implemented for
+/// every `Fn(&str) -> Option<Result<PipelineBuilder, ConfigError>>` (`None`: no such policy).
+///
+/// ```
+/// use palisade::pipeline::{Pipeline, PipelineBuilder};
+/// use palisade::registry::PipelineSource;
+/// let only_cache = |name: &str| (name == "cache").then(|| Ok(Pipeline::builder().name(name)));
+/// assert!(only_cache.builder("cache").is_some());
+/// assert!(only_cache.builder("db").is_none());
+/// ```
+pub trait PipelineSource: Send + Sync {
+    /// The builder for `name`, `None` if the source has no such policy.
+    fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, ConfigError>>;
+
+    /// Names the source defines up front (created by [`Registry::create_all`]).
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl<F> PipelineSource for F
+where
+    F: Fn(&str) -> Option<Result<PipelineBuilder, ConfigError>> + Send + Sync,
+{
+    fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, ConfigError>> {
+        self(name)
+    }
+}
+
+/// Named pipelines, created on first use from a [`PipelineSource`]; see the
+/// [module docs](self). Cheap to clone: clones share the pipelines.
+///
+/// ```
+/// use palisade::pipeline::Pipeline;
+/// use palisade::registry::Registry;
+/// let registry = Registry::empty();
+/// registry.insert("search", Pipeline::builder().max_attempts(2).build()?);
+/// assert!(registry.get("search").is_some());
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    source: RwLock<Arc<dyn PipelineSource>>,
+    pipelines: RwLock<BTreeMap<String, Pipeline>>,
+}
+
+/// What a [`Registry::reload`] did to each pipeline.
+///
+/// ```
+/// let report = palisade::registry::ReloadReport::default();
+/// assert!(report.rebuilt.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReloadReport {
+    /// Pipelines rebuilt from the new source, with the parts that kept their state.
+    pub rebuilt: Vec<(String, Vec<&'static str>)>,
+    /// Pipelines the new source no longer defines: kept as they were (callers may hold them).
+    pub kept: Vec<String>,
+}
+
+fn read<T: ?Sized>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T: ?Sized>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Registry {
+    /// A registry creating pipelines from `source` on first use.
+    ///
+    /// ```
+    /// use palisade::presets::Preset;
+    /// let registry = palisade::registry::Registry::new(|name: &str| {
+    ///     name.parse::<Preset>().ok().map(|p| Ok(p.pipeline()))
+    /// });
+    /// assert!(registry.pipeline("cache").is_ok());
+    /// assert_eq!(registry.pipeline("nope").unwrap_err().field(), "policies.nope");
+    /// ```
+    pub fn new(source: impl PipelineSource + 'static) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                source: RwLock::new(Arc::new(source)),
+                pipelines: RwLock::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// A registry with no source: only pipelines you [`insert`](Self::insert).
+    ///
+    /// ```
+    /// assert!(palisade::registry::Registry::empty().names().is_empty());
+    /// ```
+    pub fn empty() -> Self {
+        Registry::new(|_: &str| None)
+    }
+
+    /// The pipeline named `name`: the existing one, or a new one from the source (built once,
+    /// even when callers race). An unknown name or an invalid configuration is an error naming
+    /// the policy.
+    ///
+    /// ```
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name))));
+    /// assert_eq!(registry.pipeline("payments")?.name(), "payments");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn pipeline(&self, name: &str) -> Result<Pipeline, ConfigError> {
+        if let Some(pipeline) = read(&self.inner.pipelines).get(name) {
+            return Ok(pipeline.clone());
+        }
+        let source = Arc::clone(&read(&self.inner.source));
+        let mut pipelines = write(&self.inner.pipelines);
+        if let Some(pipeline) = pipelines.get(name) {
+            return Ok(pipeline.clone());
+        }
+        let pipeline = build(&*source, name)?;
+        pipelines.insert(name.to_owned(), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Creates every pipeline the source names up front (so health reports and exports see
+    /// them before their first call); the first error stops it.
+    ///
+    /// ```
+    /// use palisade::pipeline::{Pipeline, PipelineBuilder};
+    /// use palisade::registry::{PipelineSource, Registry};
+    /// struct Two;
+    /// impl PipelineSource for Two {
+    ///     fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, palisade::ConfigError>> {
+    ///         Some(Ok(Pipeline::builder().name(name)))
+    ///     }
+    ///     fn names(&self) -> Vec<String> { vec!["a".into(), "b".into()] }
+    /// }
+    /// let registry = Registry::new(Two);
+    /// registry.create_all()?;
+    /// assert_eq!(registry.names(), ["a", "b"]);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn create_all(&self) -> Result<(), ConfigError> {
+        let names = read(&self.inner.source).names();
+        for name in names {
+            self.pipeline(&name)?;
+        }
+        Ok(())
+    }
+
+    /// Registers `pipeline` under `name`, replacing any pipeline of that name.
+    ///
+    /// ```
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::empty();
+    /// registry.insert("x", Pipeline::builder().build()?);
+    /// assert_eq!(registry.names(), ["x"]);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn insert(&self, name: impl Into<String>, pipeline: Pipeline) {
+        write(&self.inner.pipelines).insert(name.into(), pipeline);
+    }
+
+    /// The pipeline named `name`, if it exists (never creates one).
+    ///
+    /// ```
+    /// assert!(palisade::registry::Registry::empty().get("x").is_none());
+    /// ```
+    pub fn get(&self, name: &str) -> Option<Pipeline> {
+        read(&self.inner.pipelines).get(name).cloned()
+    }
+
+    /// The names of the existing pipelines, sorted.
+    ///
+    /// ```
+    /// assert!(palisade::registry::Registry::empty().names().is_empty());
+    /// ```
+    pub fn names(&self) -> Vec<String> {
+        read(&self.inner.pipelines).keys().cloned().collect()
+    }
+
+    /// Every existing pipeline with its name, sorted by name.
+    ///
+    /// ```
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::empty();
+    /// registry.insert("x", Pipeline::builder().build()?);
+    /// assert_eq!(registry.pipelines().len(), 1);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn pipelines(&self) -> Vec<(String, Pipeline)> {
+        read(&self.inner.pipelines)
+            .iter()
+            .map(|(name, pipeline)| (name.clone(), pipeline.clone()))
+            .collect()
+    }
+
+    /// Resets every breaker to Closed with fresh statistics (the reference docs'
+    /// `reset_resilience_state()`). Rate limiters and bulkheads hold no failure state and are
+    /// left as they are.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::State;
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::empty();
+    /// let p = Pipeline::builder().circuit_breaker(|b| b).build()?;
+    /// registry.insert("db", p.clone());
+    /// p.circuit_breaker().unwrap().force_open();
+    /// registry.reset_all();
+    /// assert_eq!(p.circuit_breaker().unwrap().state(), State::Closed);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn reset_all(&self) {
+        for (_, pipeline) in self.pipelines() {
+            if let Some(breaker) = pipeline.circuit_breaker() {
+                breaker.reset();
+            }
+        }
+    }
+
+    /// The health of every pipeline's breaker (a breaker shared by several pipelines is
+    /// reported once), judged by `check`.
+    ///
+    /// ```
+    /// use palisade::health::{Health, HealthCheck};
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::empty();
+    /// registry.insert("db", Pipeline::builder().name("db").circuit_breaker(|b| b).build()?);
+    /// let report = registry.health(&HealthCheck::new());
+    /// assert_eq!((report.overall, report.breakers.len()), (Health::Healthy, 1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn health(&self, check: &HealthCheck) -> HealthReport {
+        let pipelines = self.pipelines();
+        let mut breakers = Vec::new();
+        for (_, pipeline) in &pipelines {
+            if let Some(breaker) = pipeline.circuit_breaker()
+                && !breakers
+                    .iter()
+                    .any(|seen: &&crate::circuit_breaker::CircuitBreaker| {
+                        seen.shares_state_with(breaker)
+                    })
+            {
+                breakers.push(breaker);
+            }
+        }
+        check.report(breakers)
+    }
+
+    /// Switches to `source` and rebuilds every existing pipeline it defines, keeping state
+    /// where the new settings are compatible: an unchanged breaker keeps its state and
+    /// statistics, a rate limiter of the same kind keeps its permits under the new quota, an
+    /// unchanged bulkhead keeps its in-flight calls. Every new pipeline is built (validated)
+    /// before anything changes: on an error, nothing is replaced. Callers holding an old pipeline keep using
+    /// it; new lookups get the new one.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::State;
+    /// use palisade::pipeline::Pipeline;
+    /// use palisade::registry::Registry;
+    /// let registry = Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name)
+    ///     .circuit_breaker(|b| b.failure_threshold(1)).max_attempts(2))));
+    /// let before = registry.pipeline("db")?;
+    /// let _ = before.call_blocking(|| Err::<(), _>("down"));      // trips the breaker
+    /// // New retry settings, same breaker settings: the open breaker survives the reload.
+    /// registry.reload(|name: &str| Some(Ok(Pipeline::builder().name(name)
+    ///     .circuit_breaker(|b| b.failure_threshold(1)).max_attempts(5))))?;
+    /// let after = registry.pipeline("db")?;
+    /// assert_eq!(after.retry().unwrap().config().max_attempts, 5);
+    /// assert_eq!(after.circuit_breaker().unwrap().state(), State::Open);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn reload(
+        &self,
+        source: impl PipelineSource + 'static,
+    ) -> Result<ReloadReport, ConfigError> {
+        let mut pipelines = write(&self.inner.pipelines);
+        // Validate everything first: on an error, nothing changes.
+        let mut built = Vec::new();
+        let mut report = ReloadReport::default();
+        for name in pipelines.keys() {
+            match source.builder(name) {
+                None => report.kept.push(name.clone()),
+                Some(builder) => {
+                    let new = builder
+                        .and_then(PipelineBuilder::build)
+                        .map_err(|error| at(name, error))?;
+                    built.push((name.clone(), new));
+                }
+            }
+        }
+        for (name, new) in built {
+            let (pipeline, kept) = match pipelines.get(&name) {
+                Some(old) => new.keeping_state_of(old),
+                None => (new, Vec::new()),
+            };
+            report.rebuilt.push((name.clone(), kept));
+            pipelines.insert(name, pipeline);
+        }
+        *write(&self.inner.source) = Arc::new(source);
+        Ok(report)
+    }
+}
+
+fn build(source: &dyn PipelineSource, name: &str) -> Result<Pipeline, ConfigError> {
+    match source.builder(name) {
+        None => Err(ConfigError::new(
+            "registry",
+            format!("policies.{name}"),
+            name,
+            "no such policy in the configuration",
+        )),
+        Some(builder) => builder
+            .and_then(PipelineBuilder::build)
+            .map_err(|error| at(name, error)),
+    }
+}
+
+/// A pipeline's build error, located under `policies.<name>`.
+fn at(name: &str, error: ConfigError) -> ConfigError {
+    let field = if error.field().starts_with("policies.") {
+        error.field().to_owned()
+    } else {
+        format!("policies.{name}.{}.{}", error.policy(), error.field())
+    };
+    ConfigError::new(
+        error.policy(),
+        field,
+        error.value(),
+        error.reason().to_owned(),
+    )
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("pipelines", &self.names())
+            .finish_non_exhaustive()
+    }
+}
