@@ -42,6 +42,7 @@ use std::sync::Arc;
 use crate::bulkhead::BulkheadEvent;
 use crate::circuit_breaker::CircuitBreakerEvent;
 use crate::hedge::HedgeEvent;
+use crate::pipeline::PipelineEvent;
 use crate::rate_limit::RateLimitEvent;
 use crate::retry::RetryEvent;
 use crate::timeout::TimeoutEvent;
@@ -78,6 +79,8 @@ pub enum Event<'a> {
     Bulkhead(BulkheadEvent<'a>),
     /// A hedging policy started a hedged attempt or settled a call.
     Hedge(HedgeEvent<'a>),
+    /// A pipeline finished a call (after all of its policies).
+    Pipeline(PipelineEvent<'a>),
 }
 
 impl Event<'_> {
@@ -96,6 +99,7 @@ impl Event<'_> {
             Event::Timeout(e) => e.name(),
             Event::Bulkhead(e) => e.name(),
             Event::Hedge(e) => e.name(),
+            Event::Pipeline(e) => e.name(),
         }
     }
 
@@ -114,6 +118,7 @@ impl Event<'_> {
             Event::Timeout(_) => "timeout",
             Event::Bulkhead(_) => "bulkhead",
             Event::Hedge(_) => "hedge",
+            Event::Pipeline(_) => "pipeline",
         }
     }
 }

@@ -56,6 +56,7 @@ pub mod presets;
 pub mod rate_limit;
 pub mod registry;
 pub mod retry;
+pub mod status;
 mod sync;
 pub mod timeout;
 #[cfg(feature = "tower")]

@@ -73,7 +73,7 @@ use crate::circuit_breaker::{
 };
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
-use crate::event::{Event, Listener};
+use crate::event::{Event, Listener, Listeners};
 #[cfg(feature = "tokio")]
 use crate::fallback::Action;
 use crate::fallback::{BlockingAction, Fallback};
@@ -175,6 +175,8 @@ pub(crate) struct Stack {
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) hedge: Option<Hedge>,
     pub(crate) attempt_timeout: Option<Timeout>,
+    /// Listeners of the pipeline itself: one [`PipelineEvent`] per call.
+    pub(crate) listeners: Listeners,
 }
 
 /// A part of the pipeline: configured here (and built with the pipeline's name, clock and
@@ -253,6 +255,7 @@ impl Pipeline {
             breaker: None,
             hedge: None,
             attempt_timeout: None,
+            listeners: Listeners::new(),
         };
         set(&mut stack);
         Pipeline {
@@ -715,6 +718,13 @@ impl PipelineBuilder {
                 breaker,
                 hedge,
                 attempt_timeout,
+                listeners: {
+                    let mut own = Listeners::new();
+                    for listener in &listeners {
+                        own.push_arc(Arc::clone(listener));
+                    }
+                    own
+                },
             }),
             retry_if: Always,
             failure_if: Always,
@@ -881,6 +891,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             breaker,
             hedge,
             attempt_timeout: new.attempt_timeout.clone(),
+            listeners: new.listeners.clone(),
         };
         (
             Pipeline {
@@ -1037,7 +1048,27 @@ impl<R, B, H> Pipeline<R, B, H> {
     }
 
     #[cfg(feature = "tokio")]
-    async fn run<T, E, F, Fut>(&self, mut operation: F, idempotent: bool) -> Result<T, Error<E>>
+    async fn run<T, E, F, Fut>(&self, operation: F, idempotent: bool) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let start = self.start();
+        let result = self.run_policies(operation, idempotent).await;
+        self.completed(start, &result);
+        result
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn run_policies<T, E, F, Fut>(
+        &self,
+        mut operation: F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -1172,7 +1203,48 @@ impl<R, B, H> Pipeline<R, B, H> {
     /// assert_eq!(p.call_blocking(|| Ok::<_, std::io::Error>(3)).unwrap(), 3);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn call_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
+    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let start = self.start();
+        let result = self.run_policies_blocking(operation);
+        self.completed(start, &result);
+        result
+    }
+
+    /// When the call started, if anyone listens to the pipeline (no clock read otherwise).
+    #[inline]
+    fn start(&self) -> Option<crate::clock::Instant> {
+        (!self.stack.listeners.is_empty()).then(|| self.stack.clock.now())
+    }
+
+    /// Publishes the call's [`PipelineEvent::Completed`], if anyone listens.
+    #[inline]
+    fn completed<T, E>(&self, start: Option<crate::clock::Instant>, result: &Result<T, Error<E>>) {
+        if let Some(start) = start {
+            let stack = &*self.stack;
+            let outcome = match result {
+                Ok(_) => CallOutcome::Succeeded,
+                Err(error) if error.is_rejection() => CallOutcome::Rejected,
+                Err(_) => CallOutcome::Failed,
+            };
+            let elapsed = stack.clock.now().saturating_duration_since(start);
+            stack.listeners.emit(|| {
+                Event::Pipeline(PipelineEvent::Completed {
+                    name: &stack.name,
+                    outcome,
+                    elapsed,
+                })
+            });
+        }
+    }
+
+    fn run_policies_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -1284,6 +1356,61 @@ impl<R, B, H> Pipeline<R, B, H> {
         }
         result
     }
+}
+
+/// What a pipeline did with a call, published through [`crate::event`] as
+/// [`Event::Pipeline`]: one event per call, after every policy had its say. With no listener
+/// the pipeline reads no clock for it.
+///
+/// ```
+/// use palisade::pipeline::{CallOutcome, PipelineEvent};
+/// let e = PipelineEvent::Completed { name: "db", outcome: CallOutcome::Succeeded, elapsed: Default::default() };
+/// assert_eq!(e.name(), "db");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum PipelineEvent<'a> {
+    /// A call finished.
+    Completed {
+        /// The pipeline's name.
+        name: &'a str,
+        /// How it ended.
+        outcome: CallOutcome,
+        /// From the call's start to its end, every attempt and sleep included.
+        elapsed: Duration,
+    },
+}
+
+impl<'a> PipelineEvent<'a> {
+    /// The pipeline's name.
+    ///
+    /// ```
+    /// use palisade::pipeline::{CallOutcome, PipelineEvent};
+    /// let e = PipelineEvent::Completed { name: "x", outcome: CallOutcome::Failed, elapsed: Default::default() };
+    /// assert_eq!(e.name(), "x");
+    /// ```
+    pub fn name(&self) -> &'a str {
+        match self {
+            PipelineEvent::Completed { name, .. } => name,
+        }
+    }
+}
+
+/// How a pipeline call ended.
+///
+/// ```
+/// use palisade::pipeline::CallOutcome;
+/// assert_ne!(CallOutcome::Rejected, CallOutcome::Failed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The call returned a value (possibly after retries or from a hedge).
+    Succeeded,
+    /// The operation ran and the call failed (its error, a timeout, exhausted retries).
+    Failed,
+    /// A policy refused the call without running it (rate limit, bulkhead, open circuit).
+    Rejected,
 }
 
 /// Retry's question inside a pipeline: the user's predicate for operation errors; per-attempt

@@ -34,6 +34,9 @@ use std::sync::{Arc, RwLock};
 use crate::error::ConfigError;
 use crate::health::{HealthCheck, HealthReport};
 use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::status::{
+    BreakerStatus, BulkheadStatus, History, PolicyStatus, RateLimitStatus, StatusReport,
+};
 
 /// Where a registry gets the pipeline for a name: typically a configuration. Implemented for
 /// every `Fn(&str) -> Option<Result<PipelineBuilder, ConfigError>>` (`None`: no such policy).
@@ -83,6 +86,7 @@ pub struct Registry {
 struct Inner {
     source: RwLock<Arc<dyn PipelineSource>>,
     pipelines: RwLock<BTreeMap<String, Pipeline>>,
+    history: Option<History>,
 }
 
 /// What a [`Registry::reload`] did to each pipeline.
@@ -126,7 +130,98 @@ impl Registry {
             inner: Arc::new(Inner {
                 source: RwLock::new(Arc::new(source)),
                 pipelines: RwLock::new(BTreeMap::new()),
+                history: None,
             }),
+        }
+    }
+
+    /// Records every call of the pipelines this registry creates (from its source, now and
+    /// after reloads) in `history`, for [`status`](Self::status). Pipelines created before
+    /// this call, and [`insert`](Self::insert)ed ones, are not recorded.
+    ///
+    /// ```
+    /// use palisade::pipeline::Pipeline;
+    /// use palisade::registry::Registry;
+    /// use palisade::status::History;
+    /// let history = History::new(10);
+    /// let registry = Registry::new(|n: &str| Some(Ok(Pipeline::builder().name(n)))).with_history(history.clone());
+    /// let _ = registry.pipeline("x")?.call_blocking(|| Ok::<_, ()>(()));
+    /// assert_eq!(history.snapshot("x").map(|(c, _)| c.total), Some(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn with_history(self, history: History) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                source: RwLock::new(Arc::clone(&read(&shared.source))),
+                pipelines: RwLock::new(read(&shared.pipelines).clone()),
+                history: shared.history.clone(),
+            },
+        };
+        Registry {
+            inner: Arc::new(Inner {
+                history: Some(history),
+                ..inner
+            }),
+        }
+    }
+
+    /// A snapshot of every pipeline: breaker, rate limiter and bulkhead state, and with a
+    /// [`History`] the call counters, success rate and recent calls (reference 003's
+    /// `export_metrics()`; JSON with the `serde` feature).
+    ///
+    /// ```
+    /// use palisade::pipeline::Pipeline;
+    /// let registry = palisade::registry::Registry::empty();
+    /// registry.insert("db", Pipeline::builder().circuit_breaker(|b| b).build()?);
+    /// let status = registry.status();
+    /// assert_eq!(status.policies[0].circuit_breaker.as_ref().map(|b| b.state), Some("closed"));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn status(&self) -> StatusReport {
+        let policies = self
+            .pipelines()
+            .into_iter()
+            .map(|(name, pipeline)| {
+                let (calls, recent) = self
+                    .inner
+                    .history
+                    .as_ref()
+                    .and_then(|history| history.snapshot(pipeline.name()))
+                    .unwrap_or_default();
+                PolicyStatus {
+                    calls,
+                    recent,
+                    circuit_breaker: pipeline.circuit_breaker().map(|breaker| {
+                        let stats = breaker.stats();
+                        BreakerStatus {
+                            state: crate::status::state_name(stats.state),
+                            successful_calls: stats.successful_calls,
+                            failed_calls: stats.failed_calls,
+                            not_permitted_calls: stats.not_permitted_calls,
+                            failure_rate: stats.failure_rate,
+                        }
+                    }),
+                    rate_limit: pipeline.rate_limiter().map(|limiter| {
+                        let info = limiter.info();
+                        RateLimitStatus {
+                            limit: info.limit(),
+                            remaining: info.remaining(),
+                        }
+                    }),
+                    bulkhead: pipeline.bulkhead().map(|bulkhead| BulkheadStatus {
+                        max_concurrent: bulkhead.max_concurrent(),
+                        in_flight: bulkhead.in_flight(),
+                        available: bulkhead.available(),
+                        queued: bulkhead.queued(),
+                    }),
+                    name,
+                }
+            })
+            .collect();
+        StatusReport {
+            generated_at_ms: crate::status::now_ms(),
+            policies,
         }
     }
 
@@ -158,7 +253,7 @@ impl Registry {
         if let Some(pipeline) = pipelines.get(name) {
             return Ok(pipeline.clone());
         }
-        let pipeline = build(&*source, name)?;
+        let pipeline = build(&*source, name, self.inner.history.as_ref())?;
         pipelines.insert(name.to_owned(), pipeline.clone());
         Ok(pipeline)
     }
@@ -324,6 +419,7 @@ impl Registry {
                 None => report.kept.push(name.clone()),
                 Some(builder) => {
                     let new = builder
+                        .map(|b| with_history(b, self.inner.history.as_ref()))
                         .and_then(PipelineBuilder::build)
                         .map_err(|error| at(name, error))?;
                     built.push((name.clone(), new));
@@ -343,7 +439,18 @@ impl Registry {
     }
 }
 
-fn build(source: &dyn PipelineSource, name: &str) -> Result<Pipeline, ConfigError> {
+fn with_history(builder: PipelineBuilder, history: Option<&History>) -> PipelineBuilder {
+    match history {
+        Some(history) => builder.on_event(history.clone()),
+        None => builder,
+    }
+}
+
+fn build(
+    source: &dyn PipelineSource,
+    name: &str,
+    history: Option<&History>,
+) -> Result<Pipeline, ConfigError> {
     match source.builder(name) {
         None => Err(ConfigError::new(
             "registry",
@@ -352,6 +459,7 @@ fn build(source: &dyn PipelineSource, name: &str) -> Result<Pipeline, ConfigErro
             "no such policy in the configuration",
         )),
         Some(builder) => builder
+            .map(|b| with_history(b, history))
             .and_then(PipelineBuilder::build)
             .map_err(|error| at(name, error)),
     }

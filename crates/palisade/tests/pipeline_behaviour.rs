@@ -19,7 +19,7 @@ use palisade::clock::Clock;
 use palisade::event::Event;
 use palisade::fallback::Fallback;
 use palisade::hedge::HedgeEvent;
-use palisade::pipeline::{Pipeline, PipelineBuilder};
+use palisade::pipeline::{Pipeline, PipelineBuilder, PipelineEvent};
 use palisade::rate_limit::{Algorithm, Rate, RateLimitEvent, RateLimiter};
 use palisade::retry::{Jitter, RetryBudget, RetryBuilder, RetryEvent, StopReason};
 use palisade::timeout::TimeoutEvent;
@@ -126,6 +126,9 @@ impl EventLog {
                 }) => {
                     format!("hedge settled: winner {winner:?} of {attempts}")
                 }
+                Event::Pipeline(PipelineEvent::Completed {
+                    outcome, elapsed, ..
+                }) => format!("call {outcome:?} in {elapsed:?}"),
                 other => format!("{other:?}"),
             };
             log.lock()
@@ -1255,6 +1258,7 @@ async fn the_pipelines_listener_hears_every_policy_under_the_pipelines_name() {
             "circuit_breaker: outcome Success",
             "retry: retry succeeded after 2",
             "bulkhead: slot released",
+            "pipeline: call Succeeded in 1.1s",
         ]
     );
 
@@ -1266,10 +1270,16 @@ async fn the_pipelines_listener_hears_every_policy_under_the_pipelines_name() {
     let hedge: Vec<String> = log
         .take()
         .into_iter()
-        .filter(|(kind, _, _)| *kind == "hedge")
+        .filter(|(kind, _, _)| *kind == "hedge" || *kind == "pipeline")
         .map(|(_, name, what)| format!("{name}: {what}"))
         .collect();
-    assert_eq!(hedge, ["checkout: hedge settled: winner Some(1) of 1"]);
+    assert_eq!(
+        hedge,
+        [
+            "checkout: hedge settled: winner Some(1) of 1",
+            "checkout: call Succeeded in 0ns"
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1290,11 +1300,18 @@ async fn the_total_timeout_publishes_its_own_timed_out_event() {
     let events = log.take();
     assert_eq!(
         events,
-        [(
-            "timeout",
-            "orders".to_string(),
-            "timed out after 250ms".to_string()
-        )]
+        [
+            (
+                "timeout",
+                "orders".to_string(),
+                "timed out after 250ms".to_string()
+            ),
+            (
+                "pipeline",
+                "orders".to_string(),
+                "call Failed in 250ms".to_string()
+            )
+        ]
     );
 }
 
@@ -1320,6 +1337,7 @@ async fn a_breaker_rejection_inside_retry_is_published_by_both_policies() {
             "circuit_breaker: transition Closed -> ForcedOpen",
             "circuit_breaker: rejected in ForcedOpen",
             "retry: retry gave up after 1: the error is not retryable",
+            "pipeline: call Rejected in 0ns",
         ]
     );
 }

@@ -321,3 +321,76 @@ fn pipelines_the_new_source_drops_are_kept_and_reported() {
     // A name never created before is now unknown.
     assert!(registry.pipeline("other").is_err());
 }
+
+#[test]
+fn status_reports_every_part_and_the_recent_calls_bounded() {
+    use palisade::status::History;
+    let history = History::new(2);
+    let registry = Registry::new(|name: &str| {
+        Some(Ok(Pipeline::builder()
+            .name(name)
+            .circuit_breaker(|b| b.failure_threshold(2))
+            .rate_limit(Algorithm::Gcra {
+                rate: Rate::per_second(1),
+                burst: 3,
+            })
+            .bulkhead(|b| b.max_concurrent(4))))
+    })
+    .with_history(history);
+    let p = registry.pipeline("orders").unwrap();
+    let _ = p.call_blocking(|| Ok::<_, &str>(()));
+    let _ = p.call_blocking(|| Err::<(), _>("down"));
+    let _ = p.call_blocking(|| Ok::<_, &str>(()));
+    let _ = p.call_blocking(|| Ok::<_, &str>(())); // the burst of 3 is spent: rejected
+    let status = registry.status();
+    let orders = &status.policies[0];
+    assert_eq!(orders.name, "orders");
+    let c = orders.calls;
+    assert_eq!((c.total, c.succeeded, c.failed, c.rejected), (4, 2, 1, 1));
+    assert_eq!(c.success_rate, Some(50.0));
+    let outcomes: Vec<&str> = orders.recent.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, ["succeeded", "rejected"], "bounded to the last 2");
+    let breaker = orders.circuit_breaker.as_ref().unwrap();
+    assert_eq!(
+        (
+            breaker.state,
+            breaker.successful_calls,
+            breaker.failed_calls
+        ),
+        ("closed", 2, 1)
+    );
+    let limit = orders.rate_limit.unwrap();
+    assert_eq!((limit.limit, limit.remaining), (3, 0));
+    let bulkhead = orders.bulkhead.unwrap();
+    assert_eq!(
+        (
+            bulkhead.max_concurrent,
+            bulkhead.in_flight,
+            bulkhead.available
+        ),
+        (4, 0, 4)
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn status_exports_as_json_to_a_file() {
+    let registry =
+        Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name).circuit_breaker(|b| b))))
+            .with_history(palisade::status::History::new(5));
+    let p = registry.pipeline("search").unwrap();
+    let _ = p.call_blocking(|| Ok::<_, &str>(()));
+    let path = std::env::temp_dir().join(format!("palisade-status-{}.json", std::process::id()));
+    registry.status().write_json(&path).unwrap();
+    let json = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    for needle in [
+        "\"name\": \"search\"",
+        "\"total\": 1",
+        "\"success_rate\": 100.0",
+        "\"state\": \"closed\"",
+        "\"outcome\": \"succeeded\"",
+    ] {
+        assert!(json.contains(needle), "{needle} missing from {json}");
+    }
+}
