@@ -1,8 +1,9 @@
 //! `pipeline/happy_path`: an async call that succeeds, through a full resilience stack.
 //!
 //! ids: `palisade` (rate limit + bulkhead + timeout + retry + breaker in one [`Pipeline`]),
-//! `tower_resilience` (the equivalent stack of tower-resilience 0.13 layers), `baseline` (the
-//! plain async call). Goal: palisade ≤ 0.5× tower_resilience.
+//! `palisade_metrics` (the same pipeline with a `MetricsListener` feeding a Prometheus
+//! recorder installed globally), `tower_resilience` (the equivalent stack of tower-resilience
+//! 0.13 layers), `baseline` (the plain async call). Goal: palisade ≤ 0.5× tower_resilience.
 //!
 //! # How the two stacks are configured, and where they differ
 //!
@@ -32,6 +33,11 @@
 //! calls, so the runtime's entry cost is not in the per-call figure.
 //!
 //! - `palisade`: `pipeline.call(operation).await`, the pipeline built once.
+//! - `palisade_metrics`: the same, with `on_event(prometheus.listener())` from
+//!   `palisade::observe::Prometheus::new().install()`: per call, nine metric updates (rate
+//!   limit and bulkhead admissions, the bulkhead gauge up and down, its wait histogram, the
+//!   breaker's success, retry's call counter and two histograms). Histogram samples are
+//!   drained (`run_upkeep`) once per sample, outside the timed loop.
 //! - `tower_resilience`: `stack.ready().await?.call(42).await` on one service stack, built
 //!   once outside the measured loop. The service is not cloned per call: `ready` then `call`
 //!   on the same `&mut` service is the tower contract. Each layer clones its inner service
@@ -46,6 +52,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::observe::Prometheus;
 use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{Algorithm, Rate};
 use tokio::runtime::Runtime;
@@ -72,6 +79,12 @@ fn runtime() -> Runtime {
 }
 
 fn palisade_pipeline() -> Pipeline {
+    palisade_builder()
+        .build()
+        .unwrap_or_else(|e| panic!("pipeline config must build: {e}"))
+}
+
+fn palisade_builder() -> palisade::pipeline::PipelineBuilder {
     Pipeline::builder()
         .rate_limit(Algorithm::Gcra {
             rate: Rate::per_second(u32::MAX),
@@ -81,8 +94,6 @@ fn palisade_pipeline() -> Pipeline {
         .timeout(ATTEMPT_TIMEOUT)
         .retry(|r| r.max_attempts(3))
         .circuit_breaker(|b| b)
-        .build()
-        .unwrap_or_else(|e| panic!("pipeline config must build: {e}"))
 }
 
 fn happy_path(c: &mut Criterion) {
@@ -96,6 +107,26 @@ fn happy_path(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     black_box(pipeline.call(operation).await.ok());
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    let prometheus = Prometheus::new()
+        .install()
+        .unwrap_or_else(|e| panic!("the bench's only recorder: {e}"));
+    let observed = palisade_builder()
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap_or_else(|e| panic!("pipeline config must build: {e}"));
+    group.bench_function("palisade_metrics", |b| {
+        b.iter_custom(|iters| {
+            prometheus.run_upkeep();
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(observed.call(operation).await.ok());
                 }
                 start.elapsed()
             })

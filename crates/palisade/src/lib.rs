@@ -34,6 +34,13 @@
 //! - `tokio` (default): async sleeping on tokio's timer ([`retry::Retry::call`]) and
 //!   [`clock::Clock::tokio`]. Without it, async retry takes a sleeper of your runtime
 //!   ([`retry::Retry::call_with_sleeper`]).
+//! - `macros` (default): [`resilient`].
+//! - `tower`: [`tower`] layers for every policy and the pipeline.
+//! - `config`: [`config`] — pipelines from TOML, YAML, JSON and environment variables.
+//! - `serde`: status snapshots as JSON ([`status::StatusReport::to_json`]).
+//! - `metrics`, `tracing`, `prometheus`: [`observe`] — policy events as `metrics` counters,
+//!   gauges and histograms, as `tracing` events (and a span per pipeline call), and as
+//!   Prometheus text.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(
     not(test),
@@ -44,12 +51,16 @@ mod backoff;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 mod counter;
 pub mod error;
 pub mod event;
 pub mod fallback;
 pub mod health;
 pub mod hedge;
+#[cfg(any(feature = "metrics", feature = "tracing"))]
+pub mod observe;
 pub mod pipeline;
 pub mod predicate;
 pub mod presets;

@@ -983,7 +983,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: Predicate<E>,
         H: RetryAfter<E>,
     {
-        self.run(operation, false).await
+        self.traced(self.run(operation, false)).await
     }
 
     /// [`call`](Self::call) for an idempotent operation: with hedging configured, a slow
@@ -1011,7 +1011,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: Predicate<E>,
         H: RetryAfter<E>,
     {
-        self.run(operation, true).await
+        self.traced(self.run(operation, true)).await
     }
 
     /// [`call`](Self::call) with `fallback` outermost: the errors it handles — an open
@@ -1044,7 +1044,18 @@ impl<R, B, H> Pipeline<R, B, H> {
         P: Predicate<Error<E>>,
         A: Action<T, E>,
     {
-        fallback.recover(self.run(operation, false).await).await
+        fallback
+            .recover(self.traced(self.run(operation, false)).await)
+            .await
+    }
+
+    /// With the `tracing` feature, runs `call` in the `palisade.call` span; without, is `call`.
+    #[cfg(feature = "tokio")]
+    fn traced<Fut: Future>(&self, call: Fut) -> impl Future<Output = Fut::Output> {
+        #[cfg(feature = "tracing")]
+        return ::tracing::Instrument::instrument(call, crate::observe::call_span(self.name()));
+        #[cfg(not(feature = "tracing"))]
+        call
     }
 
     #[cfg(feature = "tokio")]
@@ -1211,6 +1222,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: Predicate<E>,
         H: RetryAfter<E>,
     {
+        #[cfg(feature = "tracing")]
+        let _span = crate::observe::call_span(self.name()).entered();
         let start = self.start();
         let result = self.run_policies_blocking(operation);
         self.completed(start, &result);

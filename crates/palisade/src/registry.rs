@@ -52,6 +52,23 @@ pub trait PipelineSource: Send + Sync {
     /// The builder for `name`, `None` if the source has no such policy.
     fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, ConfigError>>;
 
+    /// Builds pipeline `name` with `decorate` applied to its builder last (the registry adds
+    /// its history listener there). The default builds [`builder`](Self::builder) and places
+    /// a build error under `policies.<name>`; a configuration overrides it to name the key
+    /// and the file or variable the bad value came from.
+    fn build(
+        &self,
+        name: &str,
+        decorate: &dyn Fn(PipelineBuilder) -> PipelineBuilder,
+    ) -> Option<Result<Pipeline, ConfigError>> {
+        self.builder(name).map(|builder| {
+            builder
+                .map(decorate)
+                .and_then(PipelineBuilder::build)
+                .map_err(|error| at(name, error))
+        })
+    }
+
     /// Names the source defines up front (created by [`Registry::create_all`]).
     fn names(&self) -> Vec<String> {
         Vec::new()
@@ -415,13 +432,15 @@ impl Registry {
         let mut built = Vec::new();
         let mut report = ReloadReport::default();
         for name in pipelines.keys() {
-            match source.builder(name) {
+            match source.builder(name).map(drop) {
                 None => report.kept.push(name.clone()),
-                Some(builder) => {
-                    let new = builder
-                        .map(|b| with_history(b, self.inner.history.as_ref()))
-                        .and_then(PipelineBuilder::build)
-                        .map_err(|error| at(name, error))?;
+                Some(_) => {
+                    let history = self.inner.history.as_ref();
+                    let decorate = |b: PipelineBuilder| with_history(b, history);
+                    let new = match source.build(name, &decorate) {
+                        Some(result) => result?,
+                        None => continue,
+                    };
                     built.push((name.clone(), new));
                 }
             }
@@ -451,18 +470,15 @@ fn build(
     name: &str,
     history: Option<&History>,
 ) -> Result<Pipeline, ConfigError> {
-    match source.builder(name) {
-        None => Err(ConfigError::new(
+    let decorate = |b: PipelineBuilder| with_history(b, history);
+    source.build(name, &decorate).unwrap_or_else(|| {
+        Err(ConfigError::new(
             "registry",
             format!("policies.{name}"),
             name,
             "no such policy in the configuration",
-        )),
-        Some(builder) => builder
-            .map(|b| with_history(b, history))
-            .and_then(PipelineBuilder::build)
-            .map_err(|error| at(name, error)),
-    }
+        ))
+    })
 }
 
 /// A pipeline's build error, located under `policies.<name>`.

@@ -1,0 +1,665 @@
+//! [`Loader`]: files, text, environment variables and code values merged by figment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use figment::error::{Actual, Kind};
+use figment::providers::{Format as _, Json, Toml, Yaml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Serialize;
+
+use super::error::{LoadError, Source};
+use super::{PalisadeConfig, env};
+
+/// A configuration file format.
+///
+/// ```
+/// use palisade::config::Format;
+/// assert_eq!(Format::from_path("palisade.yml".as_ref()), Some(Format::Yaml));
+/// assert_eq!(Format::Toml.to_string(), "TOML");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// TOML (`.toml`).
+    Toml,
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a file's extension names, if any.
+    ///
+    /// ```
+    /// use palisade::config::Format;
+    /// assert_eq!(Format::from_path("conf/palisade.json".as_ref()), Some(Format::Json));
+    /// assert_eq!(Format::from_path("palisade.ini".as_ref()), None);
+    /// ```
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "toml" => Some(Format::Toml),
+            "yaml" | "yml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn for_path(path: &Path) -> Result<Format, LoadError> {
+        Format::from_path(path).ok_or_else(|| {
+            LoadError::whole(
+                Some(Source::File(path.to_owned())),
+                "the file's extension names no known format: use .toml, .yaml, .yml or .json",
+            )
+        })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Toml => "TOML",
+            Format::Yaml => "YAML",
+            Format::Json => "JSON",
+        })
+    }
+}
+
+/// The prefix environment variables are read with unless [`Loader::env_prefix`] says
+/// otherwise.
+///
+/// ```
+/// use palisade::config::{DEFAULT_ENV_PREFIX, Loader};
+/// let name = format!("{DEFAULT_ENV_PREFIX}_API_MAX_ATTEMPTS");
+/// let config = Loader::new().env_from([(name, "2")]).load()?;
+/// assert_eq!(config.policies["api"].max_attempts, Some(2));
+/// # Ok::<(), palisade::config::LoadError>(())
+/// ```
+pub const DEFAULT_ENV_PREFIX: &str = "PALISADE";
+
+/// Loads a [`PalisadeConfig`] from layers, each overriding the ones before it key by key:
+///
+/// 1. files and text, in the order they were added ([`file`](Self::file),
+///    [`optional_file`](Self::optional_file), [`text`](Self::text));
+/// 2. environment variables ([`env_prefix`](Self::env_prefix) reads the process
+///    environment, [`env_from`](Self::env_from) takes the variables explicitly);
+/// 3. values set in code ([`set`](Self::set)), in the order they were set.
+///
+/// The order is fixed, whatever order the methods are called in. Presets sit below all of
+/// them: a policy's `preset` is applied first when its pipeline is built.
+///
+/// ```
+/// use palisade::config::{Format, Loader};
+///
+/// let config = Loader::new()
+///     .text(Format::Toml, "[policies.api]\npreset = \"api\"\nmax_attempts = 3")
+///     .env_from([("PALISADE_API_MAX_ATTEMPTS", "4")]) // overrides the text
+///     .set("policies.api.timeout", "5s")?             // the last word
+///     .load()?;
+/// assert_eq!(config.policies["api"].max_attempts, Some(4));
+/// let api = config.pipeline("api")?;
+/// assert_eq!(api.retry().map(|r| r.config().max_attempts), Some(4));
+/// # Ok::<(), palisade::config::LoadError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    texts: Vec<TextLayer>,
+    env: Option<EnvLayer>,
+    code: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Clone)]
+enum TextLayer {
+    File { path: PathBuf, required: bool },
+    Text { format: Format, text: String },
+}
+
+#[derive(Debug, Clone, Default)]
+struct EnvLayer {
+    prefix: Option<String>,
+    vars: Option<Vec<(String, String)>>,
+}
+
+/// The marker figment keeps in each layer's metadata, so a value's tag leads back to it.
+const LAYER_MARKER: &str = "palisade-config-layer:";
+
+/// One merged layer, as figment sees it.
+struct Layer {
+    index: usize,
+    name: String,
+    data: LayerData,
+}
+
+enum LayerData {
+    Text(Format, String),
+    Dict(Dict),
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::from(
+            self.name.clone(),
+            figment::Source::Custom(format!("{LAYER_MARKER}{}", self.index)),
+        )
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        match &self.data {
+            LayerData::Text(Format::Toml, text) => Toml::string(text).data(),
+            LayerData::Text(Format::Yaml, text) => Yaml::string(text).data(),
+            LayerData::Text(Format::Json, text) => Json::string(text).data(),
+            LayerData::Dict(dict) => Ok(Profile::Default.collect(dict.clone())),
+        }
+    }
+}
+
+/// What each layer is, and which variable set each key of the environment layer.
+#[derive(Debug, Default)]
+struct Layers {
+    sources: Vec<Source>,
+    env_index: Option<usize>,
+    env_vars: BTreeMap<String, String>,
+}
+
+impl Layers {
+    fn add(&mut self, source: Source) -> usize {
+        self.sources.push(source);
+        self.sources.len() - 1
+    }
+
+    /// The layer a figment tag's metadata names.
+    fn index_of(&self, metadata: Option<&Metadata>) -> Option<usize> {
+        let marker = metadata?.source.as_ref()?.custom()?;
+        marker.strip_prefix(LAYER_MARKER)?.parse().ok()
+    }
+
+    /// The source of the value at `key` in layer `index`: for the environment, the variable
+    /// that set the key (or the nearest one above it).
+    fn source(&self, index: usize, key: &str) -> Option<Source> {
+        if Some(index) == self.env_index {
+            let mut key = key;
+            loop {
+                if let Some(var) = self.env_vars.get(key) {
+                    return Some(Source::Env(var.clone()));
+                }
+                key = key.rsplit_once('.')?.0;
+            }
+        }
+        self.sources.get(index).cloned()
+    }
+}
+
+/// Where each value of a loaded configuration came from: key path → (layer, source).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origins(pub(crate) Arc<BTreeMap<String, (usize, Source)>>);
+
+impl Loader {
+    /// A loader with no layers: add files, environment variables and code values.
+    ///
+    /// ```
+    /// let config = palisade::config::Loader::new().load()?;
+    /// assert!(config.policies.is_empty());
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn new() -> Loader {
+        Loader::default()
+    }
+
+    /// A loader of one text: shorthand for `Loader::new().text(format, text)`.
+    ///
+    /// ```
+    /// use palisade::config::{Format, Loader};
+    /// let config = Loader::from_str(Format::Json, r#"{"policies": {"db": {"preset": "database"}}}"#).load()?;
+    /// assert!(config.pipeline("db").is_ok());
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    #[allow(clippy::should_implement_trait)] // two arguments: not FromStr
+    pub fn from_str(format: Format, text: &str) -> Loader {
+        Loader::new().text(format, text)
+    }
+
+    /// Adds a file, its format named by its extension (`.toml`, `.yaml`/`.yml`, `.json`). A
+    /// missing or unreadable file is an error when loading.
+    ///
+    /// ```
+    /// use palisade::config::Loader;
+    /// let dir = std::env::temp_dir().join("palisade-doc-file");
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("palisade.toml");
+    /// std::fs::write(&path, "[policies.db]\npreset = \"database\"\n")?;
+    /// let config = Loader::new().file(&path).load()?;
+    /// assert!(config.policies.contains_key("db"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn file(mut self, path: impl AsRef<Path>) -> Loader {
+        self.texts.push(TextLayer::File {
+            path: path.as_ref().to_owned(),
+            required: true,
+        });
+        self
+    }
+
+    /// Adds a file that may be absent (a local override): a missing file adds nothing; a
+    /// present one must be valid.
+    ///
+    /// ```
+    /// let config = palisade::config::Loader::new().optional_file("no-such-file.toml").load()?;
+    /// assert!(config.policies.is_empty());
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn optional_file(mut self, path: impl AsRef<Path>) -> Loader {
+        self.texts.push(TextLayer::File {
+            path: path.as_ref().to_owned(),
+            required: false,
+        });
+        self
+    }
+
+    /// Adds configuration text in `format` (tests, embedded defaults).
+    ///
+    /// ```
+    /// use palisade::config::{Format, Loader};
+    /// let config = Loader::new()
+    ///     .text(Format::Yaml, "policies: { cache: { preset: cache } }")
+    ///     .text(Format::Toml, "[policies.cache]\nmax_attempts = 1") // overrides
+    ///     .load()?;
+    /// assert_eq!(config.policies["cache"].max_attempts, Some(1));
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn text(mut self, format: Format, text: impl Into<String>) -> Loader {
+        self.texts.push(TextLayer::Text {
+            format,
+            text: text.into(),
+        });
+        self
+    }
+
+    /// Reads environment variables named `<prefix>_<POLICY>_<KEY>` (see the
+    /// [module docs](super#environment-variables)) from the process environment, or from
+    /// [`env_from`](Self::env_from)'s variables if given. A trailing underscore on `prefix`
+    /// is ignored; names are matched without regard to case.
+    ///
+    /// ```
+    /// let loader = palisade::config::Loader::new().env_prefix("MYAPP");
+    /// # let _ = loader;
+    /// ```
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Loader {
+        self.env.get_or_insert_with(EnvLayer::default).prefix = Some(prefix.into());
+        self
+    }
+
+    /// Reads environment variables from `vars` instead of the process environment (tests,
+    /// or variables gathered elsewhere); the prefix is [`DEFAULT_ENV_PREFIX`] unless
+    /// [`env_prefix`](Self::env_prefix) sets one.
+    ///
+    /// ```
+    /// let config = palisade::config::Loader::new()
+    ///     .env_from([("PALISADE_USER_DB_MAX_ATTEMPTS", "5"), ("HOME", "/root")])
+    ///     .load()?;
+    /// assert_eq!(config.policies["user_db"].max_attempts, Some(5));
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn env_from<K, V>(mut self, vars: impl IntoIterator<Item = (K, V)>) -> Loader
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.env.get_or_insert_with(EnvLayer::default).vars = Some(vars);
+        self
+    }
+
+    /// Sets the value at a dotted key path in code: the last layer. Durations are strings
+    /// (`"5s"`) or seconds; the value is checked when loading, like any other.
+    ///
+    /// ```
+    /// let config = palisade::config::Loader::new()
+    ///     .set("policies.api.retry.max_attempts", 2)?
+    ///     .load()?;
+    /// assert_eq!(config.policies["api"].retry.as_ref().and_then(|r| r.max_attempts), Some(2));
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A value serde cannot represent (a map with non-string keys).
+    pub fn set(mut self, key: &str, value: impl Serialize) -> Result<Loader, LoadError> {
+        let value = Value::serialize(value).map_err(|error| {
+            LoadError::at_key(key, error.kind.to_string()).with_source(Some(Source::Code))
+        })?;
+        self.code.push((key.to_owned(), value));
+        Ok(self)
+    }
+
+    /// Reads every layer, merges them and checks the result against the model: unknown
+    /// keys, values of the wrong type and unknown names are errors naming their source and
+    /// key path. Values that only building a pipeline checks (a zero `max_attempts`) are
+    /// reported by [`PalisadeConfig::pipeline`].
+    ///
+    /// When a setting is given both as a shortcut (`max_attempts`) and in its section
+    /// (`retry.max_attempts`), the one from the later layer is kept and the other dropped
+    /// (in one layer, the shortcut), so the loaded configuration says one thing.
+    ///
+    /// ```
+    /// use palisade::config::{Format, Loader};
+    /// let err = Loader::from_str(Format::Toml, "[policies.api]\nretries = 3").load().unwrap_err();
+    /// assert_eq!(err.key(), Some("policies.api.retries"));
+    /// ```
+    pub fn load(self) -> Result<PalisadeConfig, LoadError> {
+        let mut layers = Layers::default();
+        let mut figment = Figment::new();
+        for text in self.texts {
+            let (source, format, text) = match text {
+                TextLayer::Text { format, text } => (Source::Text(format), format, text),
+                TextLayer::File { path, required } => {
+                    let source = Source::File(path.clone());
+                    let format = Format::for_path(&path)?;
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => (source, format, text),
+                        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(LoadError::whole(
+                                Some(source),
+                                format!("cannot read the file: {e}"),
+                            ));
+                        }
+                    }
+                }
+            };
+            check_syntax(format, &text).map_err(|e| e.with_source(Some(source.clone())))?;
+            let index = layers.add(source.clone());
+            figment = figment.merge(Layer {
+                index,
+                name: source.to_string(),
+                data: LayerData::Text(format, text),
+            });
+        }
+        if let Some(env) = self.env {
+            let (dict, vars) = env_dict(&env)?;
+            let index = layers.add(Source::Env(String::new()));
+            layers.env_index = Some(index);
+            layers.env_vars = vars;
+            figment = figment.merge(Layer {
+                index,
+                name: "environment variables".to_owned(),
+                data: LayerData::Dict(dict),
+            });
+        }
+        for (key, value) in self.code {
+            let index = layers.add(Source::Code);
+            let dict = match figment::util::nest(&key, value) {
+                Value::Dict(_, dict) => dict,
+                _ => return Err(LoadError::at_key(key, "is not a key path")),
+            };
+            figment = figment.merge(Layer {
+                index,
+                name: "code".to_owned(),
+                data: LayerData::Dict(dict),
+            });
+        }
+        let mut config: PalisadeConfig = figment
+            .extract()
+            .map_err(|error| translate(&layers, error))?;
+        let mut origins = BTreeMap::new();
+        if let Ok(value) = figment.find_value("policies") {
+            collect_origins(&figment, &layers, "policies", &value, &mut origins);
+        }
+        config.origins = Origins(Arc::new(origins));
+        config.prefer_later_layers();
+        Ok(config)
+    }
+}
+
+/// Checks the text's syntax with the format's own parser, for its line number.
+fn check_syntax(format: Format, text: &str) -> Result<(), LoadError> {
+    let (line, message) = match format {
+        Format::Toml => match toml::from_str::<toml::Table>(text) {
+            Ok(_) => return Ok(()),
+            Err(e) => (
+                e.span().map(|span| line_of(text, span.start)),
+                one_line(e.message()),
+            ),
+        },
+        Format::Yaml => match serde_yaml::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => return Ok(()),
+            Err(e) => (
+                e.location().map(|l| l.line()),
+                strip_location(&e.to_string()),
+            ),
+        },
+        Format::Json => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => return Ok(()),
+            Err(e) => (
+                (e.line() > 0).then_some(e.line()),
+                strip_location(&e.to_string()),
+            ),
+        },
+    };
+    Err(LoadError::whole(None, format!("malformed {format}: {message}")).with_line(line))
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// "expected value at line 1 column 2" → "expected value" (the line is reported apart).
+fn strip_location(message: &str) -> String {
+    let message = one_line(message);
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    }
+}
+
+/// A parser's message on one line, so the error reads as one sentence.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    lines.join("; ")
+}
+
+/// The environment layer as a dict, and the variable behind each key path.
+fn env_dict(env: &EnvLayer) -> Result<(Dict, BTreeMap<String, String>), LoadError> {
+    let prefix = env
+        .prefix
+        .as_deref()
+        .unwrap_or(DEFAULT_ENV_PREFIX)
+        .trim_end_matches('_')
+        .to_ascii_uppercase();
+    if prefix.is_empty() {
+        return Err(LoadError::whole(
+            None,
+            "the environment prefix is empty: every variable would be read as configuration",
+        ));
+    }
+    let mut vars: Vec<(String, String)> = match &env.vars {
+        Some(vars) => vars.clone(),
+        None => process_env(&prefix)?,
+    };
+    vars.sort();
+    let mut dict = Dict::new();
+    let mut names = BTreeMap::new();
+    for (name, text) in vars {
+        let source = Some(Source::Env(name.clone()));
+        let path = match env::key_path(&prefix, &name) {
+            Ok(Some(path)) => path,
+            Ok(None) => continue,
+            Err(reason) => return Err(LoadError::whole(source, reason)),
+        };
+        let key = path.join(".");
+        insert(&mut dict, &path, env::value(&text))
+            .map_err(|reason| LoadError::at_key(key.clone(), reason).with_source(source))?;
+        names.insert(key, name);
+    }
+    Ok((dict, names))
+}
+
+/// The process's variables that start with the prefix; a non-UTF-8 value of one is an
+/// error.
+fn process_env(prefix: &str) -> Result<Vec<(String, String)>, LoadError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let upper = name.to_ascii_uppercase();
+        if !upper.starts_with(prefix) {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => vars.push((name.to_owned(), value)),
+            Err(_) => {
+                return Err(LoadError::whole(
+                    Some(Source::Env(name.to_owned())),
+                    "the value is not valid UTF-8",
+                ));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Inserts `value` at `path`, creating tables on the way.
+fn insert(dict: &mut Dict, path: &[String], value: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut current = dict;
+    for part in parents {
+        let entry = current
+            .entry(part.clone())
+            .or_insert_with(|| Value::from(Dict::new()));
+        current = match entry {
+            Value::Dict(_, inner) => inner,
+            _ => {
+                return Err(format!(
+                    "is inside `{part}`, which another variable sets to a value"
+                ));
+            }
+        };
+    }
+    if matches!(current.get(last), Some(Value::Dict(..))) {
+        return Err("is a section that other variables set keys of".to_owned());
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Records, for every value under `path`, the layer and source that set it.
+fn collect_origins(
+    figment: &Figment,
+    layers: &Layers,
+    path: &str,
+    value: &Value,
+    origins: &mut BTreeMap<String, (usize, Source)>,
+) {
+    if let Value::Dict(_, dict) = value {
+        for (key, value) in dict {
+            collect_origins(figment, layers, &format!("{path}.{key}"), value, origins);
+        }
+        return;
+    }
+    if let Some(index) = layers.index_of(figment.get_metadata(value.tag()))
+        && let Some(source) = layers.source(index, path)
+    {
+        origins.insert(path.to_owned(), (index, source));
+    }
+}
+
+/// A figment error as a [`LoadError`]: its source, key path, value and reason.
+fn translate(layers: &Layers, error: figment::Error) -> LoadError {
+    let Some(error) = error.into_iter().next() else {
+        return LoadError::whole(None, "the configuration could not be read");
+    };
+    let mut key = error.path.join(".");
+    let index = layers.index_of(error.metadata.as_ref());
+    let mut at = |field: &str| {
+        if !field.is_empty() && !key.ends_with(field) {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(field);
+        }
+    };
+    let (value, reason) = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            at(field);
+            (
+                None,
+                format!("unknown key; expected one of: {}", expected.join(", ")),
+            )
+        }
+        Kind::MissingField(field) => {
+            at(field);
+            (None, "is required".to_owned())
+        }
+        Kind::UnknownVariant(variant, expected) => (
+            Some(variant.clone()),
+            format!("expected one of: {}", expected.join(", ")),
+        ),
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            (Some(shown(actual)), format!("expected {}", plain(expected)))
+        }
+        Kind::Message(message) if key.is_empty() && message.contains("expected a map") => (
+            None,
+            format!("{}: the document must be a table", strip_location(message)),
+        ),
+        Kind::Message(message) => (None, strip_location(message)),
+        other => (None, other.to_string()),
+    };
+    let source = index.and_then(|index| layers.source(index, &key));
+    let error = if key.is_empty() {
+        LoadError::whole(None, reason)
+    } else {
+        LoadError::at_key(key, reason)
+    };
+    error.with_value(value).with_source(source)
+}
+
+/// A value as it was written.
+fn shown(actual: &Actual) -> String {
+    match actual {
+        Actual::Bool(v) => v.to_string(),
+        Actual::Unsigned(v) => v.to_string(),
+        Actual::Signed(v) => v.to_string(),
+        Actual::Float(v) => v.to_string(),
+        Actual::Char(v) => v.to_string(),
+        Actual::Str(v) => v.clone(),
+        Actual::Map => "a table".to_owned(),
+        Actual::Seq => "a list".to_owned(),
+        Actual::Unit => "null".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// serde's names of expected types, in words.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u32" => "a whole number from 0 to 4294967295".to_owned(),
+        "u64" | "usize" => "a whole number from 0 to 18446744073709551615".to_owned(),
+        "f64" | "f32" => "a number".to_owned(),
+        "a boolean" | "bool" => "true or false".to_owned(),
+        "a map" => "a table".to_owned(),
+        other => match other.strip_prefix("struct ") {
+            Some(_) => "a table of settings".to_owned(),
+            None => other.to_owned(),
+        },
+    }
+}

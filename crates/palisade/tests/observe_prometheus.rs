@@ -1,0 +1,339 @@
+//! The Prometheus text a scrape returns after known calls, and `deploy/prometheus/alerts.yml`:
+//! it parses, every rule the reference docs name is there, every metric an expression uses
+//! is one `MetricsListener` publishes, and the open-breaker alert's selector matches the
+//! rendered series of an open breaker.
+#![cfg(feature = "prometheus")]
+
+use std::time::Duration;
+
+use palisade::circuit_breaker::CircuitBreaker;
+use palisade::clock::ManualClock;
+use palisade::observe::{METRICS, MetricKind, Prometheus};
+use palisade::pipeline::Pipeline;
+use palisade::rate_limit::Algorithm;
+use palisade::retry::Jitter;
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// Whether `text` has the sample `line` (name, labels, value) on a line of its own.
+#[track_caller]
+fn assert_line(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "missing line {line:?} in:\n{text}"
+    );
+}
+
+#[test]
+fn a_scrape_shows_the_breaker_open_and_its_counts() {
+    let (recorder, prometheus) = Prometheus::new().build().unwrap();
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .name("payment_api")
+        .clock(clock)
+        .failure_threshold(2)
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+
+    metrics::with_local_recorder(&recorder, || {
+        prometheus
+            .listener()
+            .record_breaker_state(breaker.name(), breaker.state());
+        let _ = breaker.call_blocking(|| Ok::<_, &str>(()));
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+        let _ = breaker.call_blocking(|| Ok::<_, &str>(()));
+    });
+    let text = prometheus.render();
+
+    assert_line(&text, "# TYPE circuit_breaker_state gauge");
+    assert_line(
+        &text,
+        r#"circuit_breaker_state{name="payment_api",state="open"} 1"#,
+    );
+    assert_line(
+        &text,
+        r#"circuit_breaker_state{name="payment_api",state="closed"} 0"#,
+    );
+    assert_line(&text, "# TYPE circuit_breaker_failures_total counter");
+    assert_line(
+        &text,
+        r#"circuit_breaker_failures_total{name="payment_api"} 2"#,
+    );
+    assert_line(
+        &text,
+        r#"circuit_breaker_successes_total{name="payment_api"} 1"#,
+    );
+    assert_line(
+        &text,
+        r#"circuit_breaker_not_permitted_total{name="payment_api",state="open"} 1"#,
+    );
+    assert_line(
+        &text,
+        r#"circuit_breaker_state_changes_total{name="payment_api",from="closed",to="open"} 1"#,
+    );
+    assert_line(
+        &text,
+        "# HELP circuit_breaker_failures_total Calls the circuit breaker recorded as failures.",
+    );
+}
+
+#[test]
+fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets() {
+    let (recorder, prometheus) = Prometheus::new().prefix("myapp").build().unwrap();
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder()
+        .name("ledger")
+        .clock(clock.clone())
+        .rate_limit(Algorithm::FixedWindow {
+            max_requests: 1,
+            window: Duration::from_secs(1),
+        })
+        .retry(|r| {
+            r.max_attempts(3)
+                .fixed(Duration::from_millis(100))
+                .jitter(Jitter::None)
+        })
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+
+    metrics::with_local_recorder(&recorder, || {
+        let mut calls = 0;
+        let out = pipeline.call_blocking(|| {
+            calls += 1;
+            if calls < 3 { Err("flaky") } else { Ok(calls) }
+        });
+        assert_eq!(out, Ok(3));
+        assert!(pipeline.call_blocking(|| Ok::<_, &str>(0)).is_err()); // over the quota
+    });
+    let text = prometheus.render();
+
+    assert_line(&text, r#"myapp_retry_attempts_total{name="ledger"} 2"#);
+    assert_line(
+        &text,
+        r#"myapp_retry_calls_total{name="ledger",kind="successful_with_retry"} 1"#,
+    );
+    assert_line(
+        &text,
+        r#"myapp_rate_limit_permitted_total{name="ledger"} 1"#,
+    );
+    assert_line(&text, r#"myapp_rate_limit_rejected_total{name="ledger"} 1"#);
+    // Real histograms (for the reference's histogram_quantile over retry_attempts_bucket).
+    assert_line(&text, "# TYPE myapp_retry_attempts histogram");
+    assert_line(
+        &text,
+        r#"myapp_retry_attempts_bucket{name="ledger",le="2"} 0"#,
+    );
+    assert_line(
+        &text,
+        r#"myapp_retry_attempts_bucket{name="ledger",le="3"} 1"#,
+    );
+    assert_line(&text, r#"myapp_retry_attempts_count{name="ledger"} 1"#);
+    assert_line(
+        &text,
+        r#"myapp_retry_success_duration_seconds_bucket{name="ledger",le="0.25"} 1"#,
+    );
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .all(|l| l.starts_with("myapp_")),
+        "{text}"
+    );
+}
+
+#[test]
+fn install_makes_the_recorder_global_once() {
+    // The only test in this binary that installs a global recorder.
+    let prometheus = Prometheus::new().prefix("global").install().unwrap();
+    let breaker = CircuitBreaker::builder()
+        .name("db")
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+    let _ = breaker.call_blocking(|| Ok::<_, &str>(()));
+    assert_line(
+        &prometheus.render(),
+        r#"global_circuit_breaker_successes_total{name="db"} 1"#,
+    );
+    prometheus.run_upkeep();
+    let again = Prometheus::new().install();
+    assert!(again.is_err(), "a second global recorder must be refused");
+}
+
+// ---------------------------------------------------------------------------------------------
+// deploy/prometheus/alerts.yml
+// ---------------------------------------------------------------------------------------------
+
+fn alert_rules() -> Vec<Yaml> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/prometheus/alerts.yml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    assert_eq!(docs.len(), 1);
+    let groups = docs[0]["groups"].as_vec().unwrap();
+    assert_eq!(groups[0]["name"].as_str(), Some("resilience-alerts"));
+    groups
+        .iter()
+        .flat_map(|g| g["rules"].as_vec().unwrap().clone())
+        .collect()
+}
+
+fn rule<'a>(rules: &'a [Yaml], alert: &str) -> &'a Yaml {
+    rules
+        .iter()
+        .find(|r| r["alert"].as_str() == Some(alert))
+        .unwrap_or_else(|| panic!("no alert {alert}"))
+}
+
+/// The metric names an expression mentions: identifiers not followed by `(`, outside label
+/// matchers and `[range]`s, that are not PromQL keywords.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let (mut depth_braces, mut depth_brackets) = (0, 0);
+    let chars: Vec<char> = expr.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '{' => depth_braces += 1,
+            '}' => depth_braces -= 1,
+            '[' => depth_brackets += 1,
+            ']' => depth_brackets -= 1,
+            '"' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    i += 1;
+                }
+            }
+            c if (c.is_ascii_alphabetic() || c == '_')
+                && depth_braces == 0
+                && depth_brackets == 0 =>
+            {
+                let start = i;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let call = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&'(');
+                let keyword = [
+                    "by", "without", "on", "ignoring", "and", "or", "unless", "bool",
+                ]
+                .contains(&word.as_str());
+                if !call && !keyword {
+                    names.push(word);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    names
+}
+
+#[test]
+fn the_alert_rules_parse_and_use_only_published_metrics() {
+    let rules = alert_rules();
+    let names: Vec<&str> = rules.iter().filter_map(|r| r["alert"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["CircuitBreakerOpen", "HighRetryRate", "RateLimitingActive"]
+    );
+    for r in &rules {
+        let expr = r["expr"].as_str().unwrap();
+        let used = metric_names(expr);
+        assert!(!used.is_empty(), "{expr}");
+        for name in used {
+            let known = METRICS.iter().any(|m| {
+                m.name == name
+                    || (m.kind == MetricKind::Histogram
+                        && ["_bucket", "_sum", "_count"]
+                            .iter()
+                            .any(|s| name == format!("{}{s}", m.name)))
+            });
+            assert!(known, "{name} (in {expr}) is not a Palisade metric");
+        }
+        assert!(r["for"].as_str().is_some(), "{expr} needs a `for`");
+        assert!(r["labels"]["severity"].as_str().is_some());
+        assert!(r["annotations"]["summary"].as_str().is_some());
+    }
+    assert_eq!(
+        rule(&rules, "CircuitBreakerOpen")["labels"]["severity"].as_str(),
+        Some("warning")
+    );
+    assert_eq!(
+        rule(&rules, "RateLimitingActive")["labels"]["severity"].as_str(),
+        Some("info")
+    );
+}
+
+#[test]
+fn the_open_breaker_alert_selects_the_rendered_series_of_an_open_breaker() {
+    let rules = alert_rules();
+    let expr = rule(&rules, "CircuitBreakerOpen")["expr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(expr, r#"circuit_breaker_state{state="open"} == 1"#);
+    let state = METRICS
+        .iter()
+        .find(|m| m.name == "circuit_breaker_state")
+        .unwrap();
+    assert!(state.labels.contains(&"state"));
+
+    let (recorder, prometheus) = Prometheus::new().build().unwrap();
+    let breaker = CircuitBreaker::builder()
+        .name("payment_api")
+        .failure_threshold(1)
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    });
+    // `circuit_breaker_state{state="open"} == 1`, evaluated by hand on the scrape.
+    let text = prometheus.render();
+    let firing: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("circuit_breaker_state{") && l.contains(r#"state="open""#))
+        .filter(|l| l.ends_with(" 1"))
+        .collect();
+    assert_eq!(
+        firing,
+        [r#"circuit_breaker_state{name="payment_api",state="open"} 1"#]
+    );
+}
+
+/// Runs `promtool` with `args` in `deploy/prometheus/`; `false` if promtool is not installed.
+fn promtool(args: &[&str]) -> bool {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/prometheus");
+    match std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "promtool {args:?} failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("promtool not run ({e}); the YAML checks above still ran");
+            false
+        }
+    }
+}
+
+#[test]
+fn promtool_accepts_the_rules_and_their_unit_tests_when_installed() {
+    if promtool(&["check", "rules", "alerts.yml"]) {
+        promtool(&["test", "rules", "alerts_test.yml"]);
+    }
+}
