@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         payments.call(|| {
             let n = flaky.fetch_add(1, Ordering::Relaxed);
             async move {
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     Err(format!("502 from the payment provider (request {n})"))
                 } else {
                     Ok("charged")
