@@ -79,9 +79,9 @@ use crate::fallback::Action;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::hedge::{Hedge, HedgeBuilder};
 use crate::predicate::{Always, Never, Predicate};
-use crate::rate_limit::{Algorithm, RateLimiter};
+use crate::rate_limit::{Algorithm, RateLimiter, RateLimiterBuilder};
 use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step, StopReason};
-use crate::timeout::{Deadline, Timeout};
+use crate::timeout::{Deadline, Timeout, TimeoutBuilder};
 #[cfg(feature = "tokio")]
 use crate::timeout::{Timed, operation_result};
 
@@ -185,6 +185,86 @@ pub(crate) struct Stack {
 enum Part<B, P> {
     Configure(B),
     Shared(P),
+}
+
+impl<B, P> Part<B, P> {
+    /// `part` configured further by `configure`: its builder if it has one, else a `fresh`
+    /// one (a shared policy is replaced).
+    fn configure(
+        part: Option<Part<B, P>>,
+        fresh: fn() -> B,
+        configure: impl FnOnce(B) -> B,
+    ) -> Option<Part<B, P>> {
+        let builder = match part {
+            Some(Part::Configure(builder)) => builder,
+            _ => fresh(),
+        };
+        Some(Part::Configure(configure(builder)))
+    }
+
+    /// The policy of an optional part: a shared one as it is, a configured one built by
+    /// `build`.
+    fn resolve(
+        part: Option<Part<B, P>>,
+        build: impl FnOnce(B) -> Result<P, ConfigError>,
+    ) -> Result<Option<P>, ConfigError> {
+        match part {
+            None => Ok(None),
+            Some(Part::Shared(policy)) => Ok(Some(policy)),
+            Some(Part::Configure(builder)) => build(builder).map(Some),
+        }
+    }
+}
+
+/// What a pipeline gives each policy it builds: its name, clock and listeners.
+struct Own<'a> {
+    name: &'a Arc<str>,
+    clock: &'a Clock,
+    listeners: &'a [Arc<dyn Listener>],
+}
+
+impl Own<'_> {
+    fn build<B: PolicyBuilder>(&self, builder: B) -> Result<B::Policy, ConfigError> {
+        let mut builder = builder.named(Arc::clone(self.name), self.clock.clone());
+        for listener in self.listeners {
+            builder = builder.listener(Arc::clone(listener));
+        }
+        builder.build_policy()
+    }
+}
+
+/// The builder methods every policy shares, so the pipeline configures them one way.
+trait PolicyBuilder: Sized {
+    type Policy;
+    fn named(self, name: Arc<str>, clock: Clock) -> Self;
+    fn listener(self, listener: Arc<dyn Listener>) -> Self;
+    fn build_policy(self) -> Result<Self::Policy, ConfigError>;
+}
+
+macro_rules! policy_builders {
+    ($($builder:ty => $policy:ty),* $(,)?) => {$(
+        impl PolicyBuilder for $builder {
+            type Policy = $policy;
+            fn named(self, name: Arc<str>, clock: Clock) -> Self {
+                self.name(name).clock(clock)
+            }
+            fn listener(self, listener: Arc<dyn Listener>) -> Self {
+                self.on_event(SharedListener(listener))
+            }
+            fn build_policy(self) -> Result<$policy, ConfigError> {
+                self.build()
+            }
+        }
+    )*};
+}
+
+policy_builders! {
+    RateLimiterBuilder => RateLimiter,
+    BulkheadBuilder => Bulkhead,
+    TimeoutBuilder => Timeout,
+    RetryBuilder => Retry,
+    CircuitBreakerBuilder => CircuitBreaker,
+    HedgeBuilder => Hedge,
 }
 
 /// Builds a [`Pipeline`]; start with [`Pipeline::builder`] or a
@@ -366,11 +446,7 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn bulkhead(mut self, configure: impl FnOnce(BulkheadBuilder) -> BulkheadBuilder) -> Self {
-        let builder = match self.bulkhead.take() {
-            Some(Part::Configure(builder)) => builder,
-            _ => Bulkhead::builder(),
-        };
-        self.bulkhead = Some(Part::Configure(configure(builder)));
+        self.bulkhead = Part::configure(self.bulkhead.take(), Bulkhead::builder, configure);
         self
     }
 
@@ -454,11 +530,7 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn retry(mut self, configure: impl FnOnce(RetryBuilder) -> RetryBuilder) -> Self {
-        let builder = match self.retry.take() {
-            Some(Part::Configure(builder)) => builder,
-            _ => Retry::builder(),
-        };
-        self.retry = Some(Part::Configure(configure(builder)));
+        self.retry = Part::configure(self.retry.take(), Retry::builder, configure);
         self
     }
 
@@ -504,11 +576,7 @@ impl PipelineBuilder {
         mut self,
         configure: impl FnOnce(CircuitBreakerBuilder) -> CircuitBreakerBuilder,
     ) -> Self {
-        let builder = match self.breaker.take() {
-            Some(Part::Configure(builder)) => builder,
-            _ => CircuitBreaker::builder(),
-        };
-        self.breaker = Some(Part::Configure(configure(builder)));
+        self.breaker = Part::configure(self.breaker.take(), CircuitBreaker::builder, configure);
         self
     }
 
@@ -538,11 +606,7 @@ impl PipelineBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn hedge(mut self, configure: impl FnOnce(HedgeBuilder) -> HedgeBuilder) -> Self {
-        let builder = match self.hedge.take() {
-            Some(Part::Configure(builder)) => builder,
-            _ => Hedge::builder(),
-        };
-        self.hedge = Some(Part::Configure(configure(builder)));
+        self.hedge = Part::configure(self.hedge.take(), Hedge::builder, configure);
         self
     }
 
@@ -625,86 +689,30 @@ impl PipelineBuilder {
         let name = self.name.unwrap_or_else(|| Arc::from(POLICY));
         let clock = self.clock.unwrap_or_default();
         let listeners = self.listeners;
+        // Every part the pipeline configures gets its name, clock and listeners; shared parts
+        // keep their own.
+        let own = Own {
+            name: &name,
+            clock: &clock,
+            listeners: &listeners,
+        };
         // The two timeouts are one policy twice: an error names the pipeline setting.
         let timeout = |field: &'static str, limit: Duration| {
-            let mut builder = Timeout::builder()
-                .limit(limit)
-                .name(Arc::clone(&name))
-                .clock(clock.clone());
-            for listener in &listeners {
-                builder = builder.on_event_arc(Arc::clone(listener));
-            }
-            builder.build().map_err(|error| {
+            own.build(Timeout::builder().limit(limit)).map_err(|error| {
                 ConfigError::new(POLICY, field, error.value(), error.reason().to_owned())
             })
         };
-        let rate_limiter = match self.rate_limit {
-            None => None,
-            Some(Part::Shared(limiter)) => Some(limiter),
-            Some(Part::Configure(algorithm)) => {
-                let mut builder = RateLimiter::builder(algorithm)
-                    .name(Arc::clone(&name))
-                    .clock(clock.clone());
-                for listener in &listeners {
-                    builder = builder.on_event(SharedListener(Arc::clone(listener)));
-                }
-                Some(builder.build()?)
-            }
-        };
-        let bulkhead = match self.bulkhead {
-            None => None,
-            Some(Part::Shared(bulkhead)) => Some(bulkhead),
-            Some(Part::Configure(builder)) => {
-                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
-                for listener in &listeners {
-                    builder = builder.on_event_arc(Arc::clone(listener));
-                }
-                Some(builder.build()?)
-            }
-        };
-        let total_timeout = match self.total_timeout {
-            None => None,
-            Some(Part::Shared(shared)) => Some(shared),
-            Some(Part::Configure(limit)) => Some(timeout("total_timeout", limit)?),
-        };
-        let retry = match self.retry {
-            None => None,
-            Some(Part::Shared(retry)) => Some(retry),
-            Some(Part::Configure(builder)) => {
-                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
-                for listener in &listeners {
-                    builder = builder.on_event_arc(Arc::clone(listener));
-                }
-                Some(builder.build()?)
-            }
-        };
-        let breaker = match self.breaker {
-            None => None,
-            Some(Part::Shared(breaker)) => Some(breaker),
-            Some(Part::Configure(builder)) => {
-                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
-                for listener in &listeners {
-                    builder = builder.on_event_arc(Arc::clone(listener));
-                }
-                Some(builder.build()?)
-            }
-        };
-        let hedge = match self.hedge {
-            None => None,
-            Some(Part::Shared(hedge)) => Some(hedge),
-            Some(Part::Configure(builder)) => {
-                let mut builder = builder.name(Arc::clone(&name)).clock(clock.clone());
-                for listener in &listeners {
-                    builder = builder.on_event_arc(Arc::clone(listener));
-                }
-                Some(builder.build()?)
-            }
-        };
-        let attempt_timeout = match self.attempt_timeout {
-            None => None,
-            Some(Part::Shared(shared)) => Some(shared),
-            Some(Part::Configure(limit)) => Some(timeout("timeout", limit)?),
-        };
+        let rate_limiter = Part::resolve(self.rate_limit, |algorithm| {
+            own.build(RateLimiter::builder(algorithm))
+        })?;
+        let bulkhead = Part::resolve(self.bulkhead, |b| own.build(b))?;
+        let total_timeout =
+            Part::resolve(self.total_timeout, |limit| timeout("total_timeout", limit))?;
+        let retry = Part::resolve(self.retry, |b| own.build(b))?;
+        let breaker = Part::resolve(self.breaker, |b| own.build(b))?;
+        let hedge = Part::resolve(self.hedge, |b| own.build(b))?;
+        let attempt_timeout =
+            Part::resolve(self.attempt_timeout, |limit| timeout("timeout", limit))?;
         Ok(Pipeline {
             stack: Arc::new(Stack {
                 name,
