@@ -83,12 +83,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::builder::{Base, builder_base};
+use crate::clock::Sleeper;
 use crate::clock::{Clock, Instant};
 use crate::error::{ConfigError, Error};
-use crate::event::{Event, Listener, Listeners};
-use crate::retry::Sleeper;
+use crate::future::first;
+use crate::listener::{Kind, Listeners};
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
-use crate::timeout::first;
 use crate::validate;
 
 const POLICY: &str = "bulkhead";
@@ -221,7 +222,7 @@ impl<E> From<Rejected> for Error<E> {
     }
 }
 
-/// What a bulkhead did, published as [`Event::Bulkhead`].
+/// What a bulkhead did, published as [`Event::Bulkhead`](crate::event::Event::Bulkhead).
 ///
 /// ```
 /// use palisade::bulkhead::BulkheadEvent;
@@ -366,7 +367,7 @@ struct Shared {
     name: Arc<str>,
     config: BulkheadConfig,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<Bulkhead>,
     /// Free slots, plus the WAITERS bit. One word, so the lock-free paths (take a free slot
     /// when nobody waits, give one back when nobody waits) and a waiter announcing itself are
     /// ordered by compare-and-swap: a release either sees the bit and hands its slot to the
@@ -542,11 +543,9 @@ impl Shared {
     }
 
     fn reject(&self, reason: RejectReason) -> Rejected {
-        self.listeners.emit(|| {
-            Event::Bulkhead(BulkheadEvent::Rejected {
-                name: &self.name,
-                reason,
-            })
+        self.listeners.emit(|| BulkheadEvent::Rejected {
+            name: &self.name,
+            reason,
         });
         Rejected {
             name: Arc::clone(&self.name),
@@ -556,18 +555,16 @@ impl Shared {
     }
 
     fn permitted(&self, waited: Duration) {
-        self.listeners.emit(|| {
-            Event::Bulkhead(BulkheadEvent::Permitted {
-                name: &self.name,
-                waited,
-            })
+        self.listeners.emit(|| BulkheadEvent::Permitted {
+            name: &self.name,
+            waited,
         });
     }
 
     fn released(&self) {
         self.release();
         self.listeners
-            .emit(|| Event::Bulkhead(BulkheadEvent::Released { name: &self.name }));
+            .emit(|| BulkheadEvent::Released { name: &self.name });
     }
 }
 
@@ -635,6 +632,10 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.0.released();
     }
+}
+
+impl Kind for Bulkhead {
+    type Event<'a> = BulkheadEvent<'a>;
 }
 
 impl Bulkhead {
@@ -1012,6 +1013,18 @@ impl Bulkhead {
     pub fn name(&self) -> &str {
         &self.shared.name
     }
+
+    /// The clock that times waits for a slot.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// let b = palisade::bulkhead::Bulkhead::builder().clock(ManualClock::new()).build()?;
+    /// assert!(b.clock().is_manual());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
 }
 
 /// Polls `waiting` on this thread, parking between polls, until granted (`true`) or
@@ -1125,9 +1138,7 @@ impl fmt::Debug for BulkheadPermit {
 /// ```
 pub struct BulkheadBuilder {
     config: BulkheadConfig,
-    name: Option<Arc<str>>,
-    clock: Clock,
-    listeners: Listeners,
+    base: Base<Bulkhead>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -1136,23 +1147,9 @@ impl BulkheadBuilder {
     fn new(config: BulkheadConfig) -> Self {
         BulkheadBuilder {
             config,
-            name: None,
-            clock: Clock::default(),
-            listeners: Listeners::new(),
+            base: Base::new(),
             error: validate::DeferredError::default(),
         }
-    }
-
-    /// Names the bulkhead in errors, events and metrics. Defaults to `"bulkhead"`.
-    ///
-    /// ```
-    /// let b = palisade::bulkhead::Bulkhead::builder().name("db").build()?;
-    /// assert_eq!(b.name(), "db");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// Calls allowed in flight at once; at least 1, default 25.
@@ -1214,49 +1211,6 @@ impl BulkheadBuilder {
         self
     }
 
-    /// The clock for blocking waits' `max_wait` and for the waiting times in events. Defaults
-    /// to [`Clock::monotonic`]; a [`ManualClock`](crate::clock::ManualClock) or
-    /// [`Clock::tokio`] for tests.
-    ///
-    /// ```
-    /// use palisade::clock::ManualClock;
-    /// let b = palisade::bulkhead::Bulkhead::builder().clock(ManualClock::new()).build()?;
-    /// # let _ = b;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Adds a listener for every event of this bulkhead (see [`crate::event`]).
-    ///
-    /// ```
-    /// use palisade::event::Event;
-    /// let b = palisade::bulkhead::Bulkhead::builder().on_event(|e: &Event<'_>| println!("{e:?}")).build()?;
-    /// # let _ = b;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// Adds a shared listener (for example one metrics listener for every policy).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let b = palisade::bulkhead::Bulkhead::builder().on_event_arc(shared).build()?;
-    /// # let _ = b;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
-        self.listeners.push_arc(listener);
-        self
-    }
-
     /// Validates the settings and builds the bulkhead.
     ///
     /// ```
@@ -1268,11 +1222,11 @@ impl BulkheadBuilder {
         self.config.validate()?;
         Ok(Bulkhead {
             shared: Arc::new(Shared {
-                name: self.name.unwrap_or_else(|| Arc::from(POLICY)),
+                name: self.base.name_or(POLICY),
                 state: AtomicU64::new(self.config.max_concurrent as u64),
                 config: self.config,
-                clock: self.clock,
-                listeners: self.listeners,
+                clock: self.base.clock,
+                listeners: self.base.listeners,
                 queue: Mutex::new(VecDeque::new()),
                 queued: AtomicU64::new(0),
             }),
@@ -1284,10 +1238,16 @@ impl fmt::Debug for BulkheadBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadBuilder")
             .field("config", &self.config)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .field("error", &self.error)
             .finish()
     }
 }
+
+builder_base!(
+    BulkheadBuilder,
+    kind = Bulkhead,
+    policy = Bulkhead,
+    make = "palisade::bulkhead::Bulkhead::builder()",
+    build = ".build()"
+);

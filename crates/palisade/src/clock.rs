@@ -40,6 +40,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -438,6 +439,33 @@ fn coarse_time() -> Option<&'static AtomicU64> {
             });
         spawned.ok().map(|_| cell)
     })
+}
+
+/// Waits between async attempts: implemented for every `Fn(Duration) -> impl Future<Output = ()>`,
+/// such as `tokio::time::sleep`.
+///
+/// ```
+/// use palisade::clock::Sleeper;
+/// use std::time::Duration;
+/// fn takes_sleeper(_: impl Sleeper) {}
+/// takes_sleeper(|_: Duration| std::future::ready(()));
+/// ```
+pub trait Sleeper {
+    /// The future returned by [`sleep`](Sleeper::sleep).
+    type Sleep: Future<Output = ()>;
+    /// Returns a future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Self::Sleep;
+}
+
+impl<F, Fut> Sleeper for F
+where
+    F: Fn(Duration) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    type Sleep = Fut;
+    fn sleep(&self, duration: Duration) -> Fut {
+        self(duration)
+    }
 }
 
 #[cfg(test)]

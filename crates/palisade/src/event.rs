@@ -1,20 +1,21 @@
-//! Events: one listener mechanism that every policy publishes through.
+//! Events: one enum for what every policy does, and one listener for all of them.
 //!
-//! # Why one mechanism
+//! # Why one enum
 //!
 //! Logging, metrics, tracing and the reference docs' `on_retry` / `on_success` / `on_failure`
-//! callbacks all want the same thing: to be told what a policy just did. Rather than one
-//! callback style per policy, every policy publishes an [`Event`] to its [`Listeners`], and a
-//! listener is any `Fn(&Event<'_>)` (or a type implementing [`Listener`]). One listener can
-//! serve every policy in a process — that is how metrics exporters attach.
+//! callbacks all want the same thing: to be told what a policy just did. Each policy publishes
+//! its own event type through its [`Listeners`](crate::listener::Listeners); this module
+//! gathers them into [`Event`], one variant per policy, so that a [`Listener`] — any
+//! `Fn(&Event<'_>)`, or a type implementing the trait — serves every policy in a process.
+//! That is how metrics exporters attach. (The enum lives above the policies, in the
+//! composition layer, so no policy depends on another: see [`crate::listener`].)
 //!
 //! # Cost
 //!
 //! With no listener registered, publishing is a single `Option` check: the event is never
 //! built, nothing is allocated, nothing is dispatched. With listeners, each event is built
-//! once on the stack and passed by reference to each listener (one dynamic call each).
-//! Listeners run on the caller's thread, inside the call: keep them fast, and hand slow work
-//! (network export) to a channel.
+//! once on the stack and passed by reference to each listener. Listeners run on the caller's
+//! thread, inside the call: keep them fast, and hand slow work (network export) to a channel.
 //!
 //! ```
 //! use palisade::event::Event;
@@ -36,16 +37,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::bulkhead::BulkheadEvent;
-use crate::circuit_breaker::CircuitBreakerEvent;
-use crate::hedge::HedgeEvent;
-use crate::pipeline::PipelineEvent;
-use crate::rate_limit::RateLimitEvent;
-use crate::retry::RetryEvent;
-use crate::timeout::TimeoutEvent;
+use crate::bulkhead::{Bulkhead, BulkheadEvent};
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent};
+use crate::hedge::{Hedge, HedgeEvent};
+use crate::listener::{Kind, Listen};
+use crate::rate_limit::{RateLimitEvent, RateLimiter};
+use crate::retry::{Retry, RetryEvent};
+use crate::timeout::{Timeout, TimeoutEvent};
 
 /// Something a policy did. Each policy contributes one variant; later policies add more, so
 /// matches need a wildcard arm.
@@ -123,7 +124,64 @@ impl Event<'_> {
     }
 }
 
-/// Receives events. Implemented for every `Fn(&Event<'_>) + Send + Sync + 'static`.
+/// What a pipeline did with a call, published as
+/// [`Event::Pipeline`]: one event per call, after every policy had its say. With no listener
+/// the pipeline reads no clock for it.
+///
+/// ```
+/// use palisade::pipeline::{CallOutcome, PipelineEvent};
+/// let e = PipelineEvent::Completed { name: "db", outcome: CallOutcome::Succeeded, elapsed: Default::default() };
+/// assert_eq!(e.name(), "db");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum PipelineEvent<'a> {
+    /// A call finished.
+    Completed {
+        /// The pipeline's name.
+        name: &'a str,
+        /// How it ended.
+        outcome: CallOutcome,
+        /// From the call's start to its end, every attempt and sleep included.
+        elapsed: Duration,
+    },
+}
+
+impl<'a> PipelineEvent<'a> {
+    /// The pipeline's name.
+    ///
+    /// ```
+    /// use palisade::pipeline::{CallOutcome, PipelineEvent};
+    /// let e = PipelineEvent::Completed { name: "x", outcome: CallOutcome::Failed, elapsed: Default::default() };
+    /// assert_eq!(e.name(), "x");
+    /// ```
+    pub fn name(&self) -> &'a str {
+        match self {
+            PipelineEvent::Completed { name, .. } => name,
+        }
+    }
+}
+
+/// How a pipeline call ended.
+///
+/// ```
+/// use palisade::pipeline::CallOutcome;
+/// assert_ne!(CallOutcome::Rejected, CallOutcome::Failed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The call returned a value (possibly after retries or from a hedge).
+    Succeeded,
+    /// The operation ran and the call failed (its error, a timeout, exhausted retries).
+    Failed,
+    /// A policy refused the call without running it (rate limit, bulkhead, open circuit).
+    Rejected,
+}
+
+/// Receives every policy's events. Implemented for every `Fn(&Event<'_>) + Send + Sync +
+/// 'static`; every listener is also a [`Listen`] of each policy kind, so it can be given to
+/// any builder's `on_event`.
 ///
 /// ```
 /// use palisade::event::{Event, Listener};
@@ -157,112 +215,31 @@ where
     }
 }
 
-/// The listeners of one policy instance. Cheap to clone (one `Arc`); empty by default.
-///
-/// Policies build an event only when [`is_empty`](Listeners::is_empty) is false, so an
-/// unobserved policy pays one branch.
-///
-/// ```
-/// use palisade::event::{Event, Listeners};
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicU32, Ordering};
-///
-/// let hits = Arc::new(AtomicU32::new(0));
-/// let mut listeners = Listeners::new();
-/// assert!(listeners.is_empty());
-/// let h = hits.clone();
-/// listeners.push(move |_: &Event<'_>| { h.fetch_add(1, Ordering::Relaxed); });
-/// # use palisade::retry::RetryEvent;
-/// listeners.emit(|| Event::Retry(RetryEvent::Succeeded { name: "x", attempts: 1, total_duration: Default::default() }));
-/// assert_eq!(hits.load(Ordering::Relaxed), 1);
-/// ```
-#[derive(Clone, Default)]
-pub struct Listeners {
-    list: Option<Arc<[Arc<dyn Listener>]>>,
-}
-
-impl Listeners {
-    /// No listeners.
-    ///
-    /// ```
-    /// assert!(palisade::event::Listeners::new().is_empty());
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a listener. Done while building a policy, not on the call path.
-    ///
-    /// ```
-    /// let mut l = palisade::event::Listeners::new();
-    /// l.push(|_: &palisade::event::Event<'_>| {});
-    /// assert_eq!(l.len(), 1);
-    /// ```
-    pub fn push(&mut self, listener: impl Listener) {
-        self.push_arc(Arc::new(listener));
-    }
-
-    /// Adds a listener that is shared with other policies (one metrics listener for all).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener, Listeners};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let mut a = Listeners::new();
-    /// let mut b = Listeners::new();
-    /// a.push_arc(shared.clone());
-    /// b.push_arc(shared);
-    /// assert_eq!(a.len() + b.len(), 2);
-    /// ```
-    pub fn push_arc(&mut self, listener: Arc<dyn Listener>) {
-        let mut all: Vec<Arc<dyn Listener>> =
-            self.list.iter().flat_map(|l| l.iter().cloned()).collect();
-        all.push(listener);
-        self.list = Some(all.into());
-    }
-
-    /// Whether nobody listens.
-    ///
-    /// ```
-    /// assert!(palisade::event::Listeners::default().is_empty());
-    /// ```
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.list.is_none()
-    }
-
-    /// How many listeners are registered.
-    ///
-    /// ```
-    /// assert_eq!(palisade::event::Listeners::default().len(), 0);
-    /// ```
-    pub fn len(&self) -> usize {
-        self.list.as_ref().map_or(0, |l| l.len())
-    }
-
-    /// Publishes the event built by `make` to every listener; `make` runs only if someone
-    /// listens.
-    ///
-    /// ```
-    /// # use palisade::{event::{Event, Listeners}, retry::RetryEvent};
-    /// let listeners = Listeners::new();
-    /// listeners.emit(|| unreachable!("not built when nobody listens"));
-    /// ```
-    #[inline]
-    pub fn emit<'a>(&self, make: impl FnOnce() -> Event<'a>) {
-        if let Some(list) = &self.list {
-            let event = make();
-            for listener in list.iter() {
-                listener.on_event(&event);
+/// Every [`Listener`] hears each policy kind: its event wrapped in that kind's variant.
+macro_rules! route {
+    ($($policy:ty => $variant:ident),* $(,)?) => {$(
+        impl<L: Listener + ?Sized> Listen<$policy> for L {
+            #[inline]
+            fn notify(&self, event: &<$policy as Kind>::Event<'_>) {
+                self.on_event(&Event::$variant(*event));
             }
         }
-    }
+    )*};
 }
 
-impl fmt::Debug for Listeners {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listeners")
-            .field("len", &self.len())
-            .finish()
+route! {
+    Retry => Retry,
+    CircuitBreaker => CircuitBreaker,
+    RateLimiter => RateLimit,
+    Timeout => Timeout,
+    Bulkhead => Bulkhead,
+    Hedge => Hedge,
+}
+
+/// A listener shared by several owners, as the pipeline hands its listeners to each policy.
+impl<L: Listener + ?Sized> Listener for Arc<L> {
+    #[inline]
+    fn on_event(&self, event: &Event<'_>) {
+        (**self).on_event(event)
     }
 }

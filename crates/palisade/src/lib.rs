@@ -48,6 +48,7 @@
 )]
 
 mod backoff;
+mod builder;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
@@ -57,8 +58,10 @@ mod counter;
 pub mod error;
 pub mod event;
 pub mod fallback;
+mod future;
 pub mod health;
 pub mod hedge;
+pub mod listener;
 #[cfg(any(feature = "metrics", feature = "tracing"))]
 pub mod observe;
 pub mod pipeline;

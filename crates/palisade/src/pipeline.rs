@@ -67,21 +67,24 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::builder::PolicyBuilder;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, State as CircuitState, Verdict,
 };
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
-use crate::event::{Event, Listener, Listeners};
+use crate::event::Listener;
+pub use crate::event::{CallOutcome, PipelineEvent};
 #[cfg(feature = "tokio")]
 use crate::fallback::Action;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::hedge::{Hedge, HedgeBuilder};
+use crate::listener::{Kind, Listen, Listeners};
 use crate::predicate::{Always, Never, Predicate};
-use crate::rate_limit::{Algorithm, RateLimiter, RateLimiterBuilder};
+use crate::rate_limit::{Algorithm, RateLimiter};
 use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step, StopReason};
-use crate::timeout::{Deadline, Timeout, TimeoutBuilder};
+use crate::timeout::{Deadline, Timeout};
 #[cfg(feature = "tokio")]
 use crate::timeout::{Timed, operation_result};
 
@@ -176,7 +179,7 @@ pub(crate) struct Stack {
     pub(crate) hedge: Option<Hedge>,
     pub(crate) attempt_timeout: Option<Timeout>,
     /// Listeners of the pipeline itself: one [`PipelineEvent`] per call.
-    pub(crate) listeners: Listeners,
+    pub(crate) listeners: Listeners<Pipeline>,
 }
 
 /// A part of the pipeline: configured here (and built with the pipeline's name, clock and
@@ -224,47 +227,14 @@ struct Own<'a> {
 }
 
 impl Own<'_> {
-    fn build<B: PolicyBuilder>(&self, builder: B) -> Result<B::Policy, ConfigError> {
-        let mut builder = builder.named(Arc::clone(self.name), self.clock.clone());
-        for listener in self.listeners {
-            builder = builder.listener(Arc::clone(listener));
-        }
-        builder.build_policy()
+    fn build<B: PolicyBuilder>(&self, builder: B) -> Result<B::Policy, ConfigError>
+    where
+        dyn Listener: Listen<B::Kind>,
+    {
+        builder
+            .with(self.name, self.clock, self.listeners)
+            .build_policy()
     }
-}
-
-/// The builder methods every policy shares, so the pipeline configures them one way.
-trait PolicyBuilder: Sized {
-    type Policy;
-    fn named(self, name: Arc<str>, clock: Clock) -> Self;
-    fn listener(self, listener: Arc<dyn Listener>) -> Self;
-    fn build_policy(self) -> Result<Self::Policy, ConfigError>;
-}
-
-macro_rules! policy_builders {
-    ($($builder:ty => $policy:ty),* $(,)?) => {$(
-        impl PolicyBuilder for $builder {
-            type Policy = $policy;
-            fn named(self, name: Arc<str>, clock: Clock) -> Self {
-                self.name(name).clock(clock)
-            }
-            fn listener(self, listener: Arc<dyn Listener>) -> Self {
-                self.on_event(SharedListener(listener))
-            }
-            fn build_policy(self) -> Result<$policy, ConfigError> {
-                self.build()
-            }
-        }
-    )*};
-}
-
-policy_builders! {
-    RateLimiterBuilder => RateLimiter,
-    BulkheadBuilder => Bulkhead,
-    TimeoutBuilder => Timeout,
-    RetryBuilder => Retry,
-    CircuitBreakerBuilder => CircuitBreaker,
-    HedgeBuilder => Hedge,
 }
 
 /// Builds a [`Pipeline`]; start with [`Pipeline::builder`] or a
@@ -290,6 +260,18 @@ pub struct PipelineBuilder {
     breaker: Option<Part<CircuitBreakerBuilder, CircuitBreaker>>,
     hedge: Option<Part<HedgeBuilder, Hedge>>,
     attempt_timeout: Option<Part<Duration, Timeout>>,
+}
+
+impl Kind for Pipeline {
+    type Event<'a> = PipelineEvent<'a>;
+}
+
+/// Every [`Listener`] hears pipelines too (the other kinds are routed in [`crate::event`]).
+impl<L: Listener + ?Sized> Listen<Pipeline> for L {
+    #[inline]
+    fn notify(&self, event: &PipelineEvent<'_>) {
+        self.on_event(&crate::event::Event::Pipeline(*event));
+    }
 }
 
 impl Pipeline {
@@ -742,14 +724,6 @@ impl PipelineBuilder {
 }
 
 /// A listener registered once on the pipeline and shared by each policy it builds.
-struct SharedListener(Arc<dyn Listener>);
-
-impl Listener for SharedListener {
-    fn on_event(&self, event: &Event<'_>) {
-        self.0.on_event(event);
-    }
-}
-
 impl<R, B, H> Pipeline<R, B, H> {
     /// Retries only the operation errors `predicate` says yes to (per-attempt timeouts are
     /// always retried; rejections only with
@@ -1061,7 +1035,7 @@ impl<R, B, H> Pipeline<R, B, H> {
     #[cfg(feature = "tokio")]
     fn traced<Fut: Future>(&self, call: Fut) -> impl Future<Output = Fut::Output> {
         #[cfg(feature = "tracing")]
-        return ::tracing::Instrument::instrument(call, crate::observe::call_span(self.name()));
+        return ::tracing::Instrument::instrument(call, call_span(self.name()));
         #[cfg(not(feature = "tracing"))]
         call
     }
@@ -1231,7 +1205,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         #[cfg(feature = "tracing")]
-        let _span = crate::observe::call_span(self.name()).entered();
+        let _span = call_span(self.name()).entered();
         let start = self.start();
         let result = self.run_policies_blocking(operation);
         self.completed(start, &result);
@@ -1255,12 +1229,10 @@ impl<R, B, H> Pipeline<R, B, H> {
                 Err(_) => CallOutcome::Failed,
             };
             let elapsed = stack.clock.now().saturating_duration_since(start);
-            stack.listeners.emit(|| {
-                Event::Pipeline(PipelineEvent::Completed {
-                    name: &stack.name,
-                    outcome,
-                    elapsed,
-                })
+            stack.listeners.emit(|| PipelineEvent::Completed {
+                name: &stack.name,
+                outcome,
+                elapsed,
             });
         }
     }
@@ -1379,61 +1351,6 @@ impl<R, B, H> Pipeline<R, B, H> {
     }
 }
 
-/// What a pipeline did with a call, published through [`crate::event`] as
-/// [`Event::Pipeline`]: one event per call, after every policy had its say. With no listener
-/// the pipeline reads no clock for it.
-///
-/// ```
-/// use palisade::pipeline::{CallOutcome, PipelineEvent};
-/// let e = PipelineEvent::Completed { name: "db", outcome: CallOutcome::Succeeded, elapsed: Default::default() };
-/// assert_eq!(e.name(), "db");
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum PipelineEvent<'a> {
-    /// A call finished.
-    Completed {
-        /// The pipeline's name.
-        name: &'a str,
-        /// How it ended.
-        outcome: CallOutcome,
-        /// From the call's start to its end, every attempt and sleep included.
-        elapsed: Duration,
-    },
-}
-
-impl<'a> PipelineEvent<'a> {
-    /// The pipeline's name.
-    ///
-    /// ```
-    /// use palisade::pipeline::{CallOutcome, PipelineEvent};
-    /// let e = PipelineEvent::Completed { name: "x", outcome: CallOutcome::Failed, elapsed: Default::default() };
-    /// assert_eq!(e.name(), "x");
-    /// ```
-    pub fn name(&self) -> &'a str {
-        match self {
-            PipelineEvent::Completed { name, .. } => name,
-        }
-    }
-}
-
-/// How a pipeline call ended.
-///
-/// ```
-/// use palisade::pipeline::CallOutcome;
-/// assert_ne!(CallOutcome::Rejected, CallOutcome::Failed);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CallOutcome {
-    /// The call returned a value (possibly after retries or from a hedge).
-    Succeeded,
-    /// The operation ran and the call failed (its error, a timeout, exhausted retries).
-    Failed,
-    /// A policy refused the call without running it (rate limit, bulkhead, open circuit).
-    Rejected,
-}
-
 /// Retry's question inside a pipeline: the user's predicate for operation errors; per-attempt
 /// timeouts always; rejections only when configured; never an exhausted inner retry or an
 /// impossible request. When the attempt's failure has just opened the breaker and rejections
@@ -1520,4 +1437,11 @@ impl fmt::Debug for PipelineBuilder {
             .field("retry_rejections", &self.retry_rejections)
             .finish_non_exhaustive()
     }
+}
+
+/// The span every pipeline call runs in: `palisade.call`, level `DEBUG`, field `name` (the
+/// pipeline's name). `DEBUG` so that an `INFO` subscriber does not build a span per call.
+#[cfg(feature = "tracing")]
+fn call_span(name: &str) -> ::tracing::Span {
+    ::tracing::debug_span!(target: "palisade::pipeline", "palisade.call", name)
 }

@@ -4,7 +4,7 @@
 //!
 //! Metrics answer "how is it trending"; an operator debugging an incident also asks "what is
 //! the state of each breaker, limiter and bulkhead right now, and what happened to the last
-//! few calls?" — reference 003's `export_metrics()`. [`Registry::status`] takes that snapshot
+//! few calls?" — reference 003's `export_metrics()`. [`Registry::status`](crate::registry::Registry::status) takes that snapshot
 //! (serializable to JSON with the `serde` feature, see [`StatusReport::to_json`]), and
 //! [`History`] keeps, per pipeline, counters and the last N calls, fed by each pipeline's
 //! [`PipelineEvent`]s (so nothing is recorded unless a registry was given a history).
@@ -35,11 +35,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::circuit_breaker::State;
 use crate::event::{Event, Listener};
 use crate::pipeline::{CallOutcome, PipelineEvent};
-#[allow(unused_imports)] // for the docs
-use crate::registry::Registry;
 
 /// Counters and the most recent calls of every pipeline it listens to, bounded to
-/// `capacity` calls per pipeline. Register it with [`Registry::with_history`] (or as any
+/// `capacity` calls per pipeline. Register it with [`Registry::with_history`](crate::registry::Registry::with_history) (or as any
 /// pipeline's listener). Cheap to clone: clones share the records.
 ///
 /// ```
@@ -202,7 +200,7 @@ impl fmt::Debug for History {
     }
 }
 
-/// A snapshot of every registered pipeline: [`Registry::status`].
+/// A snapshot of every registered pipeline: [`Registry::status`](crate::registry::Registry::status).
 ///
 /// ```
 /// let status = palisade::registry::Registry::empty().status();

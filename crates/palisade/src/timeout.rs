@@ -90,10 +90,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::builder::{Base, builder_base};
+use crate::clock::Sleeper;
 use crate::clock::{Clock, Instant};
 use crate::error::{ConfigError, Error};
-use crate::event::{Event, Listener, Listeners};
-use crate::retry::Sleeper;
+use crate::listener::{Kind, Listeners};
 use crate::validate;
 
 const POLICY: &str = "timeout";
@@ -105,7 +106,7 @@ const DEFAULT_LIMIT: Duration = Duration::from_secs(5);
 /// moves without notifying anyone.
 const MANUAL_CLOCK_POLL: Duration = Duration::from_millis(1);
 
-/// What a timeout policy did, published as [`Event::Timeout`].
+/// What a timeout policy did, published as [`Event::Timeout`](crate::event::Event::Timeout).
 ///
 /// ```
 /// use palisade::timeout::TimeoutEvent;
@@ -212,7 +213,11 @@ struct Shared {
     name: Arc<str>,
     config: TimeoutConfig,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<Timeout>,
+}
+
+impl Kind for Timeout {
+    type Event<'a> = TimeoutEvent<'a>;
 }
 
 impl Timeout {
@@ -531,23 +536,19 @@ impl Timeout {
         if elapsed <= limit {
             return outcome;
         }
-        self.shared.listeners.emit(|| {
-            Event::Timeout(TimeoutEvent::FinishedLate {
-                name: &self.shared.name,
-                limit,
-                elapsed,
-            })
+        self.shared.listeners.emit(|| TimeoutEvent::FinishedLate {
+            name: &self.shared.name,
+            limit,
+            elapsed,
         });
         Err(Error::Timeout { limit })
     }
 
     pub(crate) fn timed_out<E>(&self) -> Error<E> {
         let limit = self.limit();
-        self.shared.listeners.emit(|| {
-            Event::Timeout(TimeoutEvent::TimedOut {
-                name: &self.shared.name,
-                limit,
-            })
+        self.shared.listeners.emit(|| TimeoutEvent::TimedOut {
+            name: &self.shared.name,
+            limit,
         });
         Error::Timeout { limit }
     }
@@ -648,50 +649,6 @@ where
             return Poll::Ready(Err(policy.timed_out()));
         }
         Poll::Pending
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Polls `work`, then `timer`, until one is ready: see [`first`].
-    pub(crate) struct First<W, S> {
-        #[pin]
-        work: Option<W>,
-        #[pin]
-        timer: S,
-    }
-}
-
-impl<W: Future, S: Future<Output = ()>> Future for First<W, S> {
-    type Output = Option<W::Output>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(work) = this.work.as_mut().as_pin_mut() else {
-            return Poll::Pending;
-        };
-        if let Poll::Ready(output) = work.poll(cx) {
-            this.work.set(None);
-            return Poll::Ready(Some(output));
-        }
-        if this.timer.poll(cx).is_ready() {
-            this.work.set(None);
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    }
-}
-
-/// Polls `work`, then `timer`, until one is ready: `Some(output)` if `work` finished (a
-/// `work` ready in the same poll as the timer wins), `None` if the timer fired first; `work`
-/// is dropped before this returns. No allocation: both live in the returned future.
-pub(crate) fn first<W, S>(work: W, timer: S) -> First<W, S>
-where
-    W: Future,
-    S: Future<Output = ()>,
-{
-    First {
-        work: Some(work),
-        timer,
     }
 }
 
@@ -878,9 +835,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// ```
 pub struct TimeoutBuilder {
     config: TimeoutConfig,
-    name: Option<Arc<str>>,
-    clock: Clock,
-    listeners: Listeners,
+    base: Base<Timeout>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -889,23 +844,9 @@ impl TimeoutBuilder {
     fn new(config: TimeoutConfig) -> Self {
         TimeoutBuilder {
             config,
-            name: None,
-            clock: Clock::default(),
-            listeners: Listeners::new(),
+            base: Base::new(),
             error: validate::DeferredError::default(),
         }
-    }
-
-    /// Names the policy in events, metrics and errors. Defaults to `"timeout"`.
-    ///
-    /// ```
-    /// let t = palisade::timeout::Timeout::builder().name("search").build()?;
-    /// assert_eq!(t.name(), "search");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// How long a call may take. Greater than zero; defaults to 5 seconds.
@@ -939,49 +880,6 @@ impl TimeoutBuilder {
         self
     }
 
-    /// The clock that measures blocking calls' [`Deadline`]s (async calls use tokio's timer).
-    /// Defaults to [`Clock::monotonic`]; a [`ManualClock`](crate::clock::ManualClock) for
-    /// tests.
-    ///
-    /// ```
-    /// use palisade::clock::ManualClock;
-    /// let t = palisade::timeout::Timeout::builder().clock(ManualClock::new()).build()?;
-    /// assert!(t.clock().is_manual());
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Adds a listener for every event of this policy (see [`crate::event`]).
-    ///
-    /// ```
-    /// use palisade::event::Event;
-    /// let t = palisade::timeout::Timeout::builder().on_event(|e: &Event<'_>| println!("{e:?}")).build()?;
-    /// # let _ = t;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// Adds a shared listener (for example one metrics listener for every policy).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let t = palisade::timeout::Timeout::builder().on_event_arc(shared).build()?;
-    /// # let _ = t;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
-        self.listeners.push_arc(listener);
-        self
-    }
-
     /// Validates the settings and builds the policy.
     ///
     /// ```
@@ -993,10 +891,10 @@ impl TimeoutBuilder {
         self.config.validate()?;
         Ok(Timeout {
             shared: Arc::new(Shared {
-                name: self.name.unwrap_or_else(|| Arc::from(POLICY)),
+                name: self.base.name_or(POLICY),
                 config: self.config,
-                clock: self.clock,
-                listeners: self.listeners,
+                clock: self.base.clock,
+                listeners: self.base.listeners,
             }),
         })
     }
@@ -1006,10 +904,16 @@ impl fmt::Debug for TimeoutBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutBuilder")
             .field("config", &self.config)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .field("error", &self.error)
             .finish()
     }
 }
+
+builder_base!(
+    TimeoutBuilder,
+    kind = Timeout,
+    policy = Timeout,
+    make = "palisade::timeout::Timeout::builder()",
+    build = ".build()"
+);

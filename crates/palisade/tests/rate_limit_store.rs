@@ -166,6 +166,10 @@ impl KeyedStateStore<String> for RemoteKeyed {
     fn name(&self) -> &Arc<str> {
         self.inner.name()
     }
+
+    fn clock(&self) -> &palisade::clock::Clock {
+        self.inner.clock()
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,13 +1,11 @@
 //! `CircuitBreakerConfig` (plain data) and `CircuitBreakerBuilder` (the fluent form).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::CircuitBreaker;
-use crate::clock::Clock;
+use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
-use crate::event::{Listener, Listeners};
 use crate::validate;
 
 const POLICY: &str = "circuit_breaker";
@@ -336,9 +334,7 @@ impl CircuitBreakerConfig {
 /// ```
 pub struct CircuitBreakerBuilder {
     config: CircuitBreakerConfig,
-    name: Option<Arc<str>>,
-    clock: Option<Clock>,
-    listeners: Listeners,
+    base: Base<CircuitBreaker>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -347,23 +343,9 @@ impl CircuitBreakerBuilder {
     pub(super) fn new(config: CircuitBreakerConfig) -> Self {
         CircuitBreakerBuilder {
             config,
-            name: None,
-            clock: None,
-            listeners: Listeners::new(),
+            base: Base::new(),
             error: validate::DeferredError::default(),
         }
-    }
-
-    /// Names the breaker in errors, events and metrics. Defaults to `"circuit_breaker"`.
-    ///
-    /// ```
-    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().name("db").build()?;
-    /// assert_eq!(b.name(), "db");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// Opens after `failures` consecutive failures.
@@ -548,52 +530,6 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// The clock for recovery timeouts, time windows and slow-call timing. Defaults to
-    /// [`Clock::coarse`] (millisecond resolution, one atomic load per read); pass
-    /// [`Clock::monotonic`] for finer slow-call timing, or a
-    /// [`ManualClock`](crate::clock::ManualClock) in tests.
-    ///
-    /// ```
-    /// use palisade::clock::ManualClock;
-    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().clock(ManualClock::new()).build()?;
-    /// assert!(b.clock().is_manual());
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = Some(clock.into());
-        self
-    }
-
-    /// Adds a listener for every event of this breaker (see [`crate::event`]).
-    ///
-    /// ```
-    /// use palisade::event::Event;
-    /// let b = palisade::circuit_breaker::CircuitBreaker::builder()
-    ///     .on_event(|e: &Event<'_>| println!("{e:?}"))
-    ///     .build()?;
-    /// # let _ = b;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// Adds a shared listener (for example one metrics listener for every policy).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().on_event_arc(shared).build()?;
-    /// # let _ = b;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
-        self.listeners.push_arc(listener);
-        self
-    }
-
     /// Validates the settings and builds the breaker, Closed.
     ///
     /// ```
@@ -604,10 +540,10 @@ impl CircuitBreakerBuilder {
         self.error.check()?;
         self.config.validate()?;
         Ok(CircuitBreaker::assemble(
-            self.name.unwrap_or_else(|| Arc::from(POLICY)),
+            self.base.name_or(POLICY),
             self.config,
-            self.clock.unwrap_or_else(Clock::coarse),
-            self.listeners,
+            self.base.clock,
+            self.base.listeners,
         ))
     }
 }
@@ -616,10 +552,16 @@ impl fmt::Debug for CircuitBreakerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerBuilder")
             .field("config", &self.config)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .field("error", &self.error)
             .finish()
     }
 }
+
+builder_base!(
+    CircuitBreakerBuilder,
+    kind = CircuitBreaker,
+    policy = CircuitBreaker,
+    make = "palisade::circuit_breaker::CircuitBreaker::builder()",
+    build = ".build()"
+);

@@ -1,90 +1,10 @@
-//! The events a circuit breaker publishes, and its states.
+//! The events a circuit breaker publishes ([`State`] itself is error vocabulary: see
+//! `crate::error::reason`).
 
 use std::fmt;
 use std::time::Duration;
 
-/// The state of a circuit breaker.
-///
-/// `Closed`, `Open` and `HalfOpen` are the automatic states; `Disabled`, `ForcedOpen` and
-/// `MetricsOnly` are set by an operator and left only by another manual transition.
-///
-/// ```
-/// use palisade::circuit_breaker::State;
-/// assert_eq!(State::HalfOpen.to_string(), "half_open");
-/// assert!(State::ForcedOpen.rejects_calls());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum State {
-    /// Calls pass; outcomes are recorded and may trip the breaker.
-    Closed,
-    /// Calls are rejected until the recovery timeout has elapsed.
-    Open,
-    /// A limited number of trial calls pass; their outcomes close or re-open the breaker.
-    HalfOpen,
-    /// Every call passes and nothing is recorded.
-    Disabled,
-    /// Every call is rejected.
-    ForcedOpen,
-    /// Calls pass, outcomes are recorded and published, but the breaker never trips.
-    MetricsOnly,
-}
-
-impl State {
-    /// Whether the state rejects calls outright (Open, ForcedOpen). HalfOpen admits some.
-    ///
-    /// ```
-    /// use palisade::circuit_breaker::State;
-    /// assert!(State::Open.rejects_calls() && !State::HalfOpen.rejects_calls());
-    /// ```
-    pub fn rejects_calls(self) -> bool {
-        matches!(self, State::Open | State::ForcedOpen)
-    }
-
-    /// The state's name in snake case, as used in metrics and configuration.
-    ///
-    /// ```
-    /// assert_eq!(palisade::circuit_breaker::State::MetricsOnly.as_str(), "metrics_only");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Closed => "closed",
-            State::Open => "open",
-            State::HalfOpen => "half_open",
-            State::Disabled => "disabled",
-            State::ForcedOpen => "forced_open",
-            State::MetricsOnly => "metrics_only",
-        }
-    }
-
-    pub(crate) fn code(self) -> u64 {
-        match self {
-            State::Closed => 0,
-            State::Open => 1,
-            State::HalfOpen => 2,
-            State::Disabled => 3,
-            State::ForcedOpen => 4,
-            State::MetricsOnly => 5,
-        }
-    }
-
-    pub(crate) fn from_code(code: u64) -> State {
-        match code {
-            1 => State::Open,
-            2 => State::HalfOpen,
-            3 => State::Disabled,
-            4 => State::ForcedOpen,
-            5 => State::MetricsOnly,
-            _ => State::Closed,
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::error::reason::State;
 
 /// How a finished call was classified.
 ///

@@ -90,15 +90,16 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use crate::error::reason::State;
 pub use config::{CircuitBreakerBuilder, CircuitBreakerConfig, RecoveryBackoff, SlidingWindow};
-pub use event::{CircuitBreakerEvent, State, TransitionReason, Verdict};
+pub use event::{CircuitBreakerEvent, TransitionReason, Verdict};
 pub use permit::Permit;
 pub use stats::CircuitBreakerStats;
 pub use store::{LocalState, Rejected, Role, StateStore, Ticket};
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
-use crate::event::Listeners;
+use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
 
 /// A circuit breaker; see the [module docs](self). Cheap to clone (one `Arc`), shareable
@@ -121,6 +122,10 @@ pub struct CircuitBreaker<F = Always, I = Never, R = Never, S = LocalState> {
     failure_if: F,
     ignore_if: I,
     failure_on_result: R,
+}
+
+impl Kind for CircuitBreaker {
+    type Event<'a> = CircuitBreakerEvent<'a>;
 }
 
 impl CircuitBreaker {
@@ -164,7 +169,7 @@ impl CircuitBreaker {
         name: Arc<str>,
         config: CircuitBreakerConfig,
         clock: Clock,
-        listeners: Listeners,
+        listeners: Listeners<CircuitBreaker>,
     ) -> CircuitBreaker {
         CircuitBreaker::with_store(LocalState::new(name, config, clock, listeners))
     }

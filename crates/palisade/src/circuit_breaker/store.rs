@@ -6,7 +6,7 @@
 //! acquire load; recording a success is a second load of that word plus the window's own work
 //! (nothing for consecutive-only breakers but a load of the failure counter; one
 //! read-modify-write on the ring position for count windows). Totals are per-thread counters
-//! ([`crate::counter`]), so recording does not bounce a shared cache line between cores.
+//! (per-thread counters), so recording does not bounce a shared cache line between cores.
 //!
 //! # Transitions
 //!
@@ -23,14 +23,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::SlidingWindow;
+use super::State;
 use super::config::CircuitBreakerConfig;
-use super::event::{CircuitBreakerEvent, State, TransitionReason, Verdict};
+use super::event::{CircuitBreakerEvent, TransitionReason, Verdict};
 use super::stats::CircuitBreakerStats;
 use super::window::{CountWindow, TimeWindow, Window, WindowCounts};
+use super::{CircuitBreaker, SlidingWindow};
 use crate::clock::{Clock, Instant, duration_to_nanos};
 use crate::counter::Counters;
-use crate::event::{Event, Listeners};
+use crate::listener::Listeners;
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// Storage and decision logic of a breaker's state. [`LocalState`] keeps it in this process;
@@ -277,7 +278,7 @@ pub struct LocalState {
     name: Arc<str>,
     config: CircuitBreakerConfig,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<CircuitBreaker>,
     /// State and generation; written only under `transitions`.
     word: AtomicU64,
     /// While Open: when the recovery timeout ends (clock nanoseconds). Written before `word`.
@@ -313,7 +314,7 @@ impl LocalState {
         name: Arc<str>,
         config: CircuitBreakerConfig,
         clock: Clock,
-        listeners: Listeners,
+        listeners: Listeners<CircuitBreaker>,
     ) -> Self {
         let now = clock.now();
         let detects_slow = config.detects_slow_calls();
@@ -374,26 +375,23 @@ impl LocalState {
 
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
         self.counters.incr(REJECTED);
-        self.listeners.emit(|| {
-            Event::CircuitBreaker(CircuitBreakerEvent::CallRejected {
-                name: &self.name,
-                state,
-                retry_after,
-            })
+        self.listeners.emit(|| CircuitBreakerEvent::CallRejected {
+            name: &self.name,
+            state,
+            retry_after,
         });
         Rejected::new(self.name.clone(), state, retry_after)
     }
 
     fn publish(&self, transitions: &[Transition]) {
         for &(from, to, reason) in transitions {
-            self.listeners.emit(|| {
-                Event::CircuitBreaker(CircuitBreakerEvent::StateTransition {
+            self.listeners
+                .emit(|| CircuitBreakerEvent::StateTransition {
                     name: &self.name,
                     from,
                     to,
                     reason,
-                })
-            });
+                });
         }
     }
 
@@ -528,14 +526,13 @@ impl LocalState {
 
     #[cold]
     fn publish_outcome(&self, verdict: Verdict, slow: bool, state: State) {
-        self.listeners.emit(|| {
-            Event::CircuitBreaker(CircuitBreakerEvent::OutcomeRecorded {
+        self.listeners
+            .emit(|| CircuitBreakerEvent::OutcomeRecorded {
                 name: &self.name,
                 verdict,
                 slow,
                 state,
-            })
-        });
+            });
     }
 
     #[inline]

@@ -1,13 +1,12 @@
 //! `HedgeConfig` (plain data, loadable from files later) and `HedgeBuilder` (the fluent form).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Hedge, HedgeEvent, HedgeTrigger};
-use crate::clock::Clock;
+use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
-use crate::event::{Event, Listener, Listeners};
+use crate::listener::Callback;
 
 pub(super) const POLICY: &str = "hedge";
 
@@ -151,31 +150,15 @@ impl HedgeConfig {
 /// ```
 pub struct HedgeBuilder {
     config: HedgeConfig,
-    name: Option<Arc<str>>,
-    clock: Option<Clock>,
-    listeners: Listeners,
+    base: Base<Hedge>,
 }
 
 impl HedgeBuilder {
     pub(super) fn new(config: HedgeConfig) -> Self {
         HedgeBuilder {
             config,
-            name: None,
-            clock: None,
-            listeners: Listeners::new(),
+            base: Base::new(),
         }
-    }
-
-    /// Names the policy in events and metrics. Defaults to `"hedge"`.
-    ///
-    /// ```
-    /// let h = palisade::hedge::Hedge::builder().name("replicas").build()?;
-    /// assert_eq!(h.name(), "replicas");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// The fixed hedge delay: how long the latest attempt may run without a success before
@@ -247,49 +230,6 @@ impl HedgeBuilder {
         self
     }
 
-    /// The clock latencies are measured on (only the percentile mode reads it). Defaults to
-    /// [`Clock::monotonic`]; [`Clock::tokio`] for tests on paused tokio time. The hedge
-    /// *timer* always waits on the sleeper (tokio's by default), never on this clock.
-    ///
-    /// ```
-    /// use palisade::clock::Clock;
-    /// let h = palisade::hedge::Hedge::builder().clock(Clock::coarse()).build()?;
-    /// # let _ = h;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = Some(clock.into());
-        self
-    }
-
-    /// Adds a listener for every event of this policy (see [`crate::event`]).
-    ///
-    /// ```
-    /// use palisade::event::Event;
-    /// let h = palisade::hedge::Hedge::builder().on_event(|e: &Event<'_>| println!("{e:?}")).build()?;
-    /// # let _ = h;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// Adds a shared listener (for example one metrics listener for every policy).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let h = palisade::hedge::Hedge::builder().on_event_arc(shared).build()?;
-    /// # let _ = h;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
-        self.listeners.push_arc(listener);
-        self
-    }
-
     /// Called each time a hedged attempt starts, with its number (2 for the first hedge) and
     /// what started it: Polly's `OnHedging`.
     ///
@@ -305,14 +245,14 @@ impl HedgeBuilder {
     where
         F: Fn(u32, HedgeTrigger) + Send + Sync + 'static,
     {
-        self.on_event(move |event: &Event<'_>| {
-            if let Event::Hedge(HedgeEvent::HedgeStarted {
+        self.on_event(Callback(move |event: &HedgeEvent<'_>| {
+            if let HedgeEvent::HedgeStarted {
                 attempt, trigger, ..
-            }) = event
+            } = event
             {
                 f(*attempt, *trigger);
             }
-        })
+        }))
     }
 
     /// Validates the configuration and builds the policy.
@@ -324,10 +264,10 @@ impl HedgeBuilder {
     pub fn build(self) -> Result<Hedge, ConfigError> {
         self.config.validate()?;
         Ok(Hedge::assemble(
-            self.name.unwrap_or_else(|| Arc::from(POLICY)),
+            self.base.name_or(POLICY),
             self.config,
-            self.clock.unwrap_or_default(),
-            self.listeners,
+            self.base.clock,
+            self.base.listeners,
         ))
     }
 }
@@ -336,9 +276,15 @@ impl fmt::Debug for HedgeBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HedgeBuilder")
             .field("config", &self.config)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .finish()
     }
 }
+
+builder_base!(
+    HedgeBuilder,
+    kind = Hedge,
+    policy = Hedge,
+    make = "palisade::hedge::Hedge::builder()",
+    build = ".build()"
+);

@@ -113,9 +113,9 @@ pub use config::{HedgeBuilder, HedgeConfig, MAX_HEDGED_ATTEMPTS, MAX_SAMPLE_SIZE
 pub use event::{HedgeEvent, HedgeTrigger};
 
 use crate::clock::Clock;
+use crate::clock::Sleeper;
 use crate::error::{ConfigError, Error};
-use crate::event::Listeners;
-use crate::retry::Sleeper;
+use crate::listener::{Kind, Listeners};
 use latency::LatencySample;
 
 /// A hedging policy; see the [module docs](self) — and use it **only for idempotent
@@ -154,9 +154,13 @@ struct Shared {
     name: Arc<str>,
     config: HedgeConfig,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<Hedge>,
     /// The latency sample, in percentile mode only.
     samples: Option<LatencySample>,
+}
+
+impl Kind for Hedge {
+    type Event<'a> = HedgeEvent<'a>;
 }
 
 impl Hedge {
@@ -197,7 +201,12 @@ impl Hedge {
         Hedge::builder_from(config).build()
     }
 
-    fn assemble(name: Arc<str>, config: HedgeConfig, clock: Clock, listeners: Listeners) -> Hedge {
+    fn assemble(
+        name: Arc<str>,
+        config: HedgeConfig,
+        clock: Clock,
+        listeners: Listeners<Hedge>,
+    ) -> Hedge {
         let samples = config
             .percentile
             .map(|p| LatencySample::new(p, config.sample_size, config.min_samples));

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use super::latency::Probe;
 use super::{Hedge, HedgeEvent, HedgeTrigger};
+use crate::clock::Sleeper;
 use crate::error::Error;
-use crate::event::Event;
-use crate::retry::Sleeper;
 
 /// The running attempts of one call, each with its number.
 struct Flight<'s, Fut> {
@@ -148,12 +147,10 @@ impl Hedge {
                 // Start the next attempt; the timer restarts from its start.
                 started += 1;
                 running += 1;
-                shared.listeners.emit(|| {
-                    Event::Hedge(HedgeEvent::HedgeStarted {
-                        name,
-                        attempt: started,
-                        trigger,
-                    })
+                shared.listeners.emit(|| HedgeEvent::HedgeStarted {
+                    name,
+                    attempt: started,
+                    trigger,
                 });
                 let more = timed && started < max_attempts;
                 timer.set(more.then(|| sleeper.sleep(delay)));
@@ -166,12 +163,10 @@ impl Hedge {
         flight.cancel_all();
         drop(probe); // a first attempt that lost records how long it ran
         let winner = outcome.as_ref().ok().map(|(attempt, _)| *attempt);
-        shared.listeners.emit(|| {
-            Event::Hedge(HedgeEvent::Settled {
-                name,
-                winner,
-                attempts: started,
-            })
+        shared.listeners.emit(|| HedgeEvent::Settled {
+            name,
+            winner,
+            attempts: started,
         });
         outcome.map(|(_, value)| value)
     }

@@ -59,6 +59,3 @@ pub use self::metrics::{METRICS, MetricInfo, MetricKind, MetricsListener};
 pub use self::prometheus::{InstallError, Prometheus, PrometheusMetrics};
 #[cfg(feature = "tracing")]
 pub use self::tracing::TracingListener;
-
-#[cfg(feature = "tracing")]
-pub(crate) use self::tracing::call_span;

@@ -2,7 +2,7 @@
 //!
 //! The levels, and why, are in [`TracingListener`]'s docs.
 
-use ::tracing::{Span, debug, debug_span, info, trace, warn};
+use ::tracing::{debug, info, trace, warn};
 
 use crate::bulkhead::BulkheadEvent;
 use crate::circuit_breaker::{CircuitBreakerEvent, State};
@@ -12,12 +12,6 @@ use crate::pipeline::PipelineEvent;
 use crate::rate_limit::RateLimitEvent;
 use crate::retry::{RetryEvent, StopReason};
 use crate::timeout::TimeoutEvent;
-
-/// The span every pipeline call runs in: `palisade.call`, level `DEBUG`, field `name` (the
-/// pipeline's name). `DEBUG` so that an `INFO` subscriber does not build a span per call.
-pub(crate) fn call_span(name: &str) -> Span {
-    debug_span!(target: "palisade::pipeline", "palisade.call", name)
-}
 
 /// A [`Listener`] that emits every policy event as a [`tracing`](::tracing) event.
 /// Stateless and zero-sized: register one per policy or share it.

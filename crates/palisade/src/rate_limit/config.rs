@@ -1,14 +1,13 @@
 //! Rates, algorithms and the limiter builder.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::window::FIXED_WINDOW_MAX;
 use super::{LocalState, RateLimiter};
-use crate::clock::{Clock, duration_to_nanos};
+use crate::builder::{Base, builder_base};
+use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
-use crate::event::{Listener, Listeners};
 
 const POLICY: &str = "rate_limit";
 
@@ -258,65 +257,15 @@ impl Algorithm {
 /// ```
 pub struct RateLimiterBuilder {
     algorithm: Algorithm,
-    name: Option<Arc<str>>,
-    clock: Option<Clock>,
-    listeners: Listeners,
+    base: Base<RateLimiter>,
 }
 
 impl RateLimiterBuilder {
     pub(super) fn new(algorithm: Algorithm) -> Self {
         RateLimiterBuilder {
             algorithm,
-            name: None,
-            clock: None,
-            listeners: Listeners::new(),
+            base: Base::new(),
         }
-    }
-
-    /// Names the limiter in errors, events and metrics. Defaults to `"rate_limit"`.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("x").build()?;
-    /// assert_eq!(l.name(), "x");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The clock. Defaults to the precise [`Clock::monotonic`]; [`Clock::coarse`] is the
-    /// fastest (millisecond resolution); a [`ManualClock`](crate::clock::ManualClock) for tests.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// use palisade::clock::Clock;
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
-    ///     .clock(Clock::coarse())
-    ///     .build()?;
-    /// # let _ = l;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = Some(clock.into());
-        self
-    }
-
-    /// Adds a listener for every event of this limiter (see [`crate::event`]).
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// use palisade::event::Event;
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
-    ///     .on_event(|e: &Event<'_>| println!("{e:?}"))
-    ///     .build()?;
-    /// # let _ = l;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
     }
 
     /// Validates the quota and builds the limiter.
@@ -329,13 +278,13 @@ impl RateLimiterBuilder {
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
         let (kind, params, initial_tokens) = self.algorithm.compile()?;
         Ok(RateLimiter::with_store(LocalState::new(
-            self.name.unwrap_or_else(|| Arc::from(POLICY)),
+            self.base.name_or(POLICY),
             self.algorithm,
             kind,
             params,
             initial_tokens,
-            self.clock.unwrap_or_default(),
-            self.listeners,
+            self.base.clock,
+            self.base.listeners,
         )))
     }
 }
@@ -344,9 +293,15 @@ impl fmt::Debug for RateLimiterBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiterBuilder")
             .field("algorithm", &self.algorithm)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .finish()
     }
 }
+
+builder_base!(
+    RateLimiterBuilder,
+    kind = RateLimiter,
+    policy = RateLimiter,
+    make = "palisade::rate_limit::RateLimiter::builder(palisade::rate_limit::Algorithm::Gcra { rate: palisade::rate_limit::Rate::per_second(10), burst: 10 })",
+    build = ".build()"
+);

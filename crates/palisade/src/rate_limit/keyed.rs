@@ -38,10 +38,11 @@ use super::config::{Algorithm, Kind};
 use super::gcra::Gcra;
 use super::store::{denied, publish};
 use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
-use super::{Denied, RateLimitInfo};
+use super::{Denied, RateLimitInfo, RateLimiter};
+use crate::builder::{Base, builder_base};
 use crate::clock::{Clock, duration_to_nanos};
 use crate::error::ConfigError;
-use crate::event::{Listener, Listeners};
+use crate::listener::Listeners;
 use crate::sync::Mutex;
 
 const POLICY: &str = "rate_limit";
@@ -230,7 +231,7 @@ impl<K> LocalKeyedState<K> {
 }
 
 /// The in-process keyed store: every key's state in this process's memory, sharded, bounded
-/// (see the [module docs](self)). Built by [`KeyedRateLimiter::builder`].
+/// (see the [`KeyedRateLimiter`] docs). Built by [`KeyedRateLimiter::builder`].
 ///
 /// ```
 /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, KeyedStateStore, Rate};
@@ -244,12 +245,12 @@ pub struct LocalKeyedState<K> {
     params: [u64; 2],
     initial_tokens: Option<u64>,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<RateLimiter>,
     idle_ttl: u64,
     tables: Tables<K>,
 }
 
-/// A rate limiter with one quota per key; see the [module docs](self). Cheap to clone.
+/// A rate limiter with one quota per key. See the [module docs](crate::rate_limit). Cheap to clone.
 ///
 /// ```
 /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
@@ -317,6 +318,9 @@ pub trait KeyedStateStore<K>: Send + Sync {
 
     /// The limiter's name.
     fn name(&self) -> &Arc<str>;
+
+    /// The limiter's clock.
+    fn clock(&self) -> &Clock;
 }
 
 /// Builds a [`KeyedRateLimiter`]; start with [`KeyedRateLimiter::builder`].
@@ -336,9 +340,7 @@ pub trait KeyedStateStore<K>: Send + Sync {
 /// ```
 pub struct KeyedRateLimiterBuilder {
     algorithm: Algorithm,
-    name: Option<Arc<str>>,
-    clock: Option<Clock>,
-    listeners: Listeners,
+    base: Base<RateLimiter>,
     max_keys: usize,
     idle_ttl: Duration,
 }
@@ -357,9 +359,7 @@ impl KeyedRateLimiter<()> {
     pub fn builder(algorithm: Algorithm) -> KeyedRateLimiterBuilder {
         KeyedRateLimiterBuilder {
             algorithm,
-            name: None,
-            clock: None,
-            listeners: Listeners::new(),
+            base: Base::new(),
             max_keys: 100_000,
             idle_ttl: Duration::from_secs(60),
         }
@@ -491,6 +491,21 @@ impl<K, S: KeyedStateStore<K>> KeyedRateLimiter<K, S> {
     pub fn name(&self) -> &str {
         self.store.name()
     }
+
+    /// The limiter's clock.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
+    /// let l = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .clock(ManualClock::new())
+    ///     .build::<u32>()?;
+    /// assert!(l.clock().is_manual());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        self.store.clock()
+    }
 }
 
 impl<K: Hash + Eq + Clone + Send> KeyedRateLimiter<K, LocalKeyedState<K>> {
@@ -605,6 +620,10 @@ impl<K: Hash + Eq + Clone + Send> KeyedStateStore<K> for LocalKeyedState<K> {
 
     fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.clock
     }
 }
 
@@ -757,51 +776,6 @@ fn sweep<K: Hash + Eq, S: Slot>(shard: &mut Shard<K, S>, inner: &LocalKeyedState
 }
 
 impl KeyedRateLimiterBuilder {
-    /// Names the limiter in errors, events and metrics. Defaults to `"rate_limit"`.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).name("x").build()?;
-    /// assert_eq!(l.name(), "x");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The clock (default: the precise monotonic clock).
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// use palisade::clock::ManualClock;
-    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
-    ///     .clock(ManualClock::new())
-    ///     .build()?;
-    /// # let _ = l;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = Some(clock.into());
-        self
-    }
-
-    /// Adds a listener for every event of this limiter.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
-    /// use palisade::event::Event;
-    /// let l: KeyedRateLimiter<u8> = KeyedRateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
-    ///     .on_event(|e: &Event<'_>| println!("{e:?}"))
-    ///     .build()?;
-    /// # let _ = l;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
     /// The most keys tracked at once (default 100,000). At least 1.
     ///
     /// ```
@@ -857,12 +831,12 @@ impl KeyedRateLimiterBuilder {
         Ok(KeyedRateLimiter {
             key: PhantomData,
             store: Arc::new(LocalKeyedState {
-                name: self.name.unwrap_or_else(|| Arc::from(POLICY)),
+                name: self.base.name_or(POLICY),
                 algorithm: self.algorithm,
                 params,
                 initial_tokens,
-                clock: self.clock.unwrap_or_default(),
-                listeners: self.listeners,
+                clock: self.base.clock,
+                listeners: self.base.listeners,
                 idle_ttl: duration_to_nanos(self.idle_ttl),
                 tables,
             }),
@@ -874,7 +848,7 @@ impl fmt::Debug for KeyedRateLimiterBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiterBuilder")
             .field("algorithm", &self.algorithm)
-            .field("name", &self.name)
+            .field("base", &self.base)
             .field("max_keys", &self.max_keys)
             .field("idle_ttl", &self.idle_ttl)
             .finish_non_exhaustive()
@@ -897,3 +871,10 @@ impl<K> fmt::Debug for LocalKeyedState<K> {
             .finish_non_exhaustive()
     }
 }
+
+builder_base!(
+    KeyedRateLimiterBuilder,
+    kind = RateLimiter,
+    make = "palisade::rate_limit::KeyedRateLimiter::builder(palisade::rate_limit::Algorithm::Gcra { rate: palisade::rate_limit::Rate::per_second(10), burst: 10 })",
+    build = ".build::<u32>()"
+);

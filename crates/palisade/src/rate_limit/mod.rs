@@ -373,6 +373,10 @@ impl<S> Clone for RateLimiter<S> {
     }
 }
 
+impl crate::listener::Kind for RateLimiter {
+    type Event<'a> = RateLimitEvent<'a>;
+}
+
 impl RateLimiter {
     /// Starts building a limiter running `algorithm`.
     ///
@@ -698,6 +702,21 @@ impl<S: StateStore> RateLimiter<S> {
     /// ```
     pub fn name(&self) -> &str {
         self.store().name()
+    }
+
+    /// The limiter's clock.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 })
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// assert!(l.clock().is_manual());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn clock(&self) -> &crate::clock::Clock {
+        self.store().clock()
     }
 }
 

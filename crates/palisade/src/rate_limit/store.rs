@@ -3,7 +3,7 @@
 //! # Why a seam
 //!
 //! A fleet that must share one quota (an API key's limit across every replica) keeps the
-//! state somewhere all replicas reach — Redis, in `palisade-redis`. [`RateLimiter`](super::RateLimiter) is generic
+//! state somewhere all replicas reach — Redis, in `palisade-redis`. [`RateLimiter`] is generic
 //! over its store, `RateLimiter<S = LocalState>`, so such a store plugs in behind the same API
 //! (`check`, `try_acquire`, waiting, `call`) while the in-process limiter pays nothing for
 //! the seam: the store is a type parameter, not a trait object, and [`LocalState`]'s methods
@@ -31,14 +31,14 @@ use std::time::Duration;
 use super::config::{Algorithm, Kind};
 use super::gcra::{Gcra, Wait};
 use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
-use super::{Denied, RateLimitEvent, RateLimitInfo, Throttled};
+use super::{Denied, RateLimitEvent, RateLimitInfo, RateLimiter, Throttled};
 use crate::clock::Clock;
 use crate::error::ConfigError;
-use crate::event::{Event, Listeners};
+use crate::listener::Listeners;
 use crate::sync::{AtomicU64, Mutex, Ordering, fence, lock};
 
 /// Storage and decision logic of a limiter's quota. [`LocalState`] keeps it in this process;
-/// a fleet-wide implementation (Redis) plugs in behind the same [`RateLimiter`](super::RateLimiter) API with
+/// a fleet-wide implementation (Redis) plugs in behind the same [`RateLimiter`] API with
 /// [`RateLimiter::with_store`](super::RateLimiter::with_store).
 ///
 /// This seam is public so that integration crates can implement it; its shape may still
@@ -113,7 +113,7 @@ pub struct LocalState {
     params: Params,
     state: State,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<RateLimiter>,
     /// The configured quota; also serialises `set_algorithm` calls.
     algorithm: Mutex<Algorithm>,
 }
@@ -195,7 +195,7 @@ impl LocalState {
         params: [u64; 2],
         initial_tokens: Option<u64>,
         clock: Clock,
-        listeners: Listeners,
+        listeners: Listeners<RateLimiter>,
     ) -> LocalState {
         let now = clock.now().as_nanos();
         let state = match kind {
@@ -537,24 +537,22 @@ pub(super) fn throttled(outcome: Result<RateLimitInfo, Denied>) -> Result<(), Th
 /// Publishes a decision to `listeners`: shared by the direct and the keyed limiter.
 #[cold]
 pub(super) fn publish(
-    listeners: &Listeners,
+    listeners: &Listeners<RateLimiter>,
     name: &str,
     permits: u64,
     outcome: &Result<RateLimitInfo, Denied>,
 ) {
-    listeners.emit(|| {
-        Event::RateLimit(match outcome {
-            Ok(info) => RateLimitEvent::Permitted {
-                name,
-                permits,
-                remaining: info.remaining(),
-            },
-            Err(denied) => RateLimitEvent::Rejected {
-                name,
-                permits,
-                retry_after: denied.retry_after(),
-            },
-        })
+    listeners.emit(|| match outcome {
+        Ok(info) => RateLimitEvent::Permitted {
+            name,
+            permits,
+            remaining: info.remaining(),
+        },
+        Err(denied) => RateLimitEvent::Rejected {
+            name,
+            permits,
+            retry_after: denied.retry_after(),
+        },
     });
 }
 

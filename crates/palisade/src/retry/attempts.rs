@@ -12,7 +12,6 @@ use super::config::Jitter;
 use super::{Cause, RetryEvent, Shared, StopReason};
 use crate::clock::{Instant, duration_to_nanos};
 use crate::error::Error;
-use crate::event::Event;
 use crate::predicate::Predicate;
 
 /// What the loop does next.
@@ -169,13 +168,11 @@ impl<'p> Attempts<'p> {
         }
         let shared = self.shared;
         let attempt = self.attempts;
-        shared.listeners.emit(|| {
-            Event::Retry(RetryEvent::RetryScheduled {
-                name: &shared.name,
-                attempt,
-                delay,
-                cause: cause_of(&outcome),
-            })
+        shared.listeners.emit(|| RetryEvent::RetryScheduled {
+            name: &shared.name,
+            attempt,
+            delay,
+            cause: cause_of(&outcome),
         });
         self.total_delay = self.total_delay.saturating_add(delay);
         Step::Sleep(delay)
@@ -232,25 +229,21 @@ impl<'p> Attempts<'p> {
         }
         let total_duration = self.elapsed().unwrap_or_default();
         let attempts = self.attempts;
-        shared.listeners.emit(|| {
-            Event::Retry(RetryEvent::Succeeded {
-                name: &shared.name,
-                attempts,
-                total_duration,
-            })
+        shared.listeners.emit(|| RetryEvent::Succeeded {
+            name: &shared.name,
+            attempts,
+            total_duration,
         });
     }
 
     fn publish_gave_up(&self, reason: StopReason, cause: Cause<'_>) {
         let shared = self.shared;
         let attempts = self.attempts;
-        shared.listeners.emit(|| {
-            Event::Retry(RetryEvent::GaveUp {
-                name: &shared.name,
-                attempts,
-                reason,
-                cause,
-            })
+        shared.listeners.emit(|| RetryEvent::GaveUp {
+            name: &shared.name,
+            attempts,
+            reason,
+            cause,
         });
     }
 }

@@ -1,13 +1,12 @@
 //! `RetryConfig` (plain data, loadable from files later) and `RetryBuilder` (the fluent form).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Retry, RetryBudget};
-use crate::clock::Clock;
+use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
-use crate::event::{Event, Listener, Listeners};
+use crate::listener::Callback;
 use crate::retry::{Cause, RetryEvent, StopReason};
 use crate::validate;
 
@@ -231,9 +230,7 @@ impl RetryConfig {
 /// ```
 pub struct RetryBuilder {
     config: RetryConfig,
-    name: Option<Arc<str>>,
-    clock: Clock,
-    listeners: Listeners,
+    base: Base<Retry>,
     seed: Option<u64>,
     budget: Option<RetryBudget>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
@@ -244,25 +241,11 @@ impl RetryBuilder {
     pub(super) fn new(config: RetryConfig) -> Self {
         RetryBuilder {
             config,
-            name: None,
-            clock: Clock::default(),
-            listeners: Listeners::new(),
+            base: Base::new(),
             seed: None,
             budget: None,
             error: validate::DeferredError::default(),
         }
-    }
-
-    /// Names the policy in events, metrics and errors. Defaults to `"retry"`.
-    ///
-    /// ```
-    /// let r = palisade::retry::Retry::builder().name("db").build()?;
-    /// assert_eq!(r.name(), "db");
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// Total attempts, the first included (`1` = never retry).
@@ -475,48 +458,6 @@ impl RetryBuilder {
         self
     }
 
-    /// The clock used for the elapsed budget, event durations and sleeping. A
-    /// [`ManualClock`](crate::clock::ManualClock) makes every delay virtual.
-    ///
-    /// ```
-    /// use palisade::clock::ManualClock;
-    /// let r = palisade::retry::Retry::builder().clock(ManualClock::new()).build()?;
-    /// assert!(r.clock().is_manual());
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
-        self.clock = clock.into();
-        self
-    }
-
-    /// Adds a listener for every event of this policy (see [`crate::event`]).
-    ///
-    /// ```
-    /// use palisade::event::Event;
-    /// let r = palisade::retry::Retry::builder().on_event(|e: &Event<'_>| println!("{e:?}")).build()?;
-    /// # let _ = r;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event(mut self, listener: impl Listener) -> Self {
-        self.listeners.push(listener);
-        self
-    }
-
-    /// Adds a shared listener (for example one metrics listener for every policy).
-    ///
-    /// ```
-    /// use palisade::event::{Event, Listener};
-    /// use std::sync::Arc;
-    /// let shared: Arc<dyn Listener> = Arc::new(|_: &Event<'_>| {});
-    /// let r = palisade::retry::Retry::builder().on_event_arc(shared).build()?;
-    /// # let _ = r;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn on_event_arc(mut self, listener: Arc<dyn Listener>) -> Self {
-        self.listeners.push_arc(listener);
-        self
-    }
-
     /// Called before each retry with the failed attempt's number (1-based), the delay about to
     /// be slept and what caused the retry: the reference docs' `on_retry(attempt, exception)`.
     ///
@@ -532,17 +473,17 @@ impl RetryBuilder {
     where
         F: Fn(u32, Duration, Cause<'_>) + Send + Sync + 'static,
     {
-        self.on_event(move |event: &Event<'_>| {
-            if let Event::Retry(RetryEvent::RetryScheduled {
+        self.on_event(Callback(move |event: &RetryEvent<'_>| {
+            if let RetryEvent::RetryScheduled {
                 attempt,
                 delay,
                 cause,
                 ..
-            }) = event
+            } = event
             {
                 f(*attempt, *delay, *cause)
             }
-        })
+        }))
     }
 
     /// Called when a call succeeds, with the attempts it took and the time from the start of
@@ -559,16 +500,16 @@ impl RetryBuilder {
     where
         F: Fn(u32, Duration) + Send + Sync + 'static,
     {
-        self.on_event(move |event: &Event<'_>| {
-            if let Event::Retry(RetryEvent::Succeeded {
+        self.on_event(Callback(move |event: &RetryEvent<'_>| {
+            if let RetryEvent::Succeeded {
                 attempts,
                 total_duration,
                 ..
-            }) = event
+            } = event
             {
                 f(*attempts, *total_duration)
             }
-        })
+        }))
     }
 
     /// Called when retry gives up, with the attempts made, why it stopped and the last
@@ -586,17 +527,17 @@ impl RetryBuilder {
     where
         F: Fn(u32, StopReason, Cause<'_>) + Send + Sync + 'static,
     {
-        self.on_event(move |event: &Event<'_>| {
-            if let Event::Retry(RetryEvent::GaveUp {
+        self.on_event(Callback(move |event: &RetryEvent<'_>| {
+            if let RetryEvent::GaveUp {
                 attempts,
                 reason,
                 cause,
                 ..
-            }) = event
+            } = event
             {
                 f(*attempts, *reason, *cause)
             }
-        })
+        }))
     }
 
     /// Validates the settings and builds the policy.
@@ -609,10 +550,10 @@ impl RetryBuilder {
         self.error.check()?;
         self.config.validate()?;
         Ok(Retry::assemble(
-            self.name.unwrap_or_else(|| Arc::from(POLICY)),
+            self.base.name_or(POLICY),
             self.config,
-            self.clock,
-            self.listeners,
+            self.base.clock,
+            self.base.listeners,
             self.seed,
             self.budget,
         ))
@@ -627,12 +568,18 @@ impl fmt::Debug for RetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryBuilder")
             .field("config", &self.config)
-            .field("name", &self.name)
-            .field("clock", &self.clock)
-            .field("listeners", &self.listeners)
+            .field("base", &self.base)
             .field("seed", &self.seed)
             .field("budget", &self.budget)
             .field("error", &self.error)
             .finish()
     }
 }
+
+builder_base!(
+    RetryBuilder,
+    kind = Retry,
+    policy = Retry,
+    make = "palisade::retry::Retry::builder()",
+    build = ".build()"
+);

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::error::reason::StopReason;
+
 /// What a retry policy did, published through [`crate::event`] as
 /// [`Event::Retry`](crate::event::Event::Retry).
 ///
@@ -91,70 +93,6 @@ impl fmt::Debug for Cause<'_> {
         match self {
             Cause::Error(e) => f.debug_tuple("Error").field(e).finish(),
             Cause::Result => f.write_str("Result"),
-        }
-    }
-}
-
-/// Why retry stopped without success.
-///
-/// ```
-/// use palisade::retry::StopReason;
-/// assert_eq!(StopReason::MaxAttempts { max_attempts: 3 }.to_string(), "max_attempts = 3 reached");
-/// assert_eq!(
-///     StopReason::BudgetExhausted.to_string(),
-///     "the retry budget is exhausted: retries already reached their share of recent calls"
-/// );
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StopReason {
-    /// The error predicate classed the error as permanent. The call returns
-    /// [`Error::Operation`](crate::Error::Operation), never `RetriesExhausted`, for this.
-    NotRetryable,
-    /// `max_attempts` attempts were made.
-    MaxAttempts {
-        /// The configured maximum.
-        max_attempts: u32,
-    },
-    /// The next attempt would not start before `max_elapsed` ran out.
-    MaxElapsed {
-        /// The configured `max_elapsed`.
-        budget: Duration,
-        /// Time used since the first attempt started.
-        elapsed: Duration,
-        /// The delay that would have been slept.
-        next_delay: Duration,
-    },
-    /// The shared [`RetryBudget`](super::RetryBudget) refused the retry: retries in its
-    /// window already reached `ratio × calls + floor`. Other calls are failing too; retrying
-    /// now would add load where it hurts most.
-    BudgetExhausted,
-    /// The attempt's failure opened the circuit breaker retry runs against (in a pipeline),
-    /// so another attempt could only be refused; retry stopped instead of sleeping into it.
-    CircuitOpened,
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StopReason::NotRetryable => f.write_str("the error is not retryable"),
-            StopReason::MaxAttempts { max_attempts } => {
-                write!(f, "max_attempts = {max_attempts} reached")
-            }
-            StopReason::MaxElapsed {
-                budget,
-                elapsed,
-                next_delay,
-            } => write!(
-                f,
-                "max_elapsed = {budget:?} would be exceeded: {elapsed:?} used, next delay {next_delay:?}"
-            ),
-            StopReason::BudgetExhausted => f.write_str(
-                "the retry budget is exhausted: retries already reached their share of recent calls",
-            ),
-            StopReason::CircuitOpened => {
-                f.write_str("the circuit breaker opened: further attempts would be refused")
-            }
         }
     }
 }

@@ -78,8 +78,8 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
+pub use crate::clock::Sleeper;
 pub use budget::{RetryBudget, RetryBudgetBuilder, RetryBudgetConfig, RetryBudgetStats};
 pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
@@ -88,7 +88,7 @@ pub use report::RetryReport;
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
-use crate::event::Listeners;
+use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
 pub(crate) use attempts::{Attempts, Step};
 
@@ -118,7 +118,7 @@ pub(crate) struct Shared {
     name: Arc<str>,
     config: RetryConfig,
     clock: Clock,
-    listeners: Listeners,
+    listeners: Listeners<Retry>,
     seed: Option<u64>,
     /// Counts seeded calls so each draws its own deterministic jitter stream.
     seeded_calls: AtomicU64,
@@ -154,6 +154,10 @@ fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+impl Kind for Retry {
+    type Event<'a> = RetryEvent<'a>;
 }
 
 impl Retry {
@@ -197,7 +201,7 @@ impl Retry {
         name: Arc<str>,
         config: RetryConfig,
         clock: Clock,
-        listeners: Listeners,
+        listeners: Listeners<Retry>,
         seed: Option<u64>,
         budget: Option<RetryBudget>,
     ) -> Retry {
@@ -547,33 +551,6 @@ fn report<T, E>(result: Result<T, Error<E>>, attempts: &Attempts<'_>) -> RetryRe
         attempts: attempts.attempts,
         total_delay: attempts.total_delay,
         elapsed: attempts.elapsed().unwrap_or_default(),
-    }
-}
-
-/// Waits between async attempts: implemented for every `Fn(Duration) -> impl Future<Output = ()>`,
-/// such as `tokio::time::sleep`.
-///
-/// ```
-/// use palisade::retry::Sleeper;
-/// use std::time::Duration;
-/// fn takes_sleeper(_: impl Sleeper) {}
-/// takes_sleeper(|_: Duration| std::future::ready(()));
-/// ```
-pub trait Sleeper {
-    /// The future returned by [`sleep`](Sleeper::sleep).
-    type Sleep: Future<Output = ()>;
-    /// Returns a future that completes after `duration`.
-    fn sleep(&self, duration: Duration) -> Self::Sleep;
-}
-
-impl<F, Fut> Sleeper for F
-where
-    F: Fn(Duration) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    type Sleep = Fut;
-    fn sleep(&self, duration: Duration) -> Fut {
-        self(duration)
     }
 }
 
