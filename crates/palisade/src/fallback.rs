@@ -30,11 +30,11 @@
 //! breaker.force_open(); // the profile service is down
 //! // When the profile service is unavailable (any policy rejection), serve a default.
 //! let fallback = Fallback::on_rejections().value("guest".to_string());
-//! let profile = fallback.recover(breaker.call(async { Ok::<_, &str>("alice".to_string()) }).await).await;
+//! let profile = fallback.recover(breaker.call(|| async { Ok::<_, &str>("alice".to_string()) }).await).await;
 //! assert_eq!(profile, Ok("guest".to_string()));
 //! // An error of the operation itself is not a rejection: it passes through.
 //! breaker.close();
-//! let failed = fallback.recover(breaker.call(async { Err::<String, _>("bad request") }).await).await;
+//! let failed = fallback.recover(breaker.call(|| async { Err::<String, _>("bad request") }).await).await;
 //! assert!(failed.is_err());
 //! # Ok(()) }
 //! ```
@@ -175,7 +175,7 @@ impl<H> FallbackBuilder<H> {
     /// use palisade::Error;
     /// let f = palisade::fallback::Fallback::on_errors()
     ///     .with_async(|_e: Error<&str>| async { "from cache" });
-    /// assert_eq!(f.call(async { Err("down") }).await, Ok("from cache"));
+    /// assert_eq!(f.call(|| async { Err("down") }).await, Ok("from cache"));
     /// # }
     /// ```
     pub fn with_async<F>(self, f: F) -> Fallback<H, WithAsync<F>> {
@@ -322,24 +322,26 @@ impl<H, A> Fallback<H, A> {
         }
     }
 
-    /// Runs `future`; if it fails in a handled way (its error becomes
+    /// Runs the future `operation` makes; if it fails in a handled way (its error becomes
     /// [`Error::Operation`]), answers with the fallback instead.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let f = palisade::fallback::Fallback::on_errors().value(vec![]);
-    /// let recommendations = f.call(async { Err::<Vec<u32>, _>("model down") }).await;
+    /// let recommendations = f.call(|| async { Err::<Vec<u32>, _>("model down") }).await;
     /// assert_eq!(recommendations, Ok(vec![]));
     /// # }
     /// ```
-    pub async fn call<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         H: Predicate<Error<E>>,
         A: Action<T, E>,
     {
-        self.recover(future.await.map_err(Error::Operation)).await
+        self.recover(operation().await.map_err(Error::Operation))
+            .await
     }
 
     /// Runs `operation`; if it fails in a handled way, answers with the fallback instead.

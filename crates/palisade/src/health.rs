@@ -368,15 +368,16 @@ where
 /// # async fn main() -> Result<(), palisade::ConfigError> {
 /// use palisade::circuit_breaker::CircuitBreaker;
 /// let cache = CircuitBreaker::builder().name("cache").build()?;
-/// let ok = palisade::health::check(&cache, async { Ok::<_, std::io::Error>("PONG") }).await;
+/// let ok = palisade::health::check(&cache, || async { Ok::<_, std::io::Error>("PONG") }).await;
 /// assert!(ok.is_healthy());
 /// # Ok(()) }
 /// ```
-pub async fn check<T, E, Fut, F, I, R>(
+pub async fn check<T, E, C, Fut, F, I, R>(
     breaker: &CircuitBreaker<F, I, R>,
-    check: Fut,
+    check: C,
 ) -> CheckOutcome
 where
+    C: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
     E: fmt::Display,
     F: crate::predicate::Predicate<E>,

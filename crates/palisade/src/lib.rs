@@ -31,9 +31,10 @@
 //!
 //! ## Features
 //!
-//! - `tokio` (default): async sleeping on tokio's timer ([`retry::Retry::call`]) and
-//!   [`clock::Clock::tokio`]. Without it, async retry takes a sleeper of your runtime
-//!   ([`retry::Retry::call_with_sleeper`]).
+//! - `tokio` (default): async waits on tokio's timer within a tokio runtime, and
+//!   [`clock::Clock::tokio`]. On another runtime, give policies
+//!   [`clock::Clock::with_timer`]; without either, async waits are served by one timer
+//!   thread (see [`clock`]).
 //! - `macros` (default): [`resilient`].
 //! - `tower`: [`tower`] layers for every policy and the pipeline.
 //! - `config`: [`config`] — pipelines from TOML, YAML, JSON and environment variables.

@@ -62,7 +62,6 @@
 //! call with [`Error::Timeout`]. Hedging needs concurrency and is skipped.
 
 use std::fmt;
-#[cfg(feature = "tokio")]
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +75,6 @@ use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::event::Listener;
 pub use crate::event::{CallOutcome, PipelineEvent};
-#[cfg(feature = "tokio")]
 use crate::fallback::Action;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::hedge::{Hedge, HedgeBuilder};
@@ -85,7 +83,6 @@ use crate::predicate::{Always, Never, Predicate};
 use crate::rate_limit::{Algorithm, RateLimiter};
 use crate::retry::{DelayFn, Outcome, Retry, RetryBuilder, Step, StopReason};
 use crate::timeout::{Deadline, Timeout};
-#[cfg(feature = "tokio")]
 use crate::timeout::{Timed, operation_result};
 
 const POLICY: &str = "pipeline";
@@ -955,7 +952,6 @@ impl<R, B, H> Pipeline<R, B, H> {
     /// assert_eq!(v, 7);
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -983,7 +979,6 @@ impl<R, B, H> Pipeline<R, B, H> {
     /// assert_eq!(v, "read");
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call_idempotent<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -1010,7 +1005,6 @@ impl<R, B, H> Pipeline<R, B, H> {
     /// assert_eq!(v, "cached profile");
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call_with_fallback<T, E, F, Fut, P, A>(
         &self,
         operation: F,
@@ -1032,7 +1026,6 @@ impl<R, B, H> Pipeline<R, B, H> {
     }
 
     /// With the `tracing` feature, runs `call` in the `palisade.call` span; without, is `call`.
-    #[cfg(feature = "tokio")]
     fn traced<Fut: Future>(&self, call: Fut) -> impl Future<Output = Fut::Output> {
         #[cfg(feature = "tracing")]
         return ::tracing::Instrument::instrument(call, call_span(self.name()));
@@ -1040,7 +1033,6 @@ impl<R, B, H> Pipeline<R, B, H> {
         call
     }
 
-    #[cfg(feature = "tokio")]
     async fn run<T, E, F, Fut>(&self, operation: F, idempotent: bool) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -1056,7 +1048,6 @@ impl<R, B, H> Pipeline<R, B, H> {
         result
     }
 
-    #[cfg(feature = "tokio")]
     async fn run_policies<T, E, F, Fut>(
         &self,
         mut operation: F,
@@ -1088,7 +1079,6 @@ impl<R, B, H> Pipeline<R, B, H> {
         }
     }
 
-    #[cfg(feature = "tokio")]
     async fn retried<T, E, F, Fut>(
         &self,
         operation: &mut F,
@@ -1123,7 +1113,6 @@ impl<R, B, H> Pipeline<R, B, H> {
         }
     }
 
-    #[cfg(feature = "tokio")]
     async fn attempt<T, E, F, Fut>(
         &self,
         operation: &mut F,
@@ -1152,29 +1141,14 @@ impl<R, B, H> Pipeline<R, B, H> {
 
     /// One attempt under the per-attempt timeout (if any): a single pinned future, so the
     /// operation's future is stored once however the policies nest.
-    #[cfg(feature = "tokio")]
-    #[allow(clippy::type_complexity)]
-    fn timed<T, E, Fut>(
-        &self,
-        attempt: Fut,
-    ) -> Timed<
-        '_,
-        Fut,
-        tokio::time::Sleep,
-        fn(Result<T, E>) -> Result<T, Error<E>>,
-        impl FnOnce() -> tokio::time::Sleep,
-    >
+    fn timed<T, E, Fut>(&self, attempt: Fut) -> Timed<'_, Fut, OperationResult<T, E>>
     where
         Fut: Future<Output = Result<T, E>>,
     {
-        let timer = self.stack.attempt_timeout.as_ref().map(|timeout| {
-            let limit = timeout.limit();
-            (move || tokio::time::sleep(limit), timeout)
-        });
-        Timed::new(attempt, timer, operation_result::<T, E>)
+        let timeout = self.stack.attempt_timeout.as_ref();
+        Timed::new(attempt, timeout, operation_result::<T, E>)
     }
 
-    /// How the breaker counts an attempt's result.
     fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict
     where
         B: Predicate<E>,
@@ -1357,6 +1331,9 @@ impl<R, B, H> Pipeline<R, B, H> {
 /// are not retried, retry is vetoed ([`StopReason::CircuitOpened`]): the next attempt could
 /// only be refused, so retry stops at once with the attempt's own error instead of sleeping
 /// into an open circuit.
+/// How an attempt's own result becomes the pipeline's.
+type OperationResult<T, E> = fn(Result<T, E>) -> Result<T, Error<E>>;
+
 struct Retryable<'a, R> {
     operation: &'a R,
     rejections: bool,

@@ -67,7 +67,7 @@ async fn never_more_than_max_concurrent_calls_in_flight_across_tasks() {
     for _ in 0..200 {
         let (b, gauge) = (b.clone(), gauge.clone());
         tasks.push(tokio::spawn(async move {
-            b.call(async {
+            b.call(|| async {
                 gauge.enter();
                 for _ in 0..5 {
                     tokio::task::yield_now().await;
@@ -92,7 +92,7 @@ async fn a_full_bulkhead_without_a_queue_rejects_at_once_without_polling() {
     let _held = (b.try_acquire().unwrap(), b.try_acquire().unwrap());
     let polled = AtomicBool::new(false);
     let out = b
-        .call(async {
+        .call(|| async {
             polled.store(true, Ordering::SeqCst);
             Ok::<_, std::io::Error>(())
         })
@@ -129,7 +129,7 @@ async fn waiters_are_served_in_arrival_order() {
     for id in 0..5 {
         let (b2, served) = (b.clone(), served.clone());
         tasks.push(tokio::spawn(async move {
-            b2.call(async {
+            b2.call(|| async {
                 served.lock().unwrap().push(id);
                 tokio::time::sleep(ms(10)).await;
                 Ok::<_, ()>(())
@@ -266,7 +266,7 @@ async fn a_waiter_dropped_after_its_slot_was_granted_passes_the_slot_on() {
 #[tokio::test(start_paused = true)]
 async fn dropping_an_in_flight_call_releases_its_slot() {
     let b = bulkhead(1, 0);
-    let hung = b.call(std::future::pending::<Result<(), ()>>());
+    let hung = b.call(std::future::pending::<Result<(), ()>>);
     assert!(tokio::time::timeout(ms(10), hung).await.is_err());
     assert_eq!((b.in_flight(), b.available()), (0, 1));
     // An owned permit moved into a task is released when the task is aborted.
@@ -369,7 +369,7 @@ fn async_and_blocking_callers_share_the_same_slots() {
                 let (b, gauge) = (b.clone(), gauge.clone());
                 tokio::spawn(async move {
                     for _ in 0..500 {
-                        b.call(async {
+                        b.call(|| async {
                             gauge.enter();
                             tokio::task::yield_now().await;
                             gauge.leave();
@@ -418,6 +418,8 @@ fn blocking_waiters_are_served_in_arrival_order() {
 #[test]
 fn a_blocking_waiter_gives_up_after_max_wait_on_the_policy_clock() {
     let clock = ManualClock::new();
+    // The test moves time itself, one step at a time.
+    clock.set_auto_advance(false);
     let b = Bulkhead::builder()
         .max_concurrent(1)
         .max_queue(1)

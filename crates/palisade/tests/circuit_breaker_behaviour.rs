@@ -703,7 +703,7 @@ async fn an_open_breaker_drops_a_rejected_future_unpolled() {
     let polled = AtomicBool::new(false);
     let outcome = r
         .breaker
-        .call(async {
+        .call(|| async {
             polled.store(true, Ordering::Relaxed);
             Ok::<_, &str>(())
         })
@@ -1002,7 +1002,7 @@ fn a_call_future_dropped_mid_trial_gives_its_slot_back() {
     let r = half_open(|b| b.half_open_requests(1));
     let mut call = Box::pin(
         r.breaker
-            .call(std::future::pending::<Result<(), &'static str>>()),
+            .call(std::future::pending::<Result<(), &'static str>>),
     );
     let mut cx = Context::from_waker(Waker::noop());
     assert!(call.as_mut().poll(&mut cx).is_pending());
@@ -1023,12 +1023,12 @@ async fn a_call_cancelled_by_a_timeout_gives_its_trial_slot_back() {
     let outcome = tokio::time::timeout(
         secs(5),
         r.breaker
-            .call(std::future::pending::<Result<(), &'static str>>()),
+            .call(std::future::pending::<Result<(), &'static str>>),
     )
     .await;
     assert!(outcome.is_err(), "the call never finishes");
     assert_eq!(r.breaker.stats().trial_calls_in_flight, 0);
-    assert_eq!(r.breaker.call(async { Ok::<_, &str>(1) }).await, Ok(1));
+    assert_eq!(r.breaker.call(|| async { Ok::<_, &str>(1) }).await, Ok(1));
     assert_eq!(r.breaker.state(), State::Closed);
 }
 
@@ -1527,9 +1527,9 @@ async fn async_calls_are_classified_like_blocking_ones() {
         .build()
         .unwrap()
         .failure_on_result(|status: &u16| *status == 503);
-    assert_eq!(breaker.call(async { Ok::<u16, ()>(200) }).await, Ok(200));
+    assert_eq!(breaker.call(|| async { Ok::<u16, ()>(200) }).await, Ok(200));
     assert_eq!(breaker.state(), State::Closed);
-    assert_eq!(breaker.call(async { Ok::<u16, ()>(503) }).await, Ok(503));
+    assert_eq!(breaker.call(|| async { Ok::<u16, ()>(503) }).await, Ok(503));
     assert_eq!(breaker.state(), State::Open);
 }
 
@@ -1818,15 +1818,15 @@ fn totals_count_each_recorded_outcome_by_kind() {
 #[tokio::test]
 async fn async_call_returns_the_value_or_the_operation_error_and_trips() {
     let r = rig(|b| b.failure_threshold(2));
-    assert_eq!(r.breaker.call(async { Ok::<_, &str>(7) }).await, Ok(7));
+    assert_eq!(r.breaker.call(|| async { Ok::<_, &str>(7) }).await, Ok(7));
     assert_eq!(
-        r.breaker.call(async { Err::<u8, _>("no") }).await,
+        r.breaker.call(|| async { Err::<u8, _>("no") }).await,
         Err(Error::Operation("no"))
     );
-    let _ = r.breaker.call(async { Err::<u8, _>("no") }).await;
+    let _ = r.breaker.call(|| async { Err::<u8, _>("no") }).await;
     assert_eq!(r.breaker.state(), State::Open);
     assert_eq!(
-        rejection(r.breaker.call(async { Ok::<_, &str>(7) }).await),
+        rejection(r.breaker.call(|| async { Ok::<_, &str>(7) }).await),
         ("test".to_string(), State::Open, Some(secs(30)))
     );
     let stats = r.breaker.stats();

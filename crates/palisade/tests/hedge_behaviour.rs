@@ -594,21 +594,22 @@ fn the_call_future_is_send_when_the_attempts_are() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn call_with_sleeper_uses_the_given_timer() {
-    let hedge = Hedge::builder().delay(ms(50)).build().unwrap();
+async fn a_clock_with_a_runtime_timer_serves_the_hedge_delay() {
     let sleeps = Arc::new(AtomicU32::new(0));
     let counted = sleeps.clone();
-    let sleeper = move |d: Duration| {
+    let timer = move |d: Duration| {
         counted.fetch_add(1, Ordering::Relaxed);
         sleep(d)
     };
+    let hedge = Hedge::builder()
+        .delay(ms(50))
+        .clock(Clock::with_timer(timer))
+        .build()
+        .unwrap();
     let attempts = Attempts::new();
 
     let out = hedge
-        .call_with_sleeper(
-            || attempts.attempt(&[(1_000, Ok(())), (1, Ok(()))]),
-            sleeper,
-        )
+        .call(|| attempts.attempt(&[(1_000, Ok(())), (1, Ok(()))]))
         .await;
 
     assert_eq!(out, Ok(2));
@@ -743,22 +744,44 @@ async fn clones_share_the_latency_sample() {
     assert_eq!(clone.current_delay(), ms(30));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_fixed_delay_policy_never_reads_its_clock() {
-    // The percentile mode alone measures latencies; a fixed policy works with any clock.
+#[test]
+fn a_fixed_delay_is_waited_on_the_policy_clock_and_samples_nothing() {
+    // One time base: the hedge delay is a timer on the policy's clock, like the attempts'
+    // own waits here; only the percentile mode measures latencies.
     let manual = palisade::clock::ManualClock::new();
+    let clock = Clock::from(&manual);
     let hedge = Hedge::builder()
         .delay(ms(10))
-        .clock(manual.clone())
+        .clock(clock.clone())
         .build()
         .unwrap();
-    let attempts = Attempts::new();
-    let out = hedge
-        .call(|| attempts.attempt(&[(100, Ok(())), (1, Ok(()))]))
-        .await;
+    let started = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sim = palisade::clock::Simulation::new(&manual);
+    let out = sim
+        .block_on(hedge.call(|| {
+            let (clock, started) = (clock.clone(), started.clone());
+            async move {
+                let attempt = {
+                    let mut started = started.borrow_mut();
+                    started.push(clock.now());
+                    started.len()
+                };
+                clock
+                    .sleep(if attempt == 1 { ms(100) } else { ms(1) })
+                    .await;
+                Ok::<_, ()>(attempt)
+            }
+        }))
+        .unwrap();
     assert_eq!(out, Ok(2));
-    assert_eq!(attempts.started(), [ms(0), ms(10)]);
-    assert_eq!(manual.now().as_nanos(), 0);
+    let at = |d: Duration| palisade::clock::Instant::from_nanos(d.as_nanos() as u64);
+    assert_eq!(*started.borrow(), [at(ms(0)), at(ms(10))]);
+    assert_eq!(
+        manual.now(),
+        at(ms(11)),
+        "the second attempt won at 10 ms + 1 ms"
+    );
+    assert_eq!(hedge.current_delay(), ms(10));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1113,11 +1113,14 @@ fn call_blocking_rejections_carry_every_algorithms_retry_after() {
 #[tokio::test]
 async fn call_awaits_the_future_only_when_a_permit_is_granted() {
     let (l, clock) = limiter(fixed(1, secs(1)));
-    assert_eq!(l.call(async { Ok::<_, &str>("first") }).await, Ok("first"));
+    assert_eq!(
+        l.call(|| async { Ok::<_, &str>("first") }).await,
+        Ok("first")
+    );
     let polled = Arc::new(AtomicBool::new(false));
     let flag = polled.clone();
     let outcome = l
-        .call(async move {
+        .call(|| async move {
             flag.store(true, Ordering::Relaxed);
             Ok::<_, &str>("second")
         })
@@ -1134,7 +1137,7 @@ async fn call_awaits_the_future_only_when_a_permit_is_granted() {
     }
     clock.advance(secs(1));
     assert_eq!(
-        l.call(async { Err::<(), _>("boom") }).await,
+        l.call(|| async { Err::<(), _>("boom") }).await,
         Err(Error::Operation("boom"))
     );
     assert!(

@@ -110,8 +110,8 @@ fn a_custom_store_serves_the_synchronous_api_with_its_defaults() {
 #[tokio::test(start_paused = true)]
 async fn call_and_acquire_go_through_the_stores_async_decision() {
     let (limiter, async_calls) = remote(one_per_100ms(), Clock::tokio());
-    assert_eq!(limiter.call(async { Ok::<_, ()>(7) }).await, Ok(7));
-    match limiter.call(async { Ok::<_, ()>(8) }).await {
+    assert_eq!(limiter.call(|| async { Ok::<_, ()>(7) }).await, Ok(7));
+    match limiter.call(|| async { Ok::<_, ()>(8) }).await {
         Err(Error::RateLimited {
             name, retry_after, ..
         }) => {

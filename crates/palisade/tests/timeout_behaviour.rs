@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use palisade::Error;
-use palisade::clock::ManualClock;
+use palisade::clock::{Clock, ManualClock};
 use palisade::event::Event;
 use palisade::timeout::{Deadline, Timeout, TimeoutEvent};
 
@@ -61,7 +61,7 @@ async fn fires_exactly_at_the_limit() {
     let t = timeout(ms(100));
     let start = tokio::time::Instant::now();
     let out = t
-        .call(async {
+        .call(|| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok::<_, std::io::Error>(())
         })
@@ -74,7 +74,7 @@ async fn fires_exactly_at_the_limit() {
 async fn a_future_ready_exactly_at_the_limit_is_in_time() {
     let t = timeout(ms(100));
     let out = t
-        .call(async {
+        .call(|| async {
             tokio::time::sleep(ms(100)).await;
             Ok::<_, std::io::Error>("just in time")
         })
@@ -87,7 +87,7 @@ async fn a_future_one_millisecond_late_is_cut_off_at_the_limit() {
     let t = timeout(ms(100));
     let start = tokio::time::Instant::now();
     let out = t
-        .call(async {
+        .call(|| async {
             tokio::time::sleep(ms(101)).await;
             Ok::<_, std::io::Error>("late")
         })
@@ -112,7 +112,7 @@ async fn the_inner_future_is_dropped_when_the_limit_fires_and_before_the_event()
         .unwrap();
 
     let out = t
-        .call(async move {
+        .call(|| async move {
             let _guard = DropGuard(d);
             tokio::time::sleep(Duration::from_secs(10)).await;
             r.store(true, Ordering::SeqCst); // never reached: the future is never polled again
@@ -134,14 +134,14 @@ async fn the_inner_future_is_dropped_when_the_limit_fires_and_before_the_event()
 #[tokio::test(start_paused = true)]
 async fn a_fast_future_returns_its_value_or_error_unchanged_and_publishes_nothing() {
     let (t, seen) = observed(Duration::from_secs(1), None);
-    assert_eq!(t.call(async { Ok::<_, &str>(42) }).await, Ok(42));
+    assert_eq!(t.call(|| async { Ok::<_, &str>(42) }).await, Ok(42));
     assert_eq!(
-        t.call(async { Err::<(), _>("refused") }).await,
+        t.call(|| async { Err::<(), _>("refused") }).await,
         Err(Error::Operation("refused"))
     );
     // An error at the last moment is still the operation's error.
     let late_error = t
-        .call(async {
+        .call(|| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Err::<(), _>("at the limit")
         })
@@ -153,7 +153,7 @@ async fn a_fast_future_returns_its_value_or_error_unchanged_and_publishes_nothin
 #[tokio::test(start_paused = true)]
 async fn a_timeout_publishes_one_timed_out_event_and_is_transient() {
     let (t, seen) = observed(ms(250), None);
-    let out = t.call(std::future::pending::<Result<(), &str>>()).await;
+    let out = t.call(std::future::pending::<Result<(), &str>>).await;
     let err = out.unwrap_err();
     assert!(err.is_transient() && !err.is_rejection());
     assert_eq!(err.to_string(), "operation timed out after 250ms");
@@ -161,24 +161,31 @@ async fn a_timeout_publishes_one_timed_out_event_and_is_transient() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn call_with_sleeper_measures_the_limit_with_the_given_sleeper() {
-    let t = timeout(ms(30));
+async fn a_clock_with_a_runtime_timer_measures_the_limit_with_that_timer() {
+    let t = Timeout::builder()
+        .limit(ms(30))
+        .clock(Clock::with_timer(tokio::time::sleep))
+        .build()
+        .unwrap();
     let start = tokio::time::Instant::now();
-    let out = t
-        .call_with_sleeper(std::future::pending::<Result<(), ()>>(), tokio::time::sleep)
-        .await;
+    let out = t.call(std::future::pending::<Result<(), ()>>).await;
     assert!(matches!(out, Err(Error::Timeout { .. })));
-    assert_eq!(start.elapsed(), ms(30));
-    // A sleeper that never fires never times out.
-    let never = |_: Duration| std::future::pending::<()>();
-    let out = t
-        .call_with_sleeper(
-            async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                Ok::<_, ()>(1)
-            },
-            never,
-        )
+    // The deadline is fixed on the precise clock at the call's start; the timer waits out
+    // what is left of it when the call first waits.
+    assert!(start.elapsed() <= ms(30) && start.elapsed() > ms(29));
+    // A timer that never fires never times out.
+    let never = Timeout::builder()
+        .limit(ms(30))
+        .clock(Clock::with_timer(|_: Duration| {
+            std::future::pending::<()>()
+        }))
+        .build()
+        .unwrap();
+    let out = never
+        .call(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, ()>(1)
+        })
         .await;
     assert_eq!(out, Ok(1));
 }
@@ -190,10 +197,9 @@ async fn clones_share_the_policy_and_calls_are_send() {
     }
     let t = timeout(ms(10));
     let clone = t.clone();
-    let task =
-        tokio::spawn(
-            async move { assert_send(clone.call(async { Ok::<_, std::io::Error>(7) })).await },
-        );
+    let task = tokio::spawn(async move {
+        assert_send(clone.call(|| async { Ok::<_, std::io::Error>(7) })).await
+    });
     assert_eq!(task.await.unwrap().unwrap(), 7);
 }
 
@@ -299,20 +305,29 @@ fn a_blocking_call_in_time_returns_its_outcome_unchanged() {
 #[test]
 fn the_helper_thread_variant_returns_timeout_while_the_thread_is_still_busy() {
     let clock = ManualClock::new();
+    // The helper thread moves time; the waiting caller must not move it first.
+    clock.set_auto_advance(false);
     let (t, seen) = observed(Duration::from_secs(30), Some(clock.clone()));
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let (finished_tx, finished_rx) = mpsc::channel::<()>();
+    let (expired_tx, expired_rx) = mpsc::channel::<bool>();
     let worker_clock = clock.clone();
 
     let out = t.call_blocking_on_thread(move |deadline| {
         worker_clock.advance(Duration::from_secs(31)); // the work has taken 31 s ...
-        assert!(deadline.is_expired());
+        // Reported to the test's thread: an assertion here could not fail the test.
+        expired_tx.send(deadline.is_expired()).unwrap();
         let _ = release_rx.recv(); // ... and is still going
         finished_tx.send(()).unwrap();
         Ok::<_, std::io::Error>("discarded")
     });
 
     assert!(matches!(out, Err(Error::Timeout { limit, .. }) if limit == Duration::from_secs(30)));
+    assert_eq!(
+        expired_rx.recv(),
+        Ok(true),
+        "the helper saw its deadline pass"
+    );
     assert_eq!(
         finished_rx.try_recv(),
         Err(mpsc::TryRecvError::Empty),

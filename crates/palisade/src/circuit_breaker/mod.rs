@@ -47,9 +47,9 @@
 //!     .ignore_if(|e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound);
 //!
 //! for _ in 0..3 {
-//!     let _ = breaker.call(async { Err::<(), _>(std::io::Error::other("connection reset")) }).await;
+//!     let _ = breaker.call(|| async { Err::<(), _>(std::io::Error::other("connection reset")) }).await;
 //! }
-//! match breaker.call(async { Ok::<_, std::io::Error>("charged") }).await {
+//! match breaker.call(|| async { Ok::<_, std::io::Error>("charged") }).await {
 //!     Err(Error::CircuitOpen { name, retry_after, .. }) => {
 //!         assert_eq!(&*name, "payments");
 //!         assert!(retry_after.is_some_and(|d| d <= Duration::from_secs(30)));
@@ -76,7 +76,7 @@
 //! # Cost
 //!
 //! A Closed call takes no lock, allocates nothing and reads no clock unless the configuration
-//! needs one (a time window or slow-call detection, which read the coarse clock by default).
+//! needs one (a time window or slow-call detection).
 //! See [`store`] for how.
 
 mod config;
@@ -305,29 +305,32 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         outcome.map_err(Error::Operation)
     }
 
-    /// Awaits `future` if the breaker admits it and records the outcome. A rejected future is
-    /// dropped unpolled. Dropping the returned future while `future` runs gives the admission
-    /// back (a trial call's slot) and records nothing. Needs no particular runtime.
+    /// Runs the future `operation` makes if the breaker admits the call, and records the
+    /// outcome. A rejected call never makes its future. Dropping the returned future while the
+    /// operation runs gives the admission back (a trial call's slot) and records nothing.
+    /// Needs no particular runtime.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let b = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// let v = b.call(async { Ok::<_, std::io::Error>(7) }).await?;
+    /// let v = b.call(|| async { Ok::<_, std::io::Error>(7) }).await?;
     /// assert_eq!(v, 7);
     /// # Ok(()) }
     /// ```
-    pub async fn call<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    pub async fn call<T, E, Op, Fut>(&self, operation: Op) -> Result<T, Error<E>>
     where
+        Op: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         F: Predicate<E>,
         I: Predicate<E>,
         R: Predicate<T>,
     {
         let ticket = self.store.acquire()?;
-        // If this future is dropped while `future` runs, the guard gives the admission back.
+        // If this future is dropped while the operation runs, the guard gives the admission
+        // back.
         let guard = ReleaseOnDrop(&*self.store, ticket);
-        let outcome = future.await;
+        let outcome = operation().await;
         std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
         self.store.complete(ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)

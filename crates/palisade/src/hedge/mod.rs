@@ -113,7 +113,6 @@ pub use config::{HedgeBuilder, HedgeConfig, MAX_HEDGED_ATTEMPTS, MAX_SAMPLE_SIZE
 pub use event::{HedgeEvent, HedgeTrigger};
 
 use crate::clock::Clock;
-use crate::clock::Sleeper;
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use latency::LatencySample;
@@ -274,7 +273,8 @@ impl Hedge {
     }
 
     /// Runs `operation`, hedging it while it is slow, and returns the first success or, when
-    /// every attempt failed, the last error as [`Error::Operation`]. Waits on tokio's timer.
+    /// every attempt failed, the last error as [`Error::Operation`]. The hedge delay is waited
+    /// for on the policy's clock.
     ///
     /// **Calling this declares that `operation` is idempotent**: it may run several times
     /// concurrently, and a cancelled attempt may still have taken effect (see the
@@ -295,7 +295,6 @@ impl Hedge {
     /// assert_eq!(out, Err(Error::Operation("replica down"))); // both attempts failed
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call<T, E, F, Fut>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -308,68 +307,15 @@ impl Hedge {
         .await
     }
 
-    /// [`call`](Self::call) on any async runtime: `sleeper` provides the hedge timer (for
-    /// example `async_std::task::sleep`). Works without the `tokio` feature. The same
-    /// declaration applies: the operation must be idempotent.
-    ///
-    /// ```
-    /// use palisade::hedge::Hedge;
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let hedge = Hedge::builder().delay(Duration::from_millis(5)).build()?;
-    /// // Any `Fn(Duration) -> impl Future<Output = ()>` is a sleeper.
-    /// let value = hedge
-    ///     .call_with_sleeper(|| async { Ok::<_, std::io::Error>(7) }, tokio::time::sleep)
-    ///     .await?;
-    /// assert_eq!(value, 7);
-    /// # Ok(()) }
-    /// ```
-    pub async fn call_with_sleeper<T, E, F, Fut, S>(
-        &self,
-        mut operation: F,
-        sleeper: S,
-    ) -> Result<T, Error<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        S: Sleeper,
-    {
-        self.run_with_sleeper(
-            || {
-                let attempt = operation();
-                async move { attempt.await.map_err(Error::Operation) }
-            },
-            sleeper,
-        )
-        .await
-    }
-
     /// The hedged call for composition: an attempt's result is already an [`Error<E>`],
     /// because inside a pipeline other policies (a per-attempt timeout) fail attempts too.
     /// `Ok` is a success and `Err` a failure; all failed → the last error, untouched.
-    #[cfg(feature = "tokio")]
     pub(crate) async fn run<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
     {
-        self.race(operation, tokio::time::sleep).await
-    }
-
-    /// [`run`](Self::run) with the caller's sleeper.
-    pub(crate) async fn run_with_sleeper<T, E, F, Fut, S>(
-        &self,
-        operation: F,
-        sleeper: S,
-    ) -> Result<T, Error<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Error<E>>>,
-        S: Sleeper,
-    {
-        self.race(operation, sleeper).await
+        self.race(operation).await
     }
 }
 
@@ -385,23 +331,30 @@ impl fmt::Debug for Hedge {
     }
 }
 
-#[cfg(all(test, feature = "tokio"))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{ManualClock, Simulation};
 
-    #[tokio::test(start_paused = true)]
-    async fn run_returns_an_inner_policy_error_untouched() {
+    #[test]
+    fn run_returns_an_inner_policy_error_untouched() {
+        let manual = ManualClock::new();
+        let clock = Clock::from(&manual);
         let hedge = Hedge::builder()
             .delay(Duration::from_millis(10))
+            .clock(clock.clone())
             .build()
             .unwrap();
         let limit = Duration::from_millis(5);
-        let out: Result<(), Error<()>> = hedge
-            .run(|| async move {
-                tokio::time::sleep(limit).await;
-                Err(Error::Timeout { limit })
-            })
-            .await;
+        let out: Result<(), Error<()>> = Simulation::new(&manual)
+            .block_on(hedge.run(|| {
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(limit).await;
+                    Err(Error::Timeout { limit })
+                }
+            }))
+            .unwrap();
         assert_eq!(out, Err(Error::Timeout { limit }));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::latency::Probe;
 use super::{Hedge, HedgeEvent, HedgeTrigger};
-use crate::clock::Sleeper;
+use crate::clock::Sleep;
 use crate::error::Error;
 
 /// The running attempts of one call, each with its number.
@@ -70,15 +70,10 @@ impl<Fut: Future> Flight<'_, Fut> {
 
 impl Hedge {
     /// Runs the hedged call; see the [module docs](super#how-a-call-runs).
-    pub(super) async fn race<T, E, F, Fut, S>(
-        &self,
-        mut operation: F,
-        sleeper: S,
-    ) -> Result<T, Error<E>>
+    pub(super) async fn race<T, E, F, Fut>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error<E>>>,
-        S: Sleeper,
     {
         let shared = &*self.shared;
         let name: &str = &shared.name;
@@ -100,9 +95,9 @@ impl Hedge {
             inline: [(first, 1), (second, 0)],
             boxed: Vec::new(),
         };
-        let mut timer = pin!(None::<S::Sleep>);
+        let mut timer = pin!(None::<Sleep>);
         if timed && max_attempts > 1 {
-            timer.set(Some(sleeper.sleep(delay)));
+            timer.set(Some(shared.clock.sleep(delay)));
         }
         let mut started: u32 = 1;
         let mut running: u32 = 1;
@@ -153,7 +148,7 @@ impl Hedge {
                     trigger,
                 });
                 let more = timed && started < max_attempts;
-                timer.set(more.then(|| sleeper.sleep(delay)));
+                timer.set(more.then(|| shared.clock.sleep(delay)));
                 flight.start(started, operation(), max_boxed);
             }
         })

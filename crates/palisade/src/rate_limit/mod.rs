@@ -69,8 +69,10 @@ pub use config::{Algorithm, Rate, RateLimiterBuilder};
 pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder, KeyedStateStore, LocalKeyedState};
 pub use store::{LocalState, StateStore};
 
+use crate::clock;
 use crate::error::{ConfigError, Error};
-use crate::sync::{Mutex, lock};
+use crate::future::first;
+use crate::sync::semaphore::{Entry, QueueFull, Semaphore};
 
 /// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
 /// `RateLimit-Remaining` and `RateLimit-Reset` headers.
@@ -358,11 +360,17 @@ pub struct RateLimiter<S = LocalState> {
 
 struct Shared<S> {
     store: S,
-    /// Async waiters take turns in arrival order (tokio's semaphore is FIFO-fair).
-    #[cfg(feature = "tokio")]
-    turn: tokio::sync::Semaphore,
-    /// Blocking waiters take turns (one at a time; the OS decides who is next).
-    blocking_turn: Mutex<()>,
+    /// Whose turn it is to wait for permits: one waiter at a time, in arrival order.
+    turn: Semaphore,
+}
+
+/// The waiting turn, given to the next waiter when dropped.
+struct Turn<'a>(&'a Semaphore);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 impl<S> Clone for RateLimiter<S> {
@@ -406,9 +414,7 @@ impl<S: StateStore> RateLimiter<S> {
         RateLimiter {
             shared: Arc::new(Shared {
                 store,
-                #[cfg(feature = "tokio")]
-                turn: tokio::sync::Semaphore::new(1),
-                blocking_turn: Mutex::new(()),
+                turn: Semaphore::new(1),
             }),
         }
     }
@@ -491,16 +497,18 @@ impl<S: StateStore> RateLimiter<S> {
 
     /// Waits until `n` permits are granted, then takes them.
     ///
-    /// Waiters are served in arrival order: each takes its turn, and while it is the turn
-    /// holder it sleeps exactly the `retry_after` it was told. Nothing is reserved before the
-    /// permits are granted, so dropping the future (a cancelled request, a timeout) gives
-    /// nothing back because it holds nothing — and it leaves the queue at once. With
-    /// `max_wait`, a request that would have to wait longer fails at once with the
-    /// rejection (and its `retry_after`) instead of waiting. More than the limiter can ever
-    /// grant fails at once with [`Denied::ExceedsCapacity`] — it never waits forever.
+    /// Waiters are served in arrival order, async and blocking alike: each takes its turn,
+    /// and while it is the turn holder it sleeps exactly the `retry_after` it was told.
+    /// Nothing is reserved before the permits are granted, so dropping the future (a
+    /// cancelled request, a timeout) gives nothing back because it holds nothing — and it
+    /// leaves the queue at once. `max_wait` bounds the whole wait, the time queued behind
+    /// other waiters included: a request that would have to wait past it fails as soon as
+    /// that is known, with the rejection (and its `retry_after`). More than the limiter can
+    /// ever grant fails at once with [`Denied::ExceedsCapacity`] — it never waits forever.
     /// Calls to [`try_acquire`](Self::try_acquire) do not queue.
     ///
-    /// On a [`ManualClock`](crate::clock::ManualClock) the wait advances the clock.
+    /// Every wait is on the limiter's clock (virtual time on a
+    /// [`ManualClock`](crate::clock::ManualClock)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -519,27 +527,41 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(l.acquire_n(1, Some(Duration::from_millis(10))).await.is_err());
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn acquire_n(
         &self,
         n: u32,
         max_wait: Option<Duration>,
     ) -> Result<RateLimitInfo, Denied> {
-        // The semaphore is never closed, so acquiring cannot fail; hold the turn until done.
-        let _turn = self.shared.turn.acquire().await.ok();
-        let start = self.store().clock().now();
+        let clock = self.clock();
+        let deadline = max_wait.map(|wait| clock.now().saturating_add(wait));
+        let _turn = match self.shared.turn.enqueue(usize::MAX) {
+            Ok(Entry::Acquired) => Turn(&self.shared.turn),
+            Ok(Entry::Queued(waiting)) => {
+                let turn = match deadline {
+                    None => {
+                        waiting.await;
+                        Some(())
+                    }
+                    Some(deadline) => first(waiting, clock.sleep_until(deadline)).await,
+                };
+                match turn {
+                    Some(()) => Turn(&self.shared.turn),
+                    None => return Err(self.gave_up_queued()),
+                }
+            }
+            Err(QueueFull) => return Err(self.gave_up_queued()),
+        };
         loop {
             let outcome = self.store().try_acquire_n_async(n).await;
-            match self.wait_for(outcome, start, max_wait)? {
+            match self.wait_for(outcome, deadline)? {
                 Ok(info) => return Ok(info),
-                Err(wait) => self.store().clock().sleep(wait).await,
+                Err(wait) => clock.sleep(wait).await,
             }
         }
     }
 
-    /// [`acquire_n`](Self::acquire_n) for blocking code: sleeps the thread (or advances a
-    /// [`ManualClock`](crate::clock::ManualClock)). Blocking waiters take turns one at a
-    /// time; which waiting thread goes next is up to the OS.
+    /// [`acquire_n`](Self::acquire_n) for blocking code: the same queue, the same bound, the
+    /// thread parked while it waits.
     ///
     /// ```
     /// use palisade::clock::ManualClock;
@@ -550,7 +572,7 @@ impl<S: StateStore> RateLimiter<S> {
     ///     .clock(clock.clone())
     ///     .build()?;
     /// l.acquire_n_blocking(1, None)?;
-    /// l.acquire_n_blocking(1, None)?; // advances the manual clock by one interval
+    /// l.acquire_n_blocking(1, None)?; // waits one interval of virtual time
     /// assert_eq!(clock.now().as_nanos(), 100_000_000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -559,34 +581,51 @@ impl<S: StateStore> RateLimiter<S> {
         n: u32,
         max_wait: Option<Duration>,
     ) -> Result<RateLimitInfo, Denied> {
-        let _turn = lock(&self.shared.blocking_turn);
-        let start = self.store().clock().now();
+        let clock = self.clock();
+        let deadline = max_wait.map(|wait| clock.now().saturating_add(wait));
+        let _turn = match self.shared.turn.enqueue(usize::MAX) {
+            Ok(Entry::Acquired) => Turn(&self.shared.turn),
+            Ok(Entry::Queued(waiting)) => match clock::wait_until(clock, waiting, deadline) {
+                Some(()) => Turn(&self.shared.turn),
+                None => return Err(self.gave_up_queued()),
+            },
+            Err(QueueFull) => return Err(self.gave_up_queued()),
+        };
         loop {
-            match self.wait_for(self.try_acquire_n(n), start, max_wait)? {
+            match self.wait_for(self.try_acquire_n(n), deadline)? {
                 Ok(info) => return Ok(info),
-                Err(wait) => self.store().clock().sleep_blocking(wait),
+                Err(wait) => clock.sleep_blocking(wait),
             }
         }
     }
 
     /// One step of a waiting acquisition: granted (`Ok(Ok)`), sleep this long (`Ok(Err)`), or
-    /// give up (`Err`: never satisfiable, or the wait would pass `max_wait`).
+    /// give up (`Err`: never satisfiable, or the wait would pass the deadline).
     fn wait_for(
         &self,
         outcome: Result<RateLimitInfo, Denied>,
-        start: crate::clock::Instant,
-        max_wait: Option<Duration>,
+        deadline: Option<crate::clock::Instant>,
     ) -> Result<Result<RateLimitInfo, Duration>, Denied> {
         match outcome {
             Ok(info) => Ok(Ok(info)),
             Err(Denied::RateLimited { retry_after, info }) => {
-                let waited = self.store().clock().now().saturating_duration_since(start);
-                if max_wait.is_some_and(|max| waited.saturating_add(retry_after) > max) {
+                if deadline.is_some_and(|d| self.clock().now().saturating_add(retry_after) > d) {
                     return Err(Denied::RateLimited { retry_after, info });
                 }
                 Ok(Err(retry_after))
             }
             Err(never) => Err(never),
+        }
+    }
+
+    /// The rejection of a waiter whose `max_wait` ran out in the queue, before its turn: come
+    /// back once the limiter has refilled (waiters ahead may take what refills before).
+    #[cold]
+    fn gave_up_queued(&self) -> Denied {
+        let info = self.info();
+        Denied::RateLimited {
+            retry_after: info.reset_after(),
+            info,
         }
     }
 
@@ -629,18 +668,19 @@ impl<S: StateStore> RateLimiter<S> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
     /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
-    /// assert_eq!(l.call(async { Ok::<_, std::io::Error>(1) }).await?, 1);
+    /// assert_eq!(l.call(|| async { Ok::<_, std::io::Error>(1) }).await?, 1);
     /// # Ok(()) }
     /// ```
-    pub async fn call<T, E, Fut>(&self, future: Fut) -> Result<T, Error<E>>
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
+        F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
         self.store()
             .try_acquire_n_async(1)
             .await
             .map_err(|d| self.rejection(d))?;
-        future.await.map_err(Error::Operation)
+        operation().await.map_err(Error::Operation)
     }
 
     /// The [`Error`] a call gets for `denied`: [`Error::RateLimited`] or

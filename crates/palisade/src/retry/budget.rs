@@ -299,7 +299,7 @@ impl RetryBudget {
     /// Records one call. A [`Retry`](super::Retry) holding this budget calls it at the start
     /// of every call; call it yourself only for calls that do not go through a policy.
     ///
-    /// Costs a clock read (one atomic load on the default coarse clock), one load and one
+    /// Costs a clock read (one atomic load on a coarse clock), one load and one
     /// atomic add; once per bucket (`ttl / 10`) one call also writes the bucket's snapshot.
     /// Never blocks, never allocates.
     ///
@@ -430,9 +430,9 @@ impl RetryBudget {
 }
 
 impl Default for RetryBudget {
-    /// Finagle's default budget (see [`RetryBudgetConfig`]) on the coarse clock.
+    /// Finagle's default budget (see [`RetryBudgetConfig`]) on the default clock.
     fn default() -> Self {
-        RetryBudget::assemble(RetryBudgetConfig::default(), Clock::coarse())
+        RetryBudget::assemble(RetryBudgetConfig::default(), Clock::default())
     }
 }
 
@@ -551,10 +551,11 @@ impl RetryBudgetBuilder {
         self
     }
 
-    /// The clock that ages the window. Defaults to [`Clock::coarse`] (millisecond
-    /// resolution, one atomic load per read: the window moves in steps of `ttl / 10`, so
-    /// that is plenty). A [`ManualClock`](crate::clock::ManualClock) makes it virtual; give
-    /// the policies the same one.
+    /// The clock that ages the window. Defaults to [`Clock::default`], like every policy;
+    /// [`Clock::coarse`] suits it well (the window moves in steps of `ttl / 10`) once
+    /// [`start_coarse_clock`](crate::clock::start_coarse_clock) runs. A
+    /// [`ManualClock`](crate::clock::ManualClock) makes it virtual; give the policies the
+    /// same one.
     ///
     /// ```
     /// use palisade::clock::ManualClock;
@@ -578,7 +579,7 @@ impl RetryBudgetBuilder {
         self.config.validate()?;
         Ok(RetryBudget::assemble(
             self.config,
-            self.clock.unwrap_or_else(Clock::coarse),
+            self.clock.unwrap_or_default(),
         ))
     }
 }

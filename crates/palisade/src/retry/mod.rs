@@ -79,7 +79,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::clock::Sleeper;
 pub use budget::{RetryBudget, RetryBudgetBuilder, RetryBudgetConfig, RetryBudgetStats};
 pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
@@ -346,7 +345,8 @@ impl<W, R, D> Retry<W, R, D> {
     }
 
     /// Runs `operation` until it succeeds or retry stops, sleeping the thread between
-    /// attempts (advancing the clock instead, if it is a [`ManualClock`](crate::clock::ManualClock)).
+    /// attempts on the policy's clock (on a [`ManualClock`](crate::clock::ManualClock), virtual
+    /// time moves instead).
     ///
     /// Returns the value, the permanent error as [`Error::Operation`], or
     /// [`Error::RetriesExhausted`] with the last error.
@@ -422,9 +422,9 @@ impl<W, R, D> Retry<W, R, D> {
         }
     }
 
-    /// Runs the async `operation` until it succeeds or retry stops, waiting on tokio's timer
-    /// between attempts (advancing the clock instead, if it is a
-    /// [`ManualClock`](crate::clock::ManualClock)).
+    /// Runs the async `operation` until it succeeds or retry stops, waiting between attempts
+    /// on the policy's clock (see [`crate::clock`] for which timer serves it; on a
+    /// [`ManualClock`](crate::clock::ManualClock), virtual time).
     ///
     /// Dropping the returned future cancels the call: no further attempt starts.
     ///
@@ -436,7 +436,6 @@ impl<W, R, D> Retry<W, R, D> {
     /// assert_eq!(value, 5);
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -446,7 +445,7 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        self.run_async(operation, tokio::time::sleep, false).await.0
+        self.run_async(operation, false).await.0
     }
 
     /// [`call`](Self::call), returning a [`RetryReport`].
@@ -460,7 +459,6 @@ impl<W, R, D> Retry<W, R, D> {
     /// assert!(!report.is_success());
     /// # Ok(()) }
     /// ```
-    #[cfg(feature = "tokio")]
     pub async fn call_with_report<T, E, F, Fut>(&self, operation: F) -> RetryReport<T, E>
     where
         F: FnMut() -> Fut,
@@ -470,38 +468,8 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let (result, attempts) = self.run_async(operation, tokio::time::sleep, true).await;
+        let (result, attempts) = self.run_async(operation, true).await;
         report(result, &attempts)
-    }
-
-    /// [`call`](Self::call) on any async runtime: `sleeper` provides the delays (for example
-    /// `async_std::task::sleep`). Works without the `tokio` feature.
-    ///
-    /// ```
-    /// use palisade::clock::ManualClock;
-    /// use std::time::Duration;
-    /// let retry = palisade::retry::Retry::builder().clock(ManualClock::new()).build()?;
-    /// // Any `Fn(Duration) -> impl Future<Output = ()>` works as a sleeper.
-    /// let sleeper = |_d: Duration| std::future::ready(());
-    /// let fut = retry.call_with_sleeper(|| async { Ok::<_, ()>(1) }, sleeper);
-    /// # let _ = fut;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub async fn call_with_sleeper<T, E, F, Fut, S>(
-        &self,
-        operation: F,
-        sleeper: S,
-    ) -> Result<T, Error<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        S: Sleeper,
-        E: fmt::Debug,
-        W: Predicate<E>,
-        R: Predicate<T>,
-        D: DelayFn<T, E>,
-    {
-        self.run_async(operation, sleeper, false).await.0
     }
 
     /// Starts one call's attempts for a caller that runs its own loop around this policy's
@@ -510,16 +478,14 @@ impl<W, R, D> Retry<W, R, D> {
         Attempts::start(&self.shared, false)
     }
 
-    async fn run_async<T, E, F, Fut, S>(
+    async fn run_async<T, E, F, Fut>(
         &self,
         mut operation: F,
-        sleeper: S,
         measure: bool,
     ) -> (Result<T, Error<E>>, Attempts<'_>)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        S: Sleeper,
         E: fmt::Debug,
         W: Predicate<E>,
         R: Predicate<T>,
@@ -535,11 +501,7 @@ impl<W, R, D> Retry<W, R, D> {
                 &self.delay_fn,
             ) {
                 Step::Done(result) => return (result, attempts),
-                Step::Sleep(delay) => {
-                    if !self.shared.clock.advance_if_manual(delay) {
-                        sleeper.sleep(delay).await;
-                    }
-                }
+                Step::Sleep(delay) => self.shared.clock.sleep(delay).await,
             }
         }
     }

@@ -3,6 +3,11 @@
 //! Built with `RUSTFLAGS="--cfg palisade_loom"`, these are loom's model-checked types and
 //! `tests/loom_circuit_breaker.rs` explores every interleaving of the breaker's concurrent
 //! paths. (A crate-specific cfg, so dependencies with their own `cfg(loom)` code are untouched.)
+//!
+//! A lock-free building block shared by several policies lives here too: [`semaphore`]
+//! (the bulkhead's slots, the rate limiter's waiting turn).
+
+pub(crate) mod semaphore;
 
 #[cfg(not(palisade_loom))]
 pub(crate) use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering, fence};

@@ -1,0 +1,173 @@
+//! What a bulkhead publishes and how it refuses: [`BulkheadEvent`], [`Rejected`], [`RejectReason`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// Why a bulkhead turned a call away.
+///
+/// ```
+/// use palisade::bulkhead::RejectReason;
+/// let reason = RejectReason::QueueFull { max_queue: 8 };
+/// assert_ne!(reason, RejectReason::Full);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// Every slot was busy and the call could not wait: the bulkhead has no queue
+    /// (`max_queue = 0`), or the caller asked not to wait ([`Bulkhead::try_acquire`](super::Bulkhead::try_acquire)).
+    Full,
+    /// Every slot was busy and `max_queue` calls were already waiting.
+    QueueFull {
+        /// The queue's bound.
+        max_queue: usize,
+    },
+    /// The call waited `max_wait` in the queue and no slot came free.
+    WaitedTooLong {
+        /// The bound on waiting.
+        max_wait: Duration,
+    },
+}
+
+/// A call a bulkhead turned away without running it. Converts into
+/// [`Error::BulkheadFull`].
+///
+/// ```
+/// use palisade::bulkhead::{Bulkhead, RejectReason};
+/// let bulkhead = Bulkhead::builder().name("db").max_concurrent(1).build()?;
+/// let _held = bulkhead.try_acquire()?;
+/// let rejected = bulkhead.try_acquire().unwrap_err();
+/// assert_eq!((rejected.name(), rejected.max_concurrent()), ("db", 1));
+/// assert_eq!(rejected.reason(), RejectReason::Full);
+/// let err: palisade::Error<std::io::Error> = rejected.into();
+/// assert!(err.is_rejection());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub(super) name: Arc<str>,
+    pub(super) max_concurrent: usize,
+    pub(super) reason: RejectReason,
+}
+
+impl Rejected {
+    /// The bulkhead's name.
+    ///
+    /// ```
+    /// # let b = palisade::bulkhead::Bulkhead::builder().name("x").max_concurrent(1).build()?;
+    /// # let _held = b.try_acquire()?;
+    /// assert_eq!(b.try_acquire().unwrap_err().name(), "x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bulkhead's maximum number of concurrent calls.
+    ///
+    /// ```
+    /// # let b = palisade::bulkhead::Bulkhead::builder().max_concurrent(1).build()?;
+    /// # let _held = b.try_acquire()?;
+    /// assert_eq!(b.try_acquire().unwrap_err().max_concurrent(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// Why the call was turned away.
+    ///
+    /// ```
+    /// # use palisade::bulkhead::RejectReason;
+    /// # let b = palisade::bulkhead::Bulkhead::builder().max_concurrent(1).build()?;
+    /// # let _held = b.try_acquire()?;
+    /// assert_eq!(b.try_acquire().unwrap_err().reason(), RejectReason::Full);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reason(&self) -> RejectReason {
+        self.reason
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, max) = (&self.name, self.max_concurrent);
+        match self.reason {
+            RejectReason::Full => write!(
+                f,
+                "bulkhead '{name}' is full: all {max} concurrent slots are busy"
+            ),
+            RejectReason::QueueFull { max_queue } => write!(
+                f,
+                "bulkhead '{name}' is full: all {max} concurrent slots are busy and \
+                 {max_queue} calls are already waiting"
+            ),
+            RejectReason::WaitedTooLong { max_wait } => write!(
+                f,
+                "bulkhead '{name}' is full: none of its {max} concurrent slots came free \
+                 within {max_wait:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl<E> From<Rejected> for Error<E> {
+    fn from(rejected: Rejected) -> Self {
+        Error::BulkheadFull {
+            name: rejected.name,
+            max_concurrent: rejected.max_concurrent,
+        }
+    }
+}
+
+/// What a bulkhead did, published as [`Event::Bulkhead`](crate::event::Event::Bulkhead).
+///
+/// ```
+/// use palisade::bulkhead::BulkheadEvent;
+/// let e = BulkheadEvent::Released { name: "db" };
+/// assert_eq!(e.name(), "db");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum BulkheadEvent<'a> {
+    /// A call got a slot, at once (`waited` zero) or after waiting in the queue.
+    Permitted {
+        /// The bulkhead's name.
+        name: &'a str,
+        /// Time spent in the queue, on the policy's clock.
+        waited: Duration,
+    },
+    /// A call was turned away.
+    Rejected {
+        /// The bulkhead's name.
+        name: &'a str,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A call gave its slot back (it finished, panicked or was dropped).
+    Released {
+        /// The bulkhead's name.
+        name: &'a str,
+    },
+}
+
+impl<'a> BulkheadEvent<'a> {
+    /// The name of the policy that published the event.
+    ///
+    /// ```
+    /// # use palisade::bulkhead::{BulkheadEvent, RejectReason};
+    /// let e = BulkheadEvent::Rejected { name: "x", reason: RejectReason::Full };
+    /// assert_eq!(e.name(), "x");
+    /// ```
+    pub fn name(&self) -> &'a str {
+        match self {
+            BulkheadEvent::Permitted { name, .. }
+            | BulkheadEvent::Rejected { name, .. }
+            | BulkheadEvent::Released { name } => name,
+        }
+    }
+}
