@@ -440,11 +440,36 @@ fn bad_durations_and_rates_name_key_and_value() {
     }
 }
 
-// One grammar for duration strings (jiff's "friendly" format) in a file and an environment
-// variable: each string below means the same in both.
+// One grammar for duration strings (jiff's "friendly" format) in a file, an environment
+// variable and `#[resilient(timeout = "...")]`: each string below means the same in all three.
 macro_rules! same_everywhere {
     ($($name:ident = $text:literal => $expected:expr),* $(,)?) => {
         const SAME_EVERYWHERE: &[(&str, Duration)] = &[$(($text, $expected)),*];
+
+        #[cfg(feature = "macros")]
+        mod in_the_attribute {
+            use super::*;
+
+            $(
+                #[palisade::resilient(timeout = $text)]
+                async fn $name() -> Result<(), std::io::Error> {
+                    tokio::time::sleep(Duration::from_secs(30 * 86_400)).await;
+                    Ok(())
+                }
+            )*
+
+            #[tokio::test(start_paused = true)]
+            async fn the_same_duration_strings_set_that_timeout_in_resilient() {
+                $(
+                    match $name().await {
+                        Err(Error::Timeout { limit, .. }) => {
+                            assert_eq!(limit, $expected, "{}", $text)
+                        }
+                        other => panic!("{}: expected a timeout, got {other:?}", $text),
+                    }
+                )*
+            }
+        }
     };
 }
 
