@@ -557,7 +557,7 @@ fn count(key: &str, value: &Expr) -> syn::Result<u32> {
 fn duration(key: &str, kind: Kind, value: &Expr) -> syn::Result<u64> {
     let forms = match kind {
         Kind::Seconds => "a number of seconds, like 15.0".to_string(),
-        _ => "a duration string (\"250ms\", \"30s\", \"1.5s\") or seconds as a float (2.0)"
+        _ => "a duration string (\"250ms\", \"1.5s\", \"1m 30s\") or seconds as a float (2.0)"
             .to_string(),
     };
     if let Some(inner) = negated(value) {
@@ -706,6 +706,9 @@ mod tests {
         let args = parse(quote!(max_attempts = 3, total_timeout = "1m30s")).unwrap();
         assert!(args.preset.is_none());
         assert_eq!(args.total_timeout.unwrap().value, 90 * S);
+        let args = parse(quote!(timeout = "1m 30s", recovery_timeout = "2 hours")).unwrap();
+        assert_eq!(args.timeout.unwrap().value, 90 * S);
+        assert_eq!(args.recovery_timeout.unwrap().value, 7_200 * S);
     }
 
     #[test]
@@ -788,6 +791,8 @@ mod tests {
         assert!(error(quote!(timeout_seconds = 0)).contains("must be greater than zero"));
         assert!(error(quote!(timeout = -1.0)).contains("greater than zero, not -1.0"));
         assert!(error(quote!(timeout = "fast")).contains("`timeout`: \"fast\" is not a duration"));
+        assert!(error(quote!(timeout = "-5s")).contains("`timeout`: \"-5s\" is negative"));
+        assert!(error(quote!(timeout = "30")).contains("has no unit"));
         assert!(error(quote!(base_delay = 2)).contains("has no unit"));
         assert!(error(quote!(timeout_seconds = "15s")).contains("write timeout = \"15s\""));
         assert!(error(quote!(timeout = Duration::from_secs(1))).contains("compile time"));

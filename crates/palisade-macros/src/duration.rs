@@ -1,84 +1,96 @@
 //! Durations written in the attribute, turned into whole nanoseconds at compile time.
 //!
-//! Two spellings: a string with units (`"250ms"`, `"30s"`, `"2m"`, `"1.5s"`, `"1m30s"`) and,
-//! as the reference docs write them, a number of seconds (`15.0`, `0.5`). Both are parsed
-//! as exact decimals — never through `f64` — so `"0.1s"` and `0.1` are exactly 100 ms. The
-//! result is a `u64` of nanoseconds, what `Duration::from_nanos` takes; zero is refused by the
-//! caller, which knows the field's name.
+//! Two spellings. A string is read by [jiff]'s "friendly" duration format — the same call
+//! palisade's configuration makes for files and environment variables, so a string that
+//! loads from a file is accepted here too: `"250ms"`, `"1.5s"`, `"1m30s"`, `"1m 30s"`,
+//! `"2 hours"`, `"1d"` (units largest first, each once, a fraction only on the last; days
+//! and weeks are 24 hours and 7 days, months and years are refused). And, as the reference
+//! docs write them, a number of seconds (`15.0`, `0.5`), read as an exact decimal — never
+//! through `f64` — so `0.1` is exactly 100 ms. The result is a `u64` of nanoseconds, what
+//! `Duration::from_nanos` takes; zero is refused by the caller, which knows the field's name.
 
-/// The units a duration string may use, longest spelling first so `ms` is not read as `m`.
-const UNITS: &[(&str, u128)] = &[
-    ("ns", 1),
-    ("us", 1_000),
-    ("µs", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60_000_000_000),
-    ("h", 3_600_000_000_000),
-];
+use std::time::Duration;
 
-const UNIT_LIST: &str = "ns, us, ms, s, m or h";
+use jiff::SpanRelativeTo;
+use jiff::fmt::friendly::SpanParser;
 
-/// Parses a duration string such as `"250ms"`, `"1.5s"` or `"1m30s"` into nanoseconds.
-/// Segments must go from larger units to smaller ones, each unit at most once.
+static PARSER: SpanParser = SpanParser::new();
+
+const LIKE: &str =
+    "write a number and a unit (ns, us, ms, s, m, h, d), like \"250ms\", \"1.5s\" or \"1m 30s\"";
+
+/// Parses a duration string such as `"250ms"`, `"1.5s"` or `"1m 30s"` into nanoseconds.
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
-    if text.trim().is_empty() {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(format!("empty duration: {LIKE}"));
+    }
+    let duration = match PARSER.parse_unsigned_duration(trimmed) {
+        Ok(duration) => duration,
+        Err(_) => read_span(text, trimmed)?,
+    };
+    u64::try_from(duration.as_nanos()).map_err(|_| too_large(&format!("\"{text}\"")))
+}
+
+/// What `parse_unsigned_duration` refused: jiff reads days, weeks and a sign only into a
+/// `Span`, so read it that way to take days as 24 hours and to tell a negative duration
+/// from a malformed one.
+fn read_span(text: &str, trimmed: &str) -> Result<Duration, String> {
+    let span = PARSER.parse_span(trimmed).map_err(|error| {
+        if is_plain_decimal(trimmed) {
+            format!(
+                "\"{text}\" has no unit: write \"{trimmed}s\" or \"{trimmed}ms\", or seconds as a \
+                 number ({})",
+                as_float(trimmed)
+            )
+        } else {
+            format!(
+                "\"{text}\" is not a duration: {}; {LIKE}",
+                jiff_reason(&error)
+            )
+        }
+    })?;
+    if span.is_negative() {
         return Err(format!(
-            "empty duration: write a number and a unit ({UNIT_LIST}), like \"250ms\", \"30s\" or \"1.5s\""
+            "\"{text}\" is negative: a duration here must be greater than zero"
         ));
     }
-    if text.chars().any(char::is_whitespace) {
+    if span.get_years() != 0 || span.get_months() != 0 {
         return Err(format!(
-            "\"{text}\" contains a space: write the number and its unit together, like \"250ms\" or \"1m30s\""
+            "\"{text}\" counts months or years, which have no fixed length: write days, hours \
+             or less, like \"30d\""
         ));
     }
-    let mut rest = text;
-    let mut total: u128 = 0;
-    let mut previous_unit: Option<(&str, u128)> = None;
-    while !rest.is_empty() {
-        let digits_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(digits_end);
-        if number.is_empty() {
-            return Err(format!(
-                "\"{text}\" is not a duration: write a number and a unit ({UNIT_LIST}), like \"250ms\" or \"1.5s\""
-            ));
-        }
-        let unit_end = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_end);
-        if unit.is_empty() {
-            return Err(format!(
-                "\"{text}\" has no unit: write \"{number}ms\" or \"{number}s\" (units: {UNIT_LIST})"
-            ));
-        }
-        let Some(&(unit, unit_nanos)) = UNITS.iter().find(|(name, _)| *name == unit) else {
-            return Err(format!(
-                "unknown unit `{unit}` in \"{text}\": use {UNIT_LIST}"
-            ));
-        };
-        if let Some((previous, previous_nanos)) = previous_unit
-            && unit_nanos >= previous_nanos
-        {
-            return Err(format!(
-                "\"{text}\" has `{unit}` after `{previous}`: write larger units first, each once, like \"1m30s\""
-            ));
-        }
-        let segment = decimal_times(number, 0, unit_nanos).map_err(|why| match why {
-            Inexact => format!("\"{text}\" is not a whole number of nanoseconds"),
-            Malformed => format!("`{number}` in \"{text}\" is not a number"),
-            TooLarge => too_large(text),
-        })?;
-        total = total
-            .checked_add(segment)
-            .filter(|&t| t <= u128::from(u64::MAX))
-            .ok_or_else(|| too_large(text))?;
-        previous_unit = Some((unit, unit_nanos));
-        rest = next;
+    span.to_duration(SpanRelativeTo::days_are_24_hours())
+        .and_then(Duration::try_from)
+        .map_err(|error| format!("\"{text}\" is not a duration: {}", jiff_reason(&error)))
+}
+
+/// jiff's message without the preamble every parse error starts with.
+fn jiff_reason(error: &jiff::Error) -> String {
+    let message = error.to_string();
+    match message.strip_prefix("failed to parse input in the \"friendly\" duration format: ") {
+        Some(reason) => reason.to_owned(),
+        None => message,
     }
-    u64::try_from(total).map_err(|_| too_large(text))
+}
+
+/// `30` or `0.5`: digits, with digits on both sides of a decimal point.
+fn is_plain_decimal(text: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(text),
+    }
+}
+
+/// `30` as `30.0`, `0.5` as it is: the float literal the attribute takes for seconds.
+fn as_float(number: &str) -> String {
+    if number.contains('.') {
+        number.to_owned()
+    } else {
+        format!("{number}.0")
+    }
 }
 
 /// Parses the base-10 digits of a numeric literal (as `syn` gives them: no sign, suffix or
@@ -178,33 +190,40 @@ mod tests {
         assert_eq!(parse_duration("7µs"), Ok(7_000));
         assert_eq!(parse_duration("250ms"), Ok(250 * MS));
         assert_eq!(parse_duration("30s"), Ok(30 * S));
+        assert_eq!(parse_duration("5sec"), Ok(5 * S));
         assert_eq!(parse_duration("2m"), Ok(120 * S));
+        assert_eq!(parse_duration("2 mins"), Ok(120 * S));
         assert_eq!(parse_duration("1h"), Ok(3_600 * S));
+        assert_eq!(parse_duration("1d"), Ok(86_400 * S));
+        assert_eq!(parse_duration("1w"), Ok(7 * 86_400 * S));
     }
 
     #[test]
     fn fractions_are_exact() {
         assert_eq!(parse_duration("1.5s"), Ok(1_500 * MS));
         assert_eq!(parse_duration("0.1s"), Ok(100 * MS));
-        assert_eq!(parse_duration(".5s"), Ok(500 * MS));
-        assert_eq!(parse_duration("2.s"), Ok(2 * S));
         assert_eq!(parse_duration("0.000000001s"), Ok(1));
         assert_eq!(parse_duration("1.25m"), Ok(75 * S));
+        assert_eq!(parse_duration("1m 0.5s"), Ok(60_500 * MS));
     }
 
     #[test]
-    fn compound_durations_add_up_largest_unit_first() {
+    fn compound_durations_add_up_largest_unit_first_with_or_without_spaces() {
         assert_eq!(parse_duration("1m30s"), Ok(90 * S));
+        assert_eq!(parse_duration("1m 30s"), Ok(90 * S));
+        assert_eq!(parse_duration(" 1m 30s "), Ok(90 * S));
+        assert_eq!(parse_duration("1 hour, 30 minutes"), Ok(5_400 * S));
         assert_eq!(parse_duration("1h2m3s4ms"), Ok(3_723 * S + 4 * MS));
+        assert_eq!(parse_duration("1d 12h"), Ok(129_600 * S));
         assert!(
             parse_duration("30s1m")
                 .unwrap_err()
-                .contains("larger units first")
+                .contains("largest to smallest")
         );
         assert!(
             parse_duration("1s1s")
                 .unwrap_err()
-                .contains("larger units first")
+                .contains("largest to smallest")
         );
     }
 
@@ -217,62 +236,63 @@ mod tests {
     #[test]
     fn malformed_strings_say_what_is_wrong() {
         assert!(parse_duration("").unwrap_err().contains("empty duration"));
-        assert!(parse_duration("250").unwrap_err().contains("has no unit"));
+        assert!(parse_duration(" ").unwrap_err().contains("empty duration"));
+        let no_unit = parse_duration("250").unwrap_err();
+        assert!(no_unit.contains("has no unit"), "{no_unit}");
+        assert!(no_unit.contains("\"250s\" or \"250ms\""), "{no_unit}");
+        assert!(no_unit.contains("(250.0)"), "{no_unit}");
+        assert!(parse_duration("0.5").unwrap_err().contains("(0.5)"));
+        for bad in ["ms", "fast", "5 parsecs", "1.2.3s", "1e3s", ".5s", "1M"] {
+            let message = parse_duration(bad).unwrap_err();
+            assert!(
+                message.starts_with(&format!("\"{bad}\" is not a duration: ")),
+                "{message}"
+            );
+            assert!(message.contains("like \"250ms\""), "{message}");
+            assert!(!message.contains("failed to parse"), "{message}");
+        }
+        for negative in ["-5s", "-1d", "5s ago"] {
+            assert!(
+                parse_duration(negative)
+                    .unwrap_err()
+                    .contains("is negative: a duration here must be greater than zero")
+            );
+        }
         assert!(
-            parse_duration("5sec")
+            parse_duration("1y")
                 .unwrap_err()
-                .contains("unknown unit `sec`")
-        );
-        assert!(
-            parse_duration("ms")
-                .unwrap_err()
-                .contains("is not a duration")
-        );
-        assert!(
-            parse_duration("-5s")
-                .unwrap_err()
-                .contains("is not a duration")
-        );
-        assert!(
-            parse_duration("250 ms")
-                .unwrap_err()
-                .contains("contains a space")
-        );
-        assert!(
-            parse_duration("1.2.3s")
-                .unwrap_err()
-                .contains("is not a number")
-        );
-        assert!(
-            parse_duration(".s")
-                .unwrap_err()
-                .contains("is not a number")
+                .contains("months or years, which have no fixed length")
         );
         assert!(
             parse_duration("1.5ns")
                 .unwrap_err()
-                .contains("whole number of nanoseconds")
+                .contains("fractional nanoseconds")
         );
     }
 
     #[test]
     fn durations_past_u64_nanoseconds_are_refused() {
         assert_eq!(parse_duration("18446744073709551615ns"), Ok(u64::MAX));
+        assert_eq!(
+            parse_duration("5124095h 34m 33s 709ms 551us 615ns"),
+            Ok(u64::MAX)
+        );
         assert!(
             parse_duration("18446744073709551616ns")
                 .unwrap_err()
-                .contains("too long")
+                .contains("is not a duration")
         );
         assert!(parse_duration("6000000h").unwrap_err().contains("too long"));
+        assert!(parse_duration("300000d").unwrap_err().contains("too long"));
         assert!(
-            parse_duration("5124095h34m33s709551616ns")
+            parse_duration("5124095h34m33s709ms551us616ns")
                 .unwrap_err()
                 .contains("too long")
         );
         assert!(
             parse_duration("99999999999999999999999999999999999999999h")
                 .unwrap_err()
-                .contains("too long")
+                .contains("is not a duration")
         );
     }
 

@@ -75,12 +75,18 @@
 //! | `base_delay`, `max_delay` | duration | retry's first delay and its cap |
 //! | `recovery_timeout` | duration | how long the breaker stays open |
 //!
-//! A duration is a string with units — `"250ms"`, `"30s"`, `"2m"`, `"1.5s"`, `"1m30s"`
-//! (units `ns`, `us`, `ms`, `s`, `m`, `h`) — or, as the reference docs write it, a float
-//! number of seconds: `timeout = 15.0`, `base_delay = 0.5`. `timeout_seconds` also takes an
-//! integer. A bare integer for a duration (`base_delay = 2`) is refused as ambiguous. Both
-//! forms are parsed as exact decimals into whole nanoseconds; zero and negative values are
-//! refused.
+//! A duration is a string with units — `"250ms"`, `"30s"`, `"2m"`, `"1.5s"`, `"1m30s"`,
+//! `"1m 30s"`, `"2 hours"`, `"1d"` — or, as the reference docs write it, a float number of
+//! seconds: `timeout = 15.0`, `base_delay = 0.5`. Strings are read by [jiff]'s "friendly"
+//! format, the same grammar palisade's configuration files and environment variables use:
+//! units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, `w` and their spelled-out forms
+//! (`secs`, `mins`, `hours`, …), largest first, each once, a fraction only on the last; days
+//! and weeks are 24 hours and 7 days, months and years are refused. `timeout_seconds` also
+//! takes an integer. A bare integer for a duration (`base_delay = 2`, or the string `"2"`)
+//! is refused as ambiguous. Both forms become exact whole nanoseconds (at most `u64::MAX`,
+//! about 584 years); zero and negative values are refused.
+//!
+//! [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
 //!
 //! Without a preset (omitted, or `operation_type = "custom"` as the reference docs write it)
 //! the pipeline starts empty, from `Pipeline::builder()`, and has exactly the policies the

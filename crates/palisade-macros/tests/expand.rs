@@ -140,6 +140,51 @@ async fn each_attempt_is_bounded_by_the_timeout() {
     );
 }
 
+// Duration strings as files and environment variables take them (one grammar: jiff's
+// "friendly" format): each sets exactly that per-attempt timeout.
+macro_rules! timeouts {
+    ($($name:ident = $text:literal => $expected:expr),* $(,)?) => {
+        $(
+            #[resilient(timeout = $text)]
+            async fn $name() -> Result<(), DbError> {
+                tokio::time::sleep(Duration::from_secs(30 * 86_400)).await;
+                Ok(())
+            }
+        )*
+
+        #[tokio::test(start_paused = true)]
+        async fn duration_strings_set_that_timeout() {
+            $(
+                let start = tokio::time::Instant::now();
+                let error = $name().await.unwrap_err();
+                let expected: Duration = $expected;
+                assert!(
+                    matches!(error, palisade::Error::Timeout { limit, .. } if limit == expected),
+                    "{}: {error:?}",
+                    $text
+                );
+                // tokio's timer counts whole milliseconds.
+                let elapsed = start.elapsed();
+                assert!(
+                    elapsed >= expected && elapsed <= expected + Duration::from_millis(1),
+                    "{}: {elapsed:?}",
+                    $text
+                );
+            )*
+        }
+    };
+}
+
+timeouts!(
+    minute_and_a_half_spaced = "1m 30s" => Duration::from_secs(90),
+    minute_and_a_half = "1m30s" => Duration::from_secs(90),
+    one_and_a_half_seconds = "1.5s" => Duration::from_millis(1500),
+    spelled_out = "1 minute, 30 seconds" => Duration::from_secs(90),
+    hours_with_a_fraction = "1.5 hours" => Duration::from_secs(5400),
+    a_day = "1d" => Duration::from_secs(86_400),
+    microseconds = "250µs" => Duration::from_micros(250),
+);
+
 static BREAKER_CALLS: AtomicU32 = AtomicU32::new(0);
 
 #[resilient(failure_threshold = 2, recovery_timeout = "1h")]

@@ -85,7 +85,9 @@ pub use error::{ConfigError, Error};
 /// becomes `Result<T, palisade::Error<E>>`; the body keeps its own error type, so `?` works
 /// as before. The body runs once per attempt and borrows the arguments. Arguments are
 /// checked at compile time: an unknown preset or key, a zero count or an unparseable
-/// duration is a compile error pointing at it.
+/// duration is a compile error pointing at it. Durations are strings (`"250ms"`, `"1.5s"`,
+/// `"1m 30s"`, `"1d"`) in the grammar configuration files and environment variables use —
+/// jiff's "friendly" format — or float seconds (`timeout = 15.0`).
 ///
 /// ```
 /// use palisade::resilient;

@@ -92,6 +92,11 @@ fn value() -> impl Strategy<Value = String> {
             "false",
             "\"0s\"",
             "\"1.5s\"",
+            "\"1m 30s\"",
+            "\"1d 12h\"",
+            "\"-1s\"",
+            "\"1y\"",
+            "\"18446744073709551615s 999999999ns\"",
             "\"99999999999999999999h\"",
         ])
         .prop_map(str::to_owned),
@@ -148,6 +153,24 @@ proptest! {
             text.push_str(&format!("{key} = {value}\n"));
         }
         load_and_exercise(Loader::from_str(Format::Toml, &text));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::default())]
+
+    /// Every duration a configuration can hold — set in code, up to `Duration::MAX` — is
+    /// written in a spelling the duration parser reads back exactly.
+    #[test]
+    fn every_duration_is_written_back_exactly(
+        secs in prop_oneof![any::<u64>(), 0u64..100_000],
+        nanos in prop_oneof![0u32..1_000_000_000, Just(0u32), (0u32..1_000).prop_map(|n| n * 1_000_000)],
+    ) {
+        let mut config = Loader::from_str(Format::Toml, "[policies.p]").load().expect("loads");
+        if let Some(policy) = config.policies.get_mut("p") {
+            policy.timeout = Some(std::time::Duration::new(secs, nanos));
+        }
+        exercise(&config);
     }
 }
 

@@ -440,6 +440,147 @@ fn bad_durations_and_rates_name_key_and_value() {
     }
 }
 
+// One grammar for duration strings (jiff's "friendly" format) in a file, an environment
+// variable and `#[resilient(timeout = "...")]`: each string below means the same in all three.
+macro_rules! same_everywhere {
+    ($($name:ident = $text:literal => $expected:expr),* $(,)?) => {
+        const SAME_EVERYWHERE: &[(&str, Duration)] = &[$(($text, $expected)),*];
+
+        #[cfg(feature = "macros")]
+        mod in_the_attribute {
+            use super::*;
+
+            $(
+                #[palisade::resilient(timeout = $text)]
+                async fn $name() -> Result<(), std::io::Error> {
+                    tokio::time::sleep(Duration::from_secs(30 * 86_400)).await;
+                    Ok(())
+                }
+            )*
+
+            #[tokio::test(start_paused = true)]
+            async fn the_same_duration_strings_set_that_timeout_in_resilient() {
+                $(
+                    match $name().await {
+                        Err(Error::Timeout { limit, .. }) => {
+                            assert_eq!(limit, $expected, "{}", $text)
+                        }
+                        other => panic!("{}: expected a timeout, got {other:?}", $text),
+                    }
+                )*
+            }
+        }
+    };
+}
+
+same_everywhere!(
+    minute_and_a_half_spaced = "1m 30s" => Duration::from_secs(90),
+    minute_and_a_half = "1m30s" => Duration::from_secs(90),
+    spelled_out = "1 minute, 30 seconds" => Duration::from_secs(90),
+    seconds = "90s" => Duration::from_secs(90),
+    seconds_spelled = "5sec" => Duration::from_secs(5),
+    fraction = "1.5s" => Duration::from_millis(1500),
+    fraction_of_an_hour = "1.5h" => Duration::from_secs(5400),
+    millis = "250ms" => Duration::from_millis(250),
+    millis_spelled = "100millis" => Duration::from_millis(100),
+    micros = "250µs" => Duration::from_micros(250),
+    micros_ascii = "250us" => Duration::from_micros(250),
+    hours = "2 hours" => Duration::from_secs(7200),
+    a_day = "1d" => Duration::from_secs(86_400),
+    a_day_and_a_half = "1d 12h" => Duration::from_secs(129_600),
+);
+
+#[test]
+fn the_same_duration_strings_load_from_a_file_and_an_environment_variable() {
+    let dir = dir("duration_strings");
+    for &(text, expected) in SAME_EVERYWHERE {
+        let toml_file = write(
+            &dir,
+            "palisade.toml",
+            &format!("[policies.x]\ntimeout = \"{text}\"\n"),
+        );
+        let yaml_file = write(
+            &dir,
+            "palisade.yaml",
+            &format!("policies:\n  x:\n    timeout: \"{text}\"\n"),
+        );
+        for path in [toml_file, yaml_file] {
+            let config = Loader::new().file(&path).load().expect(text);
+            assert_eq!(config.policies["x"].timeout, Some(expected), "{text}");
+            // Written back, it loads to the same configuration.
+            let again = toml(&config.to_toml_string().expect("writes")).expect("loads again");
+            assert_eq!(again, config, "{text}");
+        }
+        let config = Loader::new()
+            .env_from([("PALISADE_X_TIMEOUT", text)])
+            .load()
+            .expect(text);
+        assert_eq!(config.policies["x"].timeout, Some(expected), "{text}");
+    }
+}
+
+#[test]
+fn a_plain_number_is_seconds_in_a_file_and_an_environment_variable() {
+    for text in ["timeout = 30", "timeout = 30.0", "timeout = \"30\""] {
+        let config = toml(&format!("[policies.x]\n{text}")).expect(text);
+        assert_eq!(config.policies["x"].timeout, Some(Duration::from_secs(30)));
+    }
+    for value in ["30", "30.0", " 30 "] {
+        let config = Loader::new()
+            .env_from([("PALISADE_X_TIMEOUT", value)])
+            .load()
+            .expect(value);
+        assert_eq!(config.policies["x"].timeout, Some(Duration::from_secs(30)));
+    }
+}
+
+#[test]
+fn bad_duration_strings_say_why_with_key_and_value() {
+    for (text, why) in [
+        ("soon", "is not a duration: "),
+        ("5 parsecs", "is not a duration: "),
+        ("30s1m", "units must be written from largest to smallest"),
+        ("-5s", "this one must not be negative"),
+        (
+            "1y",
+            "this one counts months or years, which have no fixed length",
+        ),
+        ("", "this one is empty"),
+    ] {
+        let err = toml(&format!("[policies.x]\ntimeout = \"{text}\"")).unwrap_err();
+        assert_eq!(
+            (err.key(), err.value()),
+            (Some("policies.x.timeout"), Some(text)),
+            "{err}"
+        );
+        assert!(err.reason().starts_with("expected a duration such as \"250ms\", \"1.5s\", \"1m 30s\" or a number of seconds; "), "{err}");
+        assert!(err.reason().contains(why), "{text}: {err}");
+        assert!(!err.reason().contains("failed to parse"), "{err}");
+
+        let err = Loader::new()
+            .env_from([("PALISADE_X_TIMEOUT", text)])
+            .load()
+            .unwrap_err();
+        assert_eq!(
+            (err.env_var(), err.key(), err.value()),
+            (
+                Some("PALISADE_X_TIMEOUT"),
+                Some("policies.x.timeout"),
+                Some(text)
+            ),
+            "{err}"
+        );
+        assert!(err.reason().contains(why), "{text}: {err}");
+    }
+    let err = toml("[policies.x]\ntimeout = \"-5s\"").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration in TOML text: policies.x.timeout = -5s: expected a duration \
+         such as \"250ms\", \"1.5s\", \"1m 30s\" or a number of seconds; this one must not be \
+         negative"
+    );
+}
+
 #[test]
 fn malformed_files_name_the_file_and_line() {
     let dir = dir("malformed");

@@ -118,11 +118,7 @@ pub(crate) fn value(text: &str) -> Value {
     if let Ok(n) = trimmed.parse::<i64>() {
         return Value::from(n);
     }
-    let numeric = trimmed.bytes().any(|b| b.is_ascii_digit())
-        && trimmed
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
-    if numeric && let Ok(n) = trimmed.parse::<f64>() {
+    if let Some(n) = super::value::plain_number(trimmed) {
         return Value::from(n);
     }
     Value::from(text)

@@ -90,11 +90,17 @@
 //! (`max_attempts`, `retry.max_attempts`) name the same number; when both are set the
 //! later layer's wins (see [`Loader::load`]).
 //!
-//! **Durations** are strings with a unit — `"250ms"`, `"30s"`, `"1m30s"`, `"2h"` (units ns,
-//! us, ms, s, m, h, d) — or plain numbers of seconds, because the reference docs write
-//! `timeout_seconds = 30.0`: `30`, `0.5` and `"30"` all work. Negative, NaN and infinite
-//! durations are errors. Saved files use the shortest exact unit (`"1500ms"`). **Rates**
-//! are `"permits/period"`: `"100/s"`, `"600/m"`, `"5/250ms"`.
+//! **Durations** are strings with units — `"250ms"`, `"1.5s"`, `"1m30s"`, `"1m 30s"`, `"2h"`,
+//! `"2 hours, 30 minutes"`, `"1d"` — read by [jiff]'s "friendly" format, the same grammar
+//! `#[resilient(timeout = "...")]` takes: units ns, us/µs, ms, s, m, h, d, w and their
+//! spelled-out forms, largest first, each once, a fraction only on the last; days and weeks
+//! are 24 hours and 7 days, months and years are refused. Plain numbers are seconds, because
+//! the reference docs write `timeout_seconds = 30.0`: `30`, `0.5` and `"30"` all work.
+//! Negative, NaN and infinite durations are errors. Saved files use the shortest exact unit
+//! (`"1500ms"`). **Rates** are `"permits/period"`: `"100/s"`, `"600/m"`, `"5/250ms"`,
+//! `"1000/d"`.
+//!
+//! [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
 //!
 //! # Typo protection
 //!

@@ -1,12 +1,27 @@
 //! The human spellings of configuration values — durations (`"250ms"`, `30.0`), rates
 //! (`"100/s"`) and named choices (`"exponential"`) — and their serde forms.
 //!
+//! Duration strings are read by [jiff]'s "friendly" format, the same call `#[resilient]`
+//! makes at compile time, so a duration string that loads from a file or an environment
+//! variable is accepted by the attribute too: `"250ms"`, `"1.5s"`, `"1m30s"`, `"1m 30s"`,
+//! `"2h"`, `"2 hours, 30 minutes"`, `"1d"`. Units: ns, us/µs, ms, s, m, h, d, w and their
+//! spelled-out forms (`nanos`, `micros`, `millis`, `secs`, `mins`, `hrs`, `days`, …), from
+//! largest to smallest, each once, a fraction only on the last (`"1.5s"`, `"0.25h"`, not
+//! `".5s"`). Days and weeks are 24 hours and 7 days; months and years are refused. A number
+//! is seconds — `30`, `0.5`, and text that is only a number, such as an environment
+//! variable's `"30"` (where the attribute, which has float literals for that, asks for a
+//! unit).
+//!
 //! Everything here is written back the way it is read, so a saved file loads to the same
 //! configuration.
+//!
+//! [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
 
 use std::fmt;
 use std::time::Duration;
 
+use jiff::SpanRelativeTo;
+use jiff::fmt::friendly::SpanParser;
 use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserializer, Serializer};
 
@@ -16,102 +31,117 @@ use crate::retry::{Jitter, Strategy};
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
-/// The units a duration string may use, longest spelling first so `ms` wins over `m`.
-const UNITS: [(&str, u128); 17] = [
-    ("nanos", 1),
-    ("micros", 1_000),
-    ("millis", 1_000_000),
-    ("secs", NANOS_PER_SEC),
-    ("sec", NANOS_PER_SEC),
-    ("mins", 60 * NANOS_PER_SEC),
-    ("min", 60 * NANOS_PER_SEC),
-    ("ns", 1),
-    ("us", 1_000),
-    ("µs", 1_000),
-    ("ms", 1_000_000),
-    ("hrs", 3_600 * NANOS_PER_SEC),
-    ("hr", 3_600 * NANOS_PER_SEC),
-    ("s", NANOS_PER_SEC),
-    ("m", 60 * NANOS_PER_SEC),
-    ("h", 3_600 * NANOS_PER_SEC),
-    ("d", 86_400 * NANOS_PER_SEC),
-];
-
 /// What a duration looks like, for error messages.
 pub(crate) const DURATION_EXPECTED: &str =
-    "a duration such as \"250ms\", \"30s\", \"1m30s\" or a number of seconds";
+    "a duration such as \"250ms\", \"1.5s\", \"1m 30s\" or a number of seconds";
 
-/// Parses `"250ms"`, `"1.5s"`, `"1m30s"`, `"2h"` or a bare number of seconds (`"30"`,
-/// `"0.5"`). Units: ns, us (µs), ms, s, m (min), h, d. Whitespace between parts is allowed.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("is empty");
-    }
-    if text.starts_with('-') {
-        return Err("must not be negative");
-    }
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(digits);
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err("is not a duration");
-        }
-        let after = after.trim_start();
-        let (unit, after) = match UNITS.iter().find(|(name, _)| after.starts_with(name)) {
-            Some(&(name, nanos)) => (nanos, &after[name.len()..]),
-            // A bare number is seconds, and only on its own.
-            None if after.is_empty() && total == 0 => (NANOS_PER_SEC, after),
-            None => return Err("has an unknown unit (use ns, us, ms, s, m, h or d)"),
-        };
-        total = total
-            .checked_add(scaled(number, unit).ok_or("is too large")?)
-            .ok_or("is too large")?;
-        rest = after.trim_start();
-    }
-    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| "is too large")?;
-    // The remainder is below one second, so it fits.
-    let nanos = u32::try_from(total % NANOS_PER_SEC).map_err(|_| "is too large")?;
-    Ok(Duration::new(secs, nanos))
+/// Why a duration was refused; reads after "this one ".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Empty,
+    Negative,
+    NotFinite,
+    TooLarge,
+    /// Months or years: no fixed length.
+    NoFixedLength,
+    /// jiff's reason, without its "failed to parse…" preamble.
+    Invalid(String),
 }
 
-/// `number` (digits with an optional fraction) times `unit` nanoseconds, exactly, with any
-/// part below a nanosecond dropped.
-fn scaled(number: &str, unit: u128) -> Option<u128> {
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let whole: u128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let mut nanos = whole.checked_mul(unit)?;
-    // At most 18 fraction digits matter below a nanosecond of a day.
-    let fraction = &fraction[..fraction.len().min(18)];
-    if !fraction.is_empty() {
-        let digits: u128 = fraction.parse().ok()?;
-        let scale = 10u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
-        nanos = nanos.checked_add(digits.checked_mul(unit)? / scale)?;
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Empty => f.write_str("is empty"),
+            Refused::Negative => f.write_str("must not be negative"),
+            Refused::NotFinite => f.write_str("must be a finite number of seconds"),
+            Refused::TooLarge => f.write_str("is too large"),
+            Refused::NoFixedLength => f.write_str(
+                "counts months or years, which have no fixed length: write days, hours or less",
+            ),
+            Refused::Invalid(reason) => write!(f, "is not a duration: {reason}"),
+        }
     }
-    Some(nanos)
+}
+
+/// jiff's "friendly" duration parser: the one grammar for duration strings in files,
+/// environment variables and `#[resilient]` (palisade-macros calls it the same way).
+static PARSER: SpanParser = SpanParser::new();
+
+/// Parses a duration string with jiff's "friendly" format: `"250ms"`, `"1.5s"`, `"1m30s"`,
+/// `"1m 30s"`, `"2h"`, `"2 hours, 30 minutes"`, `"1d"`. Units from largest to smallest,
+/// each once; a fraction only on the last. Days and weeks are 24 hours and 7 days; months
+/// and years, which have no fixed length, are refused. Surrounding whitespace is ignored.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, Refused> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Refused::Empty);
+    }
+    if let Ok(duration) = PARSER.parse_unsigned_duration(text) {
+        return Ok(duration);
+    }
+    // jiff reads days and weeks, and a sign, only into a `Span`: read it that way to take
+    // days as 24 hours and to tell a negative duration from a malformed one.
+    let span = PARSER
+        .parse_span(text)
+        .map_err(|error| Refused::Invalid(jiff_reason(&error)))?;
+    if span.is_negative() {
+        return Err(Refused::Negative);
+    }
+    if span.get_years() != 0 || span.get_months() != 0 {
+        return Err(Refused::NoFixedLength);
+    }
+    span.to_duration(SpanRelativeTo::days_are_24_hours())
+        .and_then(Duration::try_from)
+        .map_err(|error| Refused::Invalid(jiff_reason(&error)))
+}
+
+/// jiff's message without the preamble every parse error starts with.
+fn jiff_reason(error: &jiff::Error) -> String {
+    let message = error.to_string();
+    match message.strip_prefix("failed to parse input in the \"friendly\" duration format: ") {
+        Some(reason) => reason.to_owned(),
+        None => message,
+    }
+}
+
+/// A string that is just a number (`"30"`, `"0.5"`, `"-1"`, `"1e3"`), as an environment
+/// variable's value often is: that number, for reading as seconds or a count.
+pub(crate) fn plain_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let numeric = text.bytes().any(|b| b.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    if numeric { text.parse().ok() } else { None }
 }
 
 /// A duration from a number of seconds (the reference docs' `30.0`).
-pub(crate) fn duration_from_secs(secs: f64) -> Result<Duration, &'static str> {
+pub(crate) fn duration_from_secs(secs: f64) -> Result<Duration, Refused> {
     if secs.is_nan() || secs.is_infinite() {
-        return Err("must be a finite number of seconds");
+        return Err(Refused::NotFinite);
     }
     if secs < 0.0 {
-        return Err("must not be negative");
+        return Err(Refused::Negative);
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "is too large")
+    Duration::try_from_secs_f64(secs).map_err(|_| Refused::TooLarge)
+}
+
+/// A duration written as text in a file or an environment variable: a plain number is
+/// seconds (`"30"`, `"0.5"`, as `30` and `0.5` are), anything else a duration string.
+pub(crate) fn duration_from_text(text: &str) -> Result<Duration, Refused> {
+    if let Ok(secs) = text.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    match plain_number(text) {
+        Some(secs) => duration_from_secs(secs),
+        None => parse_duration(text),
+    }
 }
 
 /// The shortest exact spelling: the largest unit that divides the duration (`"250ms"`,
-/// `"30s"`, `"2m"`, `"1500ms"`), so parsing it back gives the same duration.
+/// `"30s"`, `"2m"`, `"1500ms"`), so parsing it back gives the same duration. Past what one
+/// 64-bit count of a unit holds (over 584 years with a part below a second), seconds and the
+/// rest: `"18446744073709551615s 999999999ns"`.
 pub(crate) fn format_duration(duration: Duration) -> String {
     let nanos = duration.as_nanos();
     if nanos == 0 {
@@ -125,15 +155,21 @@ pub(crate) fn format_duration(duration: Duration) -> String {
         ("us", 1_000),
         ("ns", 1),
     ];
-    let (name, size) = units
+    let single = units
         .into_iter()
-        .find(|(_, size)| nanos.is_multiple_of(*size))
-        .unwrap_or(("ns", 1));
-    format!("{}{name}", nanos / size)
+        .find(|(_, size)| nanos.is_multiple_of(*size) && nanos / size <= u128::from(u64::MAX));
+    match single {
+        Some((name, size)) => format!("{}{name}", nanos / size),
+        None => format!(
+            "{}s {}",
+            duration.as_secs(),
+            format_duration(Duration::from_nanos(u64::from(duration.subsec_nanos())))
+        ),
+    }
 }
 
-/// Parses `"100/s"`, `"10/1s"`, `"5/250ms"`, `"600/m"`: permits per period.
-pub(crate) fn parse_rate(text: &str) -> Result<Rate, &'static str> {
+/// Parses `"100/s"`, `"10/1s"`, `"5/250ms"`, `"600/m"`, `"1000/d"`: permits per period.
+pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     let (permits, period) = text
         .split_once('/')
         .ok_or("has no `/` between permits and period")?;
@@ -144,10 +180,11 @@ pub(crate) fn parse_rate(text: &str) -> Result<Rate, &'static str> {
     let period = period.trim();
     // "s" alone means one second.
     let period = if period.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-        parse_duration(period)?
+        duration_from_text(period)
     } else {
-        parse_duration(&format!("1{period}"))?
+        duration_from_text(&format!("1{period}"))
     };
+    let period = period.map_err(|why| format!("has a period that {why}"))?;
     Ok(Rate::new(permits, period))
 }
 
@@ -172,8 +209,8 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
-        parse_duration(text).map_err(|reason| {
-            E::invalid_value(Unexpected::Str(text), &Expected(reason, DURATION_EXPECTED))
+        duration_from_text(text).map_err(|why| {
+            E::invalid_value(Unexpected::Str(text), &Expected(&why, DURATION_EXPECTED))
         })
     }
 
@@ -185,26 +222,23 @@ impl Visitor<'_> for DurationVisitor {
         u64::try_from(secs).map(Duration::from_secs).map_err(|_| {
             E::invalid_value(
                 Unexpected::Signed(secs),
-                &Expected("must not be negative", DURATION_EXPECTED),
+                &Expected(&Refused::Negative, DURATION_EXPECTED),
             )
         })
     }
 
     fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
-        duration_from_secs(secs).map_err(|reason| {
-            E::invalid_value(
-                Unexpected::Float(secs),
-                &Expected(reason, DURATION_EXPECTED),
-            )
+        duration_from_secs(secs).map_err(|why| {
+            E::invalid_value(Unexpected::Float(secs), &Expected(&why, DURATION_EXPECTED))
         })
     }
 }
 
 /// An `expected` text that also says what is wrong with this value: "a duration such as …;
 /// this one must not be negative".
-struct Expected(&'static str, &'static str);
+struct Expected<'a>(&'a dyn fmt::Display, &'static str);
 
-impl de::Expected for Expected {
+impl de::Expected for Expected<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}; this one {}", self.1, self.0)
     }
@@ -245,10 +279,10 @@ pub(crate) mod rate {
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Rate, E> {
-            parse_rate(text).map_err(|reason| {
+            parse_rate(text).map_err(|why| {
                 E::invalid_value(
                     Unexpected::Str(text),
-                    &Expected(reason, "a rate such as \"100/s\", \"600/m\" or \"5/250ms\""),
+                    &Expected(&why, "a rate such as \"100/s\", \"600/m\" or \"5/250ms\""),
                 )
             })
         }
@@ -391,16 +425,26 @@ mod tests {
         let ok = [
             ("250ms", Duration::from_millis(250)),
             ("30s", Duration::from_secs(30)),
-            ("30", Duration::from_secs(30)),
-            ("0.5", Duration::from_millis(500)),
             ("1.5s", Duration::from_millis(1500)),
+            ("0.1s", Duration::from_millis(100)),
+            ("1.25m", Duration::from_secs(75)),
             ("1m30s", Duration::from_secs(90)),
             ("1m 30s", Duration::from_secs(90)),
+            (" 1m 30s ", Duration::from_secs(90)),
+            ("2 hours, 30 minutes", Duration::from_secs(9000)),
             ("2h", Duration::from_secs(7200)),
             ("10us", Duration::from_micros(10)),
+            ("10µs", Duration::from_micros(10)),
+            ("5micros", Duration::from_micros(5)),
+            ("100millis", Duration::from_millis(100)),
             ("7ns", Duration::from_nanos(7)),
+            ("5sec", Duration::from_secs(5)),
+            ("3hrs", Duration::from_secs(3 * 3600)),
             ("1d", Duration::from_secs(86_400)),
+            ("1d 12h", Duration::from_secs(129_600)),
+            ("2w", Duration::from_secs(14 * 86_400)),
             ("0s", Duration::ZERO),
+            ("18446744073709551615s", Duration::from_secs(u64::MAX)),
         ];
         for (text, expected) in ok {
             assert_eq!(parse_duration(text), Ok(expected), "{text}");
@@ -409,10 +453,66 @@ mod tests {
         }
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(120)), "2m");
-        for bad in ["", "-1s", "s", "1x", "1.2.3s", "30 s s", "5 10", "1e3s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+
+    #[test]
+    fn bad_duration_strings_say_why() {
+        assert_eq!(parse_duration(""), Err(Refused::Empty));
+        assert_eq!(parse_duration("  "), Err(Refused::Empty));
+        for negative in ["-1s", "-1d", "1s ago"] {
+            assert_eq!(
+                parse_duration(negative),
+                Err(Refused::Negative),
+                "{negative}"
+            );
         }
-        assert!(parse_duration("99999999999999999999999999h").is_err());
+        for calendar in ["1y", "2 months", "1y 2d"] {
+            assert_eq!(
+                parse_duration(calendar),
+                Err(Refused::NoFixedLength),
+                "{calendar}"
+            );
+        }
+        for bad in [
+            "s", "1x", "1.2.3s", "30 s s", "5 10", "1e3s", "30s1m", "1s1s", "1.5ns", "1M", "30",
+            ".5s", "fast", "1m+30s",
+        ] {
+            let why = parse_duration(bad).unwrap_err();
+            assert!(matches!(why, Refused::Invalid(_)), "{bad}: {why:?}");
+            assert!(!why.to_string().contains("failed to parse"), "{why}");
+        }
+        let why = parse_duration("99999999999999999999999999h").unwrap_err();
+        assert!(why.to_string().starts_with("is not a duration: "), "{why}");
+    }
+
+    #[test]
+    fn text_that_is_a_number_is_seconds() {
+        assert_eq!(duration_from_text("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration_from_text(" 0.5 "), Ok(Duration::from_millis(500)));
+        assert_eq!(duration_from_text("-1"), Err(Refused::Negative));
+        assert_eq!(duration_from_text("1e400"), Err(Refused::NotFinite));
+        assert_eq!(duration_from_text("1e30"), Err(Refused::TooLarge));
+        assert_eq!(duration_from_text("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(plain_number("1.5s"), None);
+        assert_eq!(plain_number("e"), None);
+    }
+
+    #[test]
+    fn durations_past_one_count_of_a_unit_are_written_as_seconds_and_the_rest() {
+        for duration in [
+            Duration::MAX,
+            Duration::new(u64::MAX, 1),
+            Duration::new(u64::MAX, 500_000_000),
+            Duration::new(100_000_000_000, 500_000_000),
+            Duration::from_nanos(u64::MAX),
+        ] {
+            let text = format_duration(duration);
+            assert_eq!(parse_duration(&text), Ok(duration), "{text}");
+        }
+        assert_eq!(
+            format_duration(Duration::MAX),
+            "18446744073709551615s 999999999ns"
+        );
     }
 
     #[test]
@@ -425,7 +525,20 @@ mod tests {
         );
         assert_eq!(format_rate(&Rate::per_second(100)), "100/s");
         assert_eq!(format_rate(&Rate::new(5, Duration::from_secs(10))), "5/10s");
+        assert_eq!(
+            parse_rate("1000/d"),
+            Ok(Rate::new(1000, Duration::from_secs(86_400)))
+        );
+        assert_eq!(
+            parse_rate("5/1m 30s"),
+            Ok(Rate::new(5, Duration::from_secs(90)))
+        );
+        assert_eq!(
+            parse_rate("5/30"),
+            Ok(Rate::new(5, Duration::from_secs(30)))
+        );
         assert!(parse_rate("100").is_err());
         assert!(parse_rate("x/s").is_err());
+        assert!(parse_rate("5/1y").unwrap_err().contains("no fixed length"));
     }
 }
