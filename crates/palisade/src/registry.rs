@@ -31,11 +31,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::health::{HealthCheck, HealthReport};
 use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::status::{
-    BreakerStatus, BulkheadStatus, History, PolicyStatus, RateLimitStatus, StatusReport,
+    BreakerStatus, BulkheadStatus, History, PolicyStatus, RateLimitStatus, StatusReport, WallTime,
 };
 
 /// Where a registry gets the pipeline for a name: typically a configuration. Implemented for
@@ -104,6 +105,8 @@ struct Inner {
     source: RwLock<Arc<dyn PipelineSource>>,
     pipelines: RwLock<BTreeMap<String, Pipeline>>,
     history: Option<History>,
+    /// Stamps status reports when there is no history (whose clock stamps them otherwise).
+    wall: WallTime,
 }
 
 /// What a [`Registry::reload`] did to each pipeline.
@@ -148,6 +151,7 @@ impl Registry {
                 source: RwLock::new(Arc::new(source)),
                 pipelines: RwLock::new(BTreeMap::new()),
                 history: None,
+                wall: WallTime::new(Clock::default()),
             }),
         }
     }
@@ -173,6 +177,7 @@ impl Registry {
                 source: RwLock::new(Arc::clone(&read(&shared.source))),
                 pipelines: RwLock::new(read(&shared.pipelines).clone()),
                 history: shared.history.clone(),
+                wall: shared.wall.clone(),
             },
         };
         Registry {
@@ -237,7 +242,10 @@ impl Registry {
             })
             .collect();
         StatusReport {
-            generated_at_ms: crate::status::now_ms(),
+            generated_at_ms: match &self.inner.history {
+                Some(history) => history.wall().now_ms(),
+                None => self.inner.wall.now_ms(),
+            },
             policies,
         }
     }

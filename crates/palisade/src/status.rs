@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::circuit_breaker::State;
+use crate::clock::{Clock, Instant};
 use crate::event::{Event, Listener};
 use crate::pipeline::{CallOutcome, PipelineEvent};
 
@@ -52,6 +53,43 @@ pub struct History {
 struct HistoryInner {
     capacity: usize,
     policies: Mutex<HashMap<String, Record>>,
+    wall: WallTime,
+}
+
+/// Wall-clock milliseconds read through a [`Clock`]: the epoch time at which the clock read
+/// `origin`, plus what the clock has moved since. The system's wall clock is read once, when
+/// this is made — and not at all for a [`ManualClock`](crate::clock::ManualClock), whose
+/// times count from its own origin, so a simulation's timestamps are as repeatable as its
+/// decisions.
+#[derive(Debug, Clone)]
+pub(crate) struct WallTime {
+    clock: Clock,
+    origin: Instant,
+    epoch_ms: u64,
+}
+
+impl WallTime {
+    pub(crate) fn new(clock: Clock) -> Self {
+        let origin = clock.now();
+        let epoch_ms = if clock.is_manual() {
+            origin.as_nanos() / 1_000_000
+        } else {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        };
+        WallTime {
+            clock,
+            origin,
+            epoch_ms,
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        let since = self.clock.now().saturating_duration_since(self.origin);
+        self.epoch_ms
+            .saturating_add(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 #[derive(Default)]
@@ -92,7 +130,8 @@ pub struct CallCounts {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct RecentCall {
-    /// When it finished, in milliseconds since the Unix epoch (wall clock).
+    /// When it finished, in milliseconds since the Unix epoch, read through the history's
+    /// clock (on a [`ManualClock`](crate::clock::ManualClock): since the clock's origin).
     pub finished_at_ms: u64,
     /// `"succeeded"`, `"failed"` or `"rejected"`.
     pub outcome: &'static str,
@@ -108,12 +147,55 @@ impl History {
     /// # let _ = history;
     /// ```
     pub fn new(capacity: usize) -> Self {
+        History::with_wall(capacity, WallTime::new(Clock::default()))
+    }
+
+    /// The same history, timestamping calls on `clock`: give it the pipelines' clock (a
+    /// [`ManualClock`](crate::clock::ManualClock) stamps virtual milliseconds since its
+    /// origin). Records made so far are kept.
+    ///
+    /// ```
+    /// use palisade::clock::ManualClock;
+    /// use palisade::pipeline::Pipeline;
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let history = palisade::status::History::new(5).with_clock(clock.clone());
+    /// let p = Pipeline::builder().name("x").clock(clock.clone()).on_event(history.clone()).build()?;
+    /// clock.advance(Duration::from_secs(2));
+    /// let _ = p.call_blocking(|| Ok::<_, ()>(()));
+    /// assert_eq!(history.snapshot("x").unwrap().1[0].finished_at_ms, 2_000);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn with_clock(self, clock: impl Into<Clock>) -> Self {
+        let policies = std::mem::take(
+            &mut *self
+                .inner
+                .policies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let history = History::with_wall(self.inner.capacity, WallTime::new(clock.into()));
+        *history
+            .inner
+            .policies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policies;
+        history
+    }
+
+    fn with_wall(capacity: usize, wall: WallTime) -> Self {
         History {
             inner: Arc::new(HistoryInner {
                 capacity: capacity.max(1),
                 policies: Mutex::new(HashMap::new()),
+                wall,
             }),
         }
+    }
+
+    /// The history's wall time, for reports made alongside it.
+    pub(crate) fn wall(&self) -> &WallTime {
+        &self.inner.wall
     }
 
     /// The counters and recent calls (oldest first) of pipeline `name`, if it had a call.
@@ -139,9 +221,7 @@ impl History {
     }
 
     fn record(&self, name: &str, outcome: CallOutcome, elapsed: Duration) {
-        let finished_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let finished_at_ms = self.inner.wall.now_ms();
         let mut policies = self
             .inner
             .policies
@@ -308,12 +388,6 @@ pub(crate) fn state_name(state: State) -> &'static str {
         State::Disabled => "disabled",
         State::MetricsOnly => "metrics_only",
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(feature = "serde")]

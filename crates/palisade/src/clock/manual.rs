@@ -74,13 +74,17 @@ impl Default for Inner {
 }
 
 /// Pending timers: a heap of `(deadline, seq)` over slots that hold the wakers. A cancelled
-/// timer frees its slot at once; its heap entry is dropped when it reaches the top.
+/// timer frees its slot at once; its heap entry is dropped when it reaches the top. A fired
+/// timer keeps its slot until its owner has seen it fire (polled it, or dropped it): until
+/// then its owner is about to run, and waiters must not move time past it.
 #[derive(Default)]
 struct Timers {
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     next_seq: u64,
+    /// Timers fired whose owners have not looked yet.
+    unobserved: usize,
 }
 
 #[derive(Default)]
@@ -88,6 +92,18 @@ struct Slot {
     /// The sequence number of the timer in this slot; 0 when free.
     seq: u64,
     waker: Option<Waker>,
+    fired: bool,
+}
+
+/// What asking to move time to the next deadline did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Advance {
+    /// Time moved (or stayed, if the deadline was due) and the timers due fired.
+    Moved,
+    /// A fired timer's owner has yet to run: time stays.
+    Waiting,
+    /// No timer is pending.
+    Empty,
 }
 
 /// A registered timer: its slot and sequence number.
@@ -112,28 +128,40 @@ impl Timers {
             *s = Slot {
                 seq,
                 waker: Some(waker),
+                fired: false,
             };
         }
         self.heap.push(Reverse((deadline, seq, slot)));
         Key { slot, seq }
     }
 
-    fn live(&mut self, key: Key) -> Option<&mut Slot> {
-        self.slots.get_mut(key.slot).filter(|s| s.seq == key.seq)
+    /// The slot of a timer still waiting to fire.
+    fn armed(&mut self, key: Key) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.slot)
+            .filter(|s| s.seq == key.seq && !s.fired)
     }
 
+    /// Frees a timer's slot (its owner saw it fire, or gave up waiting).
     fn remove(&mut self, key: Key) -> Option<Waker> {
-        let slot = self.live(key)?;
+        let slot = self.slots.get_mut(key.slot).filter(|s| s.seq == key.seq)?;
         slot.seq = 0;
         let waker = slot.waker.take();
+        if std::mem::take(&mut slot.fired) {
+            self.unobserved -= 1;
+        }
         self.free.push(key.slot);
         waker
     }
 
-    /// The earliest live deadline, dropping cancelled entries on the way.
+    /// The earliest deadline of a timer still waiting, dropping stale entries on the way.
     fn earliest(&mut self) -> Option<u64> {
         while let Some(&Reverse((deadline, seq, slot))) = self.heap.peek() {
-            if self.slots.get(slot).is_some_and(|s| s.seq == seq) {
+            if self
+                .slots
+                .get(slot)
+                .is_some_and(|s| s.seq == seq && !s.fired)
+            {
                 return Some(deadline);
             }
             self.heap.pop();
@@ -141,15 +169,19 @@ impl Timers {
         None
     }
 
-    /// Removes every live timer due at `now`, in deadline order, collecting their wakers.
+    /// Fires every waiting timer due at `now`, in deadline order, collecting their wakers.
     fn fire(&mut self, now: u64, woken: &mut Vec<Waker>) {
         while let Some(&Reverse((deadline, seq, slot))) = self.heap.peek() {
             if deadline > now {
                 break;
             }
             self.heap.pop();
-            if let Some(waker) = self.remove(Key { slot, seq }) {
-                woken.push(waker);
+            if let Some(s) = self.armed(Key { slot, seq }) {
+                s.fired = true;
+                if let Some(waker) = s.waker.take() {
+                    woken.push(waker);
+                }
+                self.unobserved += 1;
             }
         }
     }
@@ -258,7 +290,7 @@ impl ManualClock {
     /// ```
     pub fn pending_timers(&self) -> usize {
         let timers = self.timers();
-        timers.slots.len() - timers.free.len()
+        timers.slots.len() - timers.free.len() - timers.unobserved
     }
 
     /// The earliest deadline any timer waits for, if one does.
@@ -270,17 +302,20 @@ impl ManualClock {
         self.timers().earliest().map(Instant)
     }
 
-    /// Jumps to the earliest pending deadline (if it is ahead) and fires what is due there.
-    /// Returns whether a timer was pending.
-    pub(super) fn advance_to_next(&self) -> bool {
+    /// Jumps to the earliest pending deadline (if it is ahead) and fires what is due there —
+    /// unless, with `gated`, a fired timer's owner has yet to run (it is not idle).
+    pub(super) fn advance_to_next(&self, gated: bool) -> Advance {
         let mut timers = self.timers();
+        if gated && timers.unobserved > 0 {
+            return Advance::Waiting;
+        }
         match timers.earliest() {
             Some(deadline) => {
                 let target = Instant(deadline).max(self.now());
                 self.run_until(timers, target);
-                true
+                Advance::Moved
             }
-            None => false,
+            None => Advance::Empty,
         }
     }
 
@@ -321,6 +356,7 @@ impl ManualClock {
             deadline,
             key: None,
             probed: false,
+            held_back: 0,
         }
     }
 
@@ -353,7 +389,13 @@ pub(super) struct ManualSleep {
     /// Whether this sleep has already let the rest of its task run once (auto-advance outside
     /// a simulation: the next poll may move time).
     probed: bool,
+    /// Polls in a row that found a fired timer's owner yet to run.
+    held_back: u32,
 }
+
+/// How many times in a row a waiter lets the owner of a fired timer go first before moving
+/// time anyway: an owner that never looks at its fired timer must not stall everyone.
+const PATIENCE: u32 = 64;
 
 impl Future for ManualSleep {
     type Output = ();
@@ -369,14 +411,17 @@ impl Future for ManualSleep {
             }
             {
                 let mut timers = this.clock.timers();
-                match this.key.and_then(|key| timers.live(key)) {
+                match this.key.and_then(|key| timers.armed(key)) {
                     Some(slot) => {
                         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                             slot.waker = Some(cx.waker().clone());
                         }
                     }
                     None => {
-                        // Not registered, or fired while time was moved back: (re)register.
+                        // Not registered yet, or fired before time was set back: (re)register.
+                        if let Some(stale) = this.key.take() {
+                            timers.remove(stale);
+                        }
                         this.key = Some(timers.insert(this.deadline.0, cx.waker().clone()));
                     }
                 }
@@ -391,8 +436,13 @@ impl Future for ManualSleep {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            // Everything else had its turn: move time to the earliest deadline.
-            this.clock.advance_to_next();
+            // Everything else had its turn: move time to the earliest deadline — once whoever
+            // a fired timer woke has run.
+            let gated = this.held_back < PATIENCE;
+            match this.clock.advance_to_next(gated) {
+                Advance::Waiting => this.held_back += 1,
+                Advance::Moved | Advance::Empty => this.held_back = 0,
+            }
             if this.clock.now() >= this.deadline {
                 continue;
             }

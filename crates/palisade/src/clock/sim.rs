@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::manual::Advance;
 use super::{Instant, ManualClock};
 
 thread_local! {
@@ -348,7 +349,7 @@ impl Simulation {
             if future.is_none() && inner.live.get() == 0 {
                 return Ok(None);
             }
-            if !inner.clock.advance_to_next() {
+            if inner.clock.advance_to_next(false) == Advance::Empty {
                 return Err(Stalled {
                     at: inner.clock.now(),
                     waiting: inner.live.get() + usize::from(future.is_some()),

@@ -9,8 +9,9 @@
 use figment::value::Value;
 
 /// The settings directly under a policy, as the environment spells them.
-const FLAT_KEYS: [&str; 9] = [
+const FLAT_KEYS: [&str; 10] = [
     "PRESET",
+    "SEED",
     "TIMEOUT",
     "TOTAL_TIMEOUT",
     "MAX_ATTEMPTS",

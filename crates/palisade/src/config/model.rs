@@ -10,7 +10,7 @@ use crate::circuit_breaker::SlidingWindow;
 use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::presets::Preset;
 use crate::rate_limit::{Algorithm, Rate};
-use crate::retry::{Jitter, RetryBudget, Strategy};
+use crate::retry::{Jitter, RetryBudgetConfig, Strategy};
 
 /// One named pipeline: an optional preset, per-policy sections, and the flat shortcuts the
 /// environment scheme uses (`PALISADE_API_MAX_ATTEMPTS` is `policies.api.max_attempts`).
@@ -43,6 +43,10 @@ pub struct PolicyConfig {
     /// `kafka`, `vault`, `network`).
     #[serde(default, with = "named", skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,
+    /// Seeds the pipeline's randomness (retry jitter): the same seed on the same clock makes
+    /// the same decisions, as a simulation needs. Unset, jitter is random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Per-attempt timeout (the reference docs' `timeout_seconds`).
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
@@ -449,6 +453,7 @@ impl PolicyConfig {
             None => Pipeline::builder(),
         }
         .name(name);
+        builder = set(builder, self.seed, |b, v| b.seed(v));
         if let Some(retry) = &self.retry {
             let budget = match &retry.budget {
                 Some(budget) => Some(build_budget(name, budget)?),
@@ -463,7 +468,8 @@ impl PolicyConfig {
                 let r = set(r, retry.jitter, |r, v| r.jitter(v));
                 let r = set(r, retry.max_elapsed, |r, v| r.max_elapsed(v));
                 match budget {
-                    Some(budget) => r.budget(budget),
+                    // Built with the pipeline's clock, when the pipeline is built.
+                    Some(budget) => r.own_budget(budget),
                     None => r,
                 }
             });
@@ -544,14 +550,18 @@ fn key(name: &str, path: &str) -> String {
     format!("policies.{name}.{path}")
 }
 
-fn build_budget(name: &str, section: &RetryBudgetSection) -> Result<RetryBudget, LoadError> {
-    let b = RetryBudget::builder();
-    let b = set(b, section.ratio, |b, v| b.ratio(v));
-    let b = set(b, section.min_retries_per_sec, |b, v| {
-        b.min_retries_per_sec(v)
-    });
-    let b = set(b, section.ttl, |b, v| b.ttl(v));
-    b.build().map_err(|error| {
+/// The budget's settings, checked here so an error names its key path; the budget itself is
+/// built with the pipeline, on the pipeline's clock.
+fn build_budget(name: &str, section: &RetryBudgetSection) -> Result<RetryBudgetConfig, LoadError> {
+    let defaults = RetryBudgetConfig::default();
+    let config = RetryBudgetConfig {
+        ratio: section.ratio.unwrap_or(defaults.ratio),
+        min_retries_per_sec: section
+            .min_retries_per_sec
+            .unwrap_or(defaults.min_retries_per_sec),
+        ttl: section.ttl.unwrap_or(defaults.ttl),
+    };
+    config.validate().map(|()| config).map_err(|error| {
         LoadError::invalid(
             key(name, &format!("retry.budget.{}", error.field())),
             error.value(),

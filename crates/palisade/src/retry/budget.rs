@@ -270,6 +270,15 @@ impl RetryBudget {
         .build()
     }
 
+    /// Validates `config` and builds a budget on `clock` (a policy's own budget).
+    pub(crate) fn with_clock(
+        config: RetryBudgetConfig,
+        clock: Clock,
+    ) -> Result<RetryBudget, ConfigError> {
+        config.validate()?;
+        Ok(RetryBudget::assemble(config, clock))
+    }
+
     /// Builds a budget from a validated configuration.
     fn assemble(config: RetryBudgetConfig, clock: Clock) -> RetryBudget {
         // ⌈SCALE / ratio⌉, rounded up so the effective ratio is never above the configured

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::{Retry, RetryBudget};
+use super::{Retry, RetryBudget, RetryBudgetConfig};
 use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
 use crate::listener::Callback;
@@ -232,7 +232,7 @@ pub struct RetryBuilder {
     config: RetryConfig,
     base: Base<Retry>,
     seed: Option<u64>,
-    budget: Option<RetryBudget>,
+    budget: Option<Budget>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -454,7 +454,31 @@ impl RetryBuilder {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.budget = Some(budget);
+        self.budget = Some(Budget::Shared(budget));
+        self
+    }
+
+    /// Gives the policy a [`RetryBudget`] of its own, built by `build()` on the policy's
+    /// clock (so a pipeline on a [`ManualClock`](crate::clock::ManualClock) ages it on
+    /// virtual time too). Use [`budget`](Self::budget) to share one between policies.
+    ///
+    /// ```
+    /// use palisade::retry::{Retry, RetryBudgetConfig};
+    /// let retry = Retry::builder()
+    ///     .own_budget(RetryBudgetConfig { ratio: 0.1, ..Default::default() })
+    ///     .build()?;
+    /// assert_eq!(retry.budget().map(|b| b.config().ratio), Some(0.1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn own_budget(mut self, config: RetryBudgetConfig) -> Self {
+        self.budget = Some(Budget::Own(config));
+        self
+    }
+
+    /// Seeds the jitter unless a seed is already set (a pipeline's seed, given to the retry
+    /// it builds, does not override the retry's own).
+    pub(crate) fn seed_unless_set(mut self, seed: Option<u64>) -> Self {
+        self.seed = self.seed.or(seed);
         self
     }
 
@@ -549,13 +573,20 @@ impl RetryBuilder {
     pub fn build(self) -> Result<Retry, ConfigError> {
         self.error.check()?;
         self.config.validate()?;
+        let budget = match self.budget {
+            None => None,
+            Some(Budget::Shared(budget)) => Some(budget),
+            Some(Budget::Own(config)) => {
+                Some(RetryBudget::with_clock(config, self.base.clock.clone())?)
+            }
+        };
         Ok(Retry::assemble(
             self.base.name_or(POLICY),
             self.config,
             self.base.clock,
             self.base.listeners,
             self.seed,
-            self.budget,
+            budget,
         ))
     }
 
@@ -574,6 +605,13 @@ impl fmt::Debug for RetryBuilder {
             .field("error", &self.error)
             .finish()
     }
+}
+
+/// The builder's retry budget: one shared with other policies, or one of its own to build.
+#[derive(Debug)]
+enum Budget {
+    Shared(RetryBudget),
+    Own(RetryBudgetConfig),
 }
 
 builder_base!(

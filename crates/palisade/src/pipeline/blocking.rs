@@ -1,0 +1,152 @@
+//! The blocking call: the same order on the calling thread.
+
+use std::fmt;
+
+#[cfg(feature = "tracing")]
+use super::call_span;
+use super::classify::{Floor, Retryable};
+use super::{Pipeline, RetryAfter};
+use crate::error::Error;
+use crate::fallback::{BlockingAction, Fallback};
+use crate::predicate::{Never, Predicate};
+use crate::retry::Step;
+use crate::timeout::{Deadline, Timeout};
+
+impl<R, B, H> Pipeline<R, B, H> {
+    /// Runs `operation` through the pipeline on the calling thread; see the
+    /// [module docs](self#blocking-calls) for what the timeouts mean here.
+    ///
+    /// ```
+    /// let p = palisade::presets::Preset::Database.pipeline().build()?;
+    /// assert_eq!(p.call_blocking(|| Ok::<_, std::io::Error>(3)).unwrap(), 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        #[cfg(feature = "tracing")]
+        let _span = call_span(self.name()).entered();
+        let start = self.start();
+        let result = self.run_policies_blocking(operation);
+        self.completed(start, &result);
+        result
+    }
+
+    fn run_policies_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let stack = &*self.stack;
+        if let Some(limiter) = &stack.rate_limiter {
+            match stack.rate_limit_max_wait {
+                None => limiter.try_acquire().map(drop),
+                Some(wait) => limiter.acquire_n_blocking(1, Some(wait)).map(drop),
+            }
+            .map_err(|denied| limiter.rejection(denied))?;
+        }
+        let _slot = match &stack.bulkhead {
+            Some(bulkhead) => Some(bulkhead.acquire_blocking().map_err(Error::from)?),
+            None => None,
+        };
+        let total = stack
+            .total_timeout
+            .as_ref()
+            .map(|t| (t, Deadline::start(stack.clock.clone(), t.limit())));
+        // An attempt that overran the total limit ends the call (published as finished late).
+        let past = |total: &Option<(&Timeout, Deadline)>| match total {
+            Some((timeout, deadline)) if deadline.is_expired() => timeout.settle(
+                Err(Error::Timeout {
+                    limit: deadline.limit(),
+                }),
+                deadline.elapsed(),
+            ),
+            _ => Ok(()),
+        };
+        let Some(retry) = &stack.retry else {
+            let result = self.attempt_blocking(&mut operation);
+            past(&total)?;
+            return result;
+        };
+        let classify = Retryable {
+            operation: &self.retry_if,
+            rejections: stack.retry_rejections,
+            breaker: stack.breaker.as_ref(),
+        };
+        let floor = Floor {
+            hint: &self.retry_after,
+        };
+        let mut attempts = retry.begin();
+        loop {
+            let outcome = self.attempt_blocking(&mut operation);
+            past(&total)?;
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
+                Step::Done(result) => return result.map_err(Error::flatten),
+                Step::Sleep(delay) => {
+                    // No sleep runs into the total limit: give up now (published as timed out).
+                    if let Some((timeout, deadline)) = &total
+                        && delay >= deadline.remaining()
+                    {
+                        return Err(timeout.timed_out());
+                    }
+                    retry.clock().sleep_blocking(delay);
+                }
+            }
+        }
+    }
+
+    /// [`call_blocking`](Self::call_blocking) with `fallback` outermost.
+    ///
+    /// ```
+    /// use palisade::fallback::Fallback;
+    /// let p = palisade::pipeline::Pipeline::builder().max_attempts(2).build()?;
+    /// let v = p.call_blocking_with_fallback(|| Err::<u8, _>("down"), &Fallback::on_errors().value(0));
+    /// assert_eq!(v, Ok(0));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn call_blocking_with_fallback<T, E, F, P, A>(
+        &self,
+        operation: F,
+        fallback: &Fallback<P, A>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+        P: Predicate<Error<E>>,
+        A: BlockingAction<T, E>,
+    {
+        fallback.recover_blocking(self.call_blocking(operation))
+    }
+
+    fn attempt_blocking<T, E, F>(&self, operation: &mut F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        B: Predicate<E>,
+    {
+        let stack = &*self.stack;
+        let permit = match &stack.breaker {
+            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            None => None,
+        };
+        let result = match &stack.attempt_timeout {
+            None => operation().map_err(Error::Operation),
+            // A late attempt becomes a timeout, published by the policy.
+            Some(timeout) => timeout.run_blocking(|_| operation().map_err(Error::Operation)),
+        };
+        if let Some(permit) = permit {
+            permit.record(self.verdict(&result));
+        }
+        result
+    }
+}

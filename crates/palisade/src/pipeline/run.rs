@@ -1,0 +1,239 @@
+//! The async call: the policies in order around each attempt.
+
+use std::fmt;
+use std::future::Future;
+
+#[cfg(feature = "tracing")]
+use super::call_span;
+use super::classify::{Floor, OperationResult, Retryable};
+use super::{Pipeline, RetryAfter};
+use crate::circuit_breaker::Verdict;
+use crate::error::Error;
+use crate::fallback::{Action, Fallback};
+use crate::predicate::{Never, Predicate};
+use crate::retry::Step;
+use crate::timeout::{Timed, operation_result};
+
+impl<R, B, H> Pipeline<R, B, H> {
+    /// Runs `operation` through the pipeline (no hedging: see
+    /// [`call_idempotent`](Self::call_idempotent)). `operation` makes one attempt each time it
+    /// is called.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let p = palisade::presets::Preset::Cache.pipeline().build()?;
+    /// let v = p.call(|| async { Ok::<_, std::io::Error>(7) }).await?;
+    /// assert_eq!(v, 7);
+    /// # Ok(()) }
+    /// ```
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        self.traced(self.run(operation, false)).await
+    }
+
+    /// [`call`](Self::call) for an idempotent operation: with hedging configured, a slow
+    /// attempt is raced by a second one and the first success wins. Declare only operations
+    /// that are safe to run twice (reads, idempotent writes).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .hedge(|h| h.delay(Duration::from_millis(10)))
+    ///     .build()?;
+    /// let v = p.call_idempotent(|| async { Ok::<_, std::io::Error>("read") }).await?;
+    /// assert_eq!(v, "read");
+    /// # Ok(()) }
+    /// ```
+    pub async fn call_idempotent<T, E, F, Fut>(&self, operation: F) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        self.traced(self.run(operation, true)).await
+    }
+
+    /// [`call`](Self::call) with `fallback` outermost: the errors it handles — an open
+    /// circuit, exhausted retries, a timeout, whatever it was built for — become its answer.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use palisade::fallback::Fallback;
+    /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b).build()?;
+    /// p.circuit_breaker().unwrap().force_open();
+    /// let cached = Fallback::on_rejections().value("cached profile");
+    /// let v = p.call_with_fallback(|| async { Ok::<_, std::io::Error>("live profile") }, &cached).await?;
+    /// assert_eq!(v, "cached profile");
+    /// # Ok(()) }
+    /// ```
+    pub async fn call_with_fallback<T, E, F, Fut, P, A>(
+        &self,
+        operation: F,
+        fallback: &Fallback<P, A>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+        P: Predicate<Error<E>>,
+        A: Action<T, E>,
+    {
+        fallback
+            .recover(self.traced(self.run(operation, false)).await)
+            .await
+    }
+
+    /// With the `tracing` feature, runs `call` in the `palisade.call` span; without, is `call`.
+    fn traced<Fut: Future>(&self, call: Fut) -> impl Future<Output = Fut::Output> {
+        #[cfg(feature = "tracing")]
+        return ::tracing::Instrument::instrument(call, call_span(self.name()));
+        #[cfg(not(feature = "tracing"))]
+        call
+    }
+
+    async fn run<T, E, F, Fut>(&self, operation: F, idempotent: bool) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let start = self.start();
+        let result = self.run_policies(operation, idempotent).await;
+        self.completed(start, &result);
+        result
+    }
+
+    async fn run_policies<T, E, F, Fut>(
+        &self,
+        mut operation: F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let stack = &*self.stack;
+        if let Some(limiter) = &stack.rate_limiter {
+            match stack.rate_limit_max_wait {
+                None => limiter.try_acquire().map(drop),
+                Some(wait) => limiter.acquire_n(1, Some(wait)).await.map(drop),
+            }
+            .map_err(|denied| limiter.rejection(denied))?;
+        }
+        let _slot = match &stack.bulkhead {
+            Some(bulkhead) => Some(bulkhead.acquire().await.map_err(Error::from)?),
+            None => None,
+        };
+        match &stack.total_timeout {
+            Some(timeout) => timeout.run(self.retried(&mut operation, idempotent)).await,
+            None => self.retried(&mut operation, idempotent).await,
+        }
+    }
+
+    async fn retried<T, E, F, Fut>(
+        &self,
+        operation: &mut F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+        R: Predicate<E>,
+        B: Predicate<E>,
+        H: RetryAfter<E>,
+    {
+        let Some(retry) = &self.stack.retry else {
+            return self.attempt(operation, idempotent).await;
+        };
+        let classify = Retryable {
+            operation: &self.retry_if,
+            rejections: self.stack.retry_rejections,
+            breaker: self.stack.breaker.as_ref(),
+        };
+        let floor = Floor {
+            hint: &self.retry_after,
+        };
+        let mut attempts = retry.begin();
+        loop {
+            let outcome = self.attempt(operation, idempotent).await;
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
+                Step::Done(result) => return result.map_err(Error::flatten),
+                Step::Sleep(delay) => retry.clock().sleep(delay).await,
+            }
+        }
+    }
+
+    async fn attempt<T, E, F, Fut>(
+        &self,
+        operation: &mut F,
+        idempotent: bool,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        B: Predicate<E>,
+    {
+        let stack = &*self.stack;
+        let permit = match &stack.breaker {
+            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            None => None,
+        };
+        let this = self;
+        let result = match (&stack.hedge, idempotent) {
+            (Some(hedge), true) => hedge.run(move || this.timed(operation())).await,
+            _ => self.timed(operation()).await,
+        };
+        if let Some(permit) = permit {
+            permit.record(self.verdict(&result));
+        }
+        result
+    }
+
+    /// One attempt under the per-attempt timeout (if any): a single pinned future, so the
+    /// operation's future is stored once however the policies nest.
+    fn timed<T, E, Fut>(&self, attempt: Fut) -> Timed<'_, Fut, OperationResult<T, E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let timeout = self.stack.attempt_timeout.as_ref();
+        Timed::new(attempt, timeout, operation_result::<T, E>)
+    }
+
+    pub(super) fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict
+    where
+        B: Predicate<E>,
+    {
+        match result {
+            Ok(_) => Verdict::Success,
+            Err(Error::Operation(error)) if self.failure_if.test(error) => Verdict::Failure,
+            Err(Error::Operation(_)) => Verdict::Success,
+            Err(Error::Timeout { .. }) => Verdict::Failure,
+            Err(_) => Verdict::Ignored,
+        }
+    }
+}
