@@ -1,5 +1,7 @@
 //! Shared helpers for the Palisade benchmarks (the benches live in `benches/`).
 
+pub mod simulation;
+
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
