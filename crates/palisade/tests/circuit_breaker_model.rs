@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use palisade::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerConfig, LocalState, Permit, RecoveryBackoff, Role, SlidingWindow,
-    State, Verdict,
+    CircuitBreaker, CircuitBreakerConfig, Permit, RecoveryBackoff, Role, SlidingWindow, State,
+    Verdict,
 };
 use palisade::clock::ManualClock;
 use proptest::prelude::*;
@@ -425,15 +425,15 @@ enum Op {
     State,
 }
 
-type Held<'a> = Vec<(Permit<&'a LocalState>, MTicket)>;
+type Held<'a> = Vec<(Permit<'a>, MTicket)>;
 
 /// Compares an admission decision of the breaker with the model's.
 fn check_admission<'a>(
-    real: Result<Permit<&'a LocalState>, palisade::circuit_breaker::Rejected>,
+    real: Result<Permit<'a>, palisade::circuit_breaker::Rejected>,
     model: Admission,
     generation_offset: &mut Option<i128>,
     at: &str,
-) -> Result<Option<(Permit<&'a LocalState>, MTicket)>, TestCaseError> {
+) -> Result<Option<(Permit<'a>, MTicket)>, TestCaseError> {
     match (real, model) {
         (Ok(permit), Admission::Admitted(t)) => {
             let ticket = permit.ticket().expect("a fresh permit holds its ticket");

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use palisade::ConfigError;
 use palisade::Error;
-use palisade::clock::{Clock, ManualClock};
+use palisade::clock::{Clock, Instant, ManualClock};
 use palisade::rate_limit::{
-    Algorithm, Denied, KeyedRateLimiter, KeyedStateStore, LocalKeyedState, LocalState, Rate,
-    RateLimitInfo, RateLimiter, StateStore,
+    Algorithm, Denied, KeyedRateLimiter, KeyedStateStore, KeyedStore, LocalKeyedState, LocalState,
+    Rate, RateLimitInfo, RateLimiter, StateStore, Store,
 };
 
 /// A store that answers asynchronously (it yields to the runtime first, as a network round
@@ -19,58 +19,57 @@ use palisade::rate_limit::{
 #[derive(Debug)]
 struct Remote {
     inner: LocalState,
-    sync_calls: AtomicUsize,
+    sync_calls: Arc<AtomicUsize>,
     async_calls: Arc<AtomicUsize>,
 }
 
 impl StateStore for Remote {
-    fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
+    fn try_acquire_n(&self, now: Instant, n: u32) -> Result<RateLimitInfo, Denied> {
         self.sync_calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.try_acquire_n(n)
+        self.inner.try_acquire_n(now, n)
     }
 
-    async fn try_acquire_n_async(&self, n: u32) -> Result<RateLimitInfo, Denied> {
+    async fn try_acquire_n_async(&self, now: Instant, n: u32) -> Result<RateLimitInfo, Denied> {
         self.async_calls.fetch_add(1, Ordering::Relaxed);
         tokio::task::yield_now().await;
-        StateStore::try_acquire_n(&self.inner, n)
+        StateStore::try_acquire_n(&self.inner, now, n)
     }
 
-    fn info(&self) -> RateLimitInfo {
-        self.inner.info()
+    fn info(&self, now: Instant) -> RateLimitInfo {
+        self.inner.info(now)
     }
 
-    fn set_algorithm(&self, algorithm: Algorithm) -> Result<(), ConfigError> {
-        self.inner.set_algorithm(algorithm)
+    fn set_algorithm(&self, now: Instant, algorithm: Algorithm) -> Result<(), ConfigError> {
+        self.inner.set_algorithm(now, algorithm)
     }
 
     fn algorithm(&self) -> Algorithm {
         self.inner.algorithm()
     }
-
-    fn name(&self) -> &Arc<str> {
-        self.inner.name()
-    }
-
-    fn clock(&self) -> &Clock {
-        self.inner.clock()
-    }
 }
 
-fn remote(algorithm: Algorithm, clock: Clock) -> (RateLimiter<Remote>, Arc<AtomicUsize>) {
-    let local = RateLimiter::builder(algorithm)
+struct Counts {
+    sync_calls: Arc<AtomicUsize>,
+    async_calls: Arc<AtomicUsize>,
+}
+
+fn remote(algorithm: Algorithm, clock: Clock) -> (RateLimiter, Counts) {
+    let counts = Counts {
+        sync_calls: Arc::new(AtomicUsize::new(0)),
+        async_calls: Arc::new(AtomicUsize::new(0)),
+    };
+    let store = Remote {
+        inner: LocalState::new(algorithm, clock.now()).expect("valid quota"),
+        sync_calls: Arc::clone(&counts.sync_calls),
+        async_calls: Arc::clone(&counts.async_calls),
+    };
+    let limiter = RateLimiter::builder(algorithm)
         .name("shared")
         .clock(clock)
+        .store(Store::custom(store))
         .build()
-        .expect("valid quota")
-        .into_store()
-        .expect("the only handle");
-    let async_calls = Arc::new(AtomicUsize::new(0));
-    let store = Remote {
-        inner: local,
-        sync_calls: AtomicUsize::new(0),
-        async_calls: Arc::clone(&async_calls),
-    };
-    (RateLimiter::with_store(store), async_calls)
+        .expect("valid quota");
+    (limiter, counts)
 }
 
 fn one_per_100ms() -> Algorithm {
@@ -83,7 +82,7 @@ fn one_per_100ms() -> Algorithm {
 #[test]
 fn a_custom_store_serves_the_synchronous_api_with_its_defaults() {
     let clock = ManualClock::new();
-    let (limiter, _) = remote(one_per_100ms(), clock.clone().into());
+    let (limiter, counts) = remote(one_per_100ms(), clock.clone().into());
     // `check` and `try_acquire` fall back to the store's `try_acquire_n`.
     assert!(limiter.check().is_ok());
     let throttled = limiter.check().expect_err("the burst is spent");
@@ -92,7 +91,7 @@ fn a_custom_store_serves_the_synchronous_api_with_its_defaults() {
         limiter.try_acquire(),
         Err(Denied::RateLimited { .. })
     ));
-    assert_eq!(limiter.store().sync_calls.load(Ordering::Relaxed), 3);
+    assert_eq!(counts.sync_calls.load(Ordering::Relaxed), 3);
     clock.advance(Duration::from_millis(100));
     assert_eq!(limiter.try_acquire().map(|i| i.remaining()), Ok(0));
     assert_eq!(limiter.name(), "shared");
@@ -109,7 +108,8 @@ fn a_custom_store_serves_the_synchronous_api_with_its_defaults() {
 
 #[tokio::test(start_paused = true)]
 async fn call_and_acquire_go_through_the_stores_async_decision() {
-    let (limiter, async_calls) = remote(one_per_100ms(), Clock::tokio());
+    let (limiter, counts) = remote(one_per_100ms(), Clock::tokio());
+    let async_calls = &counts.async_calls;
     assert_eq!(limiter.call(|| async { Ok::<_, ()>(7) }).await, Ok(7));
     match limiter.call(|| async { Ok::<_, ()>(8) }).await {
         Err(Error::RateLimited {
@@ -130,67 +130,100 @@ async fn call_and_acquire_go_through_the_stores_async_decision() {
         .expect("granted after waiting");
     assert_eq!(start.elapsed(), Duration::from_millis(100));
     assert_eq!(async_calls.load(Ordering::Relaxed), 4);
-    assert_eq!(limiter.store().sync_calls.load(Ordering::Relaxed), 0);
+    assert_eq!(counts.sync_calls.load(Ordering::Relaxed), 0);
 }
 
 /// A keyed store that answers asynchronously and delegates to an in-process keyed store.
 #[derive(Debug)]
 struct RemoteKeyed {
     inner: Arc<LocalKeyedState<String>>,
-    async_calls: AtomicUsize,
+    async_calls: Arc<AtomicUsize>,
 }
 
 impl KeyedStateStore<String> for RemoteKeyed {
-    fn try_acquire_n(&self, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
-        self.inner.try_acquire_n(key, n)
+    fn try_acquire_n(&self, now: Instant, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.inner.try_acquire_n(now, key, n)
     }
 
-    async fn try_acquire_n_async(&self, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
+    async fn try_acquire_n_async(
+        &self,
+        now: Instant,
+        key: &String,
+        n: u32,
+    ) -> Result<RateLimitInfo, Denied> {
         self.async_calls.fetch_add(1, Ordering::Relaxed);
         tokio::task::yield_now().await;
-        self.inner.try_acquire_n(key, n)
+        self.inner.try_acquire_n(now, key, n)
     }
 
-    fn info(&self, key: &String) -> RateLimitInfo {
-        self.inner.info(key)
+    fn info(&self, now: Instant, key: &String) -> RateLimitInfo {
+        self.inner.info(now, key)
     }
 
-    fn set_quota_for(&self, key: String, algorithm: Algorithm) -> Result<(), ConfigError> {
-        self.inner.set_quota_for(key, algorithm)
+    fn set_quota_for(
+        &self,
+        now: Instant,
+        key: String,
+        algorithm: Algorithm,
+    ) -> Result<(), ConfigError> {
+        self.inner.set_quota_for(now, key, algorithm)
     }
 
-    fn clear_quota_for(&self, key: &String) {
-        self.inner.clear_quota_for(key)
+    fn clear_quota_for(&self, now: Instant, key: &String) {
+        self.inner.clear_quota_for(now, key)
     }
+}
 
-    fn name(&self) -> &Arc<str> {
-        self.inner.name()
+/// The in-process keyed store shared between two limiters, as two processes share Redis.
+#[derive(Debug)]
+struct SharedLocal(Arc<LocalKeyedState<String>>);
+
+impl KeyedStateStore<String> for SharedLocal {
+    fn try_acquire_n(&self, now: Instant, key: &String, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.0.try_acquire_n(now, key, n)
     }
-
-    fn clock(&self) -> &palisade::clock::Clock {
-        self.inner.clock()
+    fn info(&self, now: Instant, key: &String) -> RateLimitInfo {
+        self.0.info(now, key)
+    }
+    fn set_quota_for(
+        &self,
+        now: Instant,
+        key: String,
+        algorithm: Algorithm,
+    ) -> Result<(), ConfigError> {
+        self.0.set_quota_for(now, key, algorithm)
+    }
+    fn clear_quota_for(&self, now: Instant, key: &String) {
+        self.0.clear_quota_for(now, key)
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_custom_keyed_store_keeps_the_keyed_api() {
-    let local: KeyedRateLimiter<String> = KeyedRateLimiter::builder(one_per_100ms())
-        .name("per-user")
-        .clock(Clock::tokio())
-        .build()
+    let state = Arc::new(
+        LocalKeyedState::new(one_per_100ms(), 1_000, Duration::from_secs(60)).expect("valid quota"),
+    );
+    let async_calls = Arc::new(AtomicUsize::new(0));
+    let clock = Clock::tokio();
+    let local: KeyedRateLimiter<String, SharedLocal> = KeyedRateLimiter::builder(one_per_100ms())
+        .clock(clock.clone())
+        .build_with_store(SharedLocal(Arc::clone(&state)))
         .expect("valid quota");
-    let store = Arc::new(RemoteKeyed {
-        inner: Arc::clone(local.store()),
-        async_calls: AtomicUsize::new(0),
-    });
-    let limiter: KeyedRateLimiter<String, RemoteKeyed> = KeyedRateLimiter::with_store(store);
+    let limiter: KeyedRateLimiter<String> = KeyedRateLimiter::builder(one_per_100ms())
+        .name("per-user")
+        .clock(clock)
+        .build_with_store(KeyedStore::custom(RemoteKeyed {
+            inner: Arc::clone(&state),
+            async_calls: Arc::clone(&async_calls),
+        }))
+        .expect("valid quota");
     let alice = "alice".to_owned();
     assert!(limiter.try_acquire_n_async(&alice, 1).await.is_ok());
     assert!(matches!(
         limiter.try_acquire_n_async(&alice, 1).await,
         Err(Denied::RateLimited { .. })
     ));
-    assert_eq!(limiter.store().async_calls.load(Ordering::Relaxed), 2);
+    assert_eq!(async_calls.load(Ordering::Relaxed), 2);
     // The synchronous API and the local store see the same state.
     assert!(limiter.try_acquire(&"bob".to_owned()).is_ok());
     assert!(local.try_acquire(&alice).is_err());

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::CircuitBreaker;
+use super::{CircuitBreaker, LocalState, StateStore, Store};
 use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
+use crate::predicate::{Always, Never};
 use crate::validate;
 
 const POLICY: &str = "circuit_breaker";
@@ -335,6 +336,8 @@ impl CircuitBreakerConfig {
 pub struct CircuitBreakerBuilder {
     config: CircuitBreakerConfig,
     base: Base<CircuitBreaker>,
+    /// Where the state lives; in this process unless set.
+    store: Option<Store>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
 }
@@ -344,6 +347,7 @@ impl CircuitBreakerBuilder {
         CircuitBreakerBuilder {
             config,
             base: Base::new(),
+            store: None,
             error: validate::DeferredError::default(),
         }
     }
@@ -539,11 +543,58 @@ impl CircuitBreakerBuilder {
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         self.error.check()?;
         self.config.validate()?;
+        let store = match self.store {
+            Some(store) => store,
+            None => Store::from(LocalState::new(&self.config, self.base.clock.now())),
+        };
         Ok(CircuitBreaker::assemble(
             self.base.name_or(POLICY),
             self.config,
             self.base.clock,
             self.base.listeners,
+            store,
+        ))
+    }
+
+    /// Keeps the breaker's state in `store` instead of this process: a fleet-wide store, or
+    /// any [`StateStore`] (wrapped with [`Store::custom`]). Calls, events and operator
+    /// actions go through the same API whatever the store.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, LocalState, Store};
+    /// let config = CircuitBreakerConfig::default();
+    /// let store = Store::custom(LocalState::new(&config, Default::default()));
+    /// let breaker = CircuitBreaker::builder_from(config).store(store).build()?;
+    /// assert_eq!(breaker.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn store(mut self, store: impl Into<Store>) -> Self {
+        self.store = Some(store.into());
+        self
+    }
+
+    /// Builds a breaker over `store`, typed statically: no trait object, every call to the
+    /// store inlinable. (With [`build`](Self::build), the breaker's store is a [`Store`].)
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreaker, LocalState};
+    /// let breaker: CircuitBreaker<_, _, _, LocalState> = CircuitBreaker::builder()
+    ///     .build_with_store(LocalState::new(&Default::default(), Default::default()))?;
+    /// assert_eq!(breaker.call_blocking(|| Ok::<_, ()>(2)), Ok(2));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn build_with_store<S: StateStore>(
+        self,
+        store: S,
+    ) -> Result<CircuitBreaker<Always, Never, Never, S>, ConfigError> {
+        self.error.check()?;
+        self.config.validate()?;
+        Ok(CircuitBreaker::assemble(
+            self.base.name_or(POLICY),
+            self.config,
+            self.base.clock,
+            self.base.listeners,
+            store,
         ))
     }
 }
@@ -553,6 +604,7 @@ impl fmt::Debug for CircuitBreakerBuilder {
         f.debug_struct("CircuitBreakerBuilder")
             .field("config", &self.config)
             .field("base", &self.base)
+            .field("store", &self.store)
             .field("error", &self.error)
             .finish()
     }

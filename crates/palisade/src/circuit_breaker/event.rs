@@ -67,6 +67,9 @@ pub enum TransitionReason {
     },
     /// An operator called `force_open`, `close`, `disable`, `metrics_only` or `reset`.
     Manual,
+    /// The state was decided elsewhere and adopted here: another instance sharing the
+    /// breaker's state (a fleet-wide store) tripped or recovered it.
+    Imposed,
 }
 
 impl fmt::Display for TransitionReason {
@@ -92,6 +95,7 @@ impl fmt::Display for TransitionReason {
                 write!(f, "half-open for {waited:?} without a decision")
             }
             TransitionReason::Manual => f.write_str("manual transition"),
+            TransitionReason::Imposed => f.write_str("decided elsewhere (shared state)"),
         }
     }
 }

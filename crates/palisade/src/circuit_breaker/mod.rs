@@ -80,7 +80,10 @@
 //! See [`store`] for how.
 
 mod config;
+mod core;
 mod event;
+mod local;
+pub mod machine;
 mod permit;
 mod stats;
 pub mod store;
@@ -92,10 +95,13 @@ use std::sync::Arc;
 
 pub use crate::error::reason::State;
 pub use config::{CircuitBreakerBuilder, CircuitBreakerConfig, RecoveryBackoff, SlidingWindow};
+pub use core::Core;
 pub use event::{CircuitBreakerEvent, TransitionReason, Verdict};
+pub use local::LocalState;
+pub use machine::{Admission, Machine, TrialStep, WindowCounts};
 pub use permit::Permit;
 pub use stats::CircuitBreakerStats;
-pub use store::{LocalState, Rejected, Role, StateStore, Ticket};
+pub use store::{DynStateStore, Rejected, Role, StateStore, Store, Ticket};
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
@@ -107,7 +113,7 @@ use crate::predicate::{Always, Never, Predicate};
 ///
 /// The type parameters are the classification hooks — `F` which errors are failures, `I`
 /// which errors are ignored, `R` which `Ok` values are failures (all [`Predicate`]s) — and `S`,
-/// where the state lives ([`LocalState`] in this process).
+/// where the state lives: by default a [`Store`] (in this process, or any other store).
 ///
 /// ```
 /// use palisade::circuit_breaker::{CircuitBreaker, State};
@@ -117,11 +123,17 @@ use crate::predicate::{Always, Never, Predicate};
 /// assert_eq!(breaker.state(), State::Open);
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct CircuitBreaker<F = Always, I = Never, R = Never, S = LocalState> {
-    store: Arc<S>,
+pub struct CircuitBreaker<F = Always, I = Never, R = Never, S = Store> {
+    inner: Arc<Inner<S>>,
     failure_if: F,
     ignore_if: I,
     failure_on_result: R,
+}
+
+/// What clones of a breaker share: its own part and its store.
+pub(crate) struct Inner<S> {
+    core: Core,
+    store: S,
 }
 
 impl Kind for CircuitBreaker {
@@ -164,29 +176,22 @@ impl CircuitBreaker {
     pub fn from_config(config: CircuitBreakerConfig) -> Result<CircuitBreaker, ConfigError> {
         Self::builder_from(config).build()
     }
+}
 
+impl<S: StateStore> CircuitBreaker<Always, Never, Never, S> {
+    /// A breaker made of its own part and a store, however the store is typed.
     pub(crate) fn assemble(
         name: Arc<str>,
         config: CircuitBreakerConfig,
         clock: Clock,
         listeners: Listeners<CircuitBreaker>,
-    ) -> CircuitBreaker {
-        CircuitBreaker::with_store(LocalState::new(name, config, clock, listeners))
-    }
-}
-
-impl<S: StateStore> CircuitBreaker<Always, Never, Never, S> {
-    /// A breaker over any [`StateStore`] (for example a fleet-wide one).
-    ///
-    /// ```
-    /// use palisade::circuit_breaker::{CircuitBreaker, LocalState};
-    /// let local: CircuitBreaker = CircuitBreaker::builder().build()?;
-    /// # let _ = local;
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn with_store(store: S) -> Self {
+        store: S,
+    ) -> Self {
         CircuitBreaker {
-            store: Arc::new(store),
+            inner: Arc::new(Inner {
+                core: Core::with_listeners(name, config, clock, listeners),
+                store,
+            }),
             failure_if: Always,
             ignore_if: Never,
             failure_on_result: Never,
@@ -207,7 +212,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn failure_if<F2>(self, predicate: F2) -> CircuitBreaker<F2, I, R, S> {
         CircuitBreaker {
-            store: self.store,
+            inner: self.inner,
             failure_if: predicate,
             ignore_if: self.ignore_if,
             failure_on_result: self.failure_on_result,
@@ -225,7 +230,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn ignore_if<I2>(self, predicate: I2) -> CircuitBreaker<F, I2, R, S> {
         CircuitBreaker {
-            store: self.store,
+            inner: self.inner,
             failure_if: self.failure_if,
             ignore_if: predicate,
             failure_on_result: self.failure_on_result,
@@ -243,7 +248,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn failure_on_result<R2>(self, predicate: R2) -> CircuitBreaker<F, I, R2, S> {
         CircuitBreaker {
-            store: self.store,
+            inner: self.inner,
             failure_if: self.failure_if,
             ignore_if: self.ignore_if,
             failure_on_result: predicate,
@@ -296,12 +301,15 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let ticket = self.store.acquire()?;
+        let inner = &*self.inner;
+        let ticket = inner.store.acquire(&inner.core)?;
         // If `operation` panics, the guard gives the admission back while unwinding.
-        let guard = ReleaseOnDrop(&*self.store, ticket);
+        let guard = ReleaseOnDrop(inner, ticket);
         let outcome = operation();
         std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
-        self.store.complete(ticket, self.classify(&outcome));
+        inner
+            .store
+            .complete(&inner.core, ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -326,13 +334,16 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let ticket = self.store.acquire()?;
+        let inner = &*self.inner;
+        let ticket = inner.store.acquire_async(&inner.core).await?;
         // If this future is dropped while the operation runs, the guard gives the admission
         // back.
-        let guard = ReleaseOnDrop(&*self.store, ticket);
+        let guard = ReleaseOnDrop(inner, ticket);
         let outcome = operation().await;
         std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
-        self.store.complete(ticket, self.classify(&outcome));
+        inner
+            .store
+            .complete(&inner.core, ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -349,9 +360,26 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<&S>, Rejected> {
-        let ticket = self.store.acquire()?;
-        Ok(Permit::new(&*self.store, ticket))
+    pub fn try_acquire(&self) -> Result<Permit<'_, S>, Rejected> {
+        let inner = &*self.inner;
+        let ticket = inner.store.acquire(&inner.core)?;
+        Ok(Permit::borrowed(inner, ticket))
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for async callers: a store that grants trial calls
+    /// remotely may wait for its answer (the in-process store answers at once).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
+    /// b.acquire().await?.record_success();
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire(&self) -> Result<Permit<'_, S>, Rejected> {
+        let inner = &*self.inner;
+        let ticket = inner.store.acquire_async(&inner.core).await?;
+        Ok(Permit::borrowed(inner, ticket))
     }
 
     /// [`try_acquire`](Self::try_acquire), returning a permit that owns a handle to the
@@ -364,9 +392,10 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// assert_eq!(b.stats().successful_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_acquire_owned(&self) -> Result<Permit<Arc<S>>, Rejected> {
-        let ticket = self.store.acquire()?;
-        Ok(Permit::new(Arc::clone(&self.store), ticket))
+    pub fn try_acquire_owned(&self) -> Result<Permit<'static, S>, Rejected> {
+        let inner = &*self.inner;
+        let ticket = inner.store.acquire(&inner.core)?;
+        Ok(Permit::owned(Arc::clone(&self.inner), ticket))
     }
 
     /// Whether `other` is this breaker or a clone of it (one state).
@@ -377,7 +406,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn shares_state_with<F2, I2, R2>(&self, other: &CircuitBreaker<F2, I2, R2, S>) -> bool {
-        Arc::ptr_eq(&self.store, &other.store)
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The current state; an Open breaker whose recovery timeout has elapsed reports (and
@@ -389,7 +418,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn state(&self) -> State {
-        self.store.state()
+        self.inner.store.state(&self.inner.core)
     }
 
     /// A snapshot of state and statistics.
@@ -400,7 +429,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn stats(&self) -> CircuitBreakerStats {
-        self.store.stats()
+        self.inner.store.stats(&self.inner.core)
     }
 
     /// Rejects every call until another manual transition.
@@ -414,7 +443,9 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn force_open(&self) {
-        self.store.transition_to(State::ForcedOpen)
+        self.inner
+            .store
+            .transition_to(&self.inner.core, State::ForcedOpen)
     }
 
     /// Closes the breaker: calls pass, the window starts empty. Does nothing if it is already
@@ -429,7 +460,9 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn close(&self) {
-        self.store.transition_to(State::Closed)
+        self.inner
+            .store
+            .transition_to(&self.inner.core, State::Closed)
     }
 
     /// Admits every call and records nothing until another manual transition.
@@ -444,7 +477,9 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn disable(&self) {
-        self.store.transition_to(State::Disabled)
+        self.inner
+            .store
+            .transition_to(&self.inner.core, State::Disabled)
     }
 
     /// Admits every call, records and publishes outcomes, never trips — to try a
@@ -460,7 +495,9 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn metrics_only(&self) {
-        self.store.transition_to(State::MetricsOnly)
+        self.inner
+            .store
+            .transition_to(&self.inner.core, State::MetricsOnly)
     }
 
     /// Back to a fresh Closed breaker: window, counters and recovery backoff cleared.
@@ -473,7 +510,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn reset(&self) {
-        self.store.reset()
+        self.inner.store.reset(&self.inner.core)
     }
 
     /// The breaker's name.
@@ -483,7 +520,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn name(&self) -> &str {
-        self.store.name()
+        self.inner.core.name()
     }
 
     /// The validated configuration.
@@ -494,7 +531,7 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn config(&self) -> &CircuitBreakerConfig {
-        self.store.config()
+        self.inner.core.config()
     }
 
     /// The breaker's clock.
@@ -504,23 +541,23 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn clock(&self) -> &Clock {
-        self.store.clock()
+        self.inner.core.clock()
     }
 }
 
 /// Gives an admission back if dropped: the unwinding or cancellation path of `call*`.
-struct ReleaseOnDrop<'a, S: StateStore>(&'a S, Ticket);
+struct ReleaseOnDrop<'a, S: StateStore>(&'a Inner<S>, Ticket);
 
 impl<S: StateStore> Drop for ReleaseOnDrop<'_, S> {
     fn drop(&mut self) {
-        self.0.release(self.1);
+        self.0.store.release(&self.0.core, self.1);
     }
 }
 
 impl<F: Clone, I: Clone, R: Clone, S> Clone for CircuitBreaker<F, I, R, S> {
     fn clone(&self) -> Self {
         CircuitBreaker {
-            store: Arc::clone(&self.store),
+            inner: Arc::clone(&self.inner),
             failure_if: self.failure_if.clone(),
             ignore_if: self.ignore_if.clone(),
             failure_on_result: self.failure_on_result.clone(),
@@ -531,9 +568,9 @@ impl<F: Clone, I: Clone, R: Clone, S> Clone for CircuitBreaker<F, I, R, S> {
 impl<F, I, R, S: StateStore> fmt::Debug for CircuitBreaker<F, I, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", self.store.name())
-            .field("state", &self.store.state())
-            .field("config", self.store.config())
+            .field("name", &self.inner.core.name())
+            .field("state", &self.state())
+            .field("config", self.config())
             .finish_non_exhaustive()
     }
 }

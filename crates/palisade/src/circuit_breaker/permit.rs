@@ -1,56 +1,69 @@
 //! Permits: the admission of one call, for code that cannot be wrapped in a closure.
 
 use std::fmt;
-use std::ops::Deref;
+use std::sync::Arc;
 
+use super::Inner;
 use super::event::Verdict;
-use super::store::{StateStore, Ticket};
+use super::store::{StateStore, Store, Ticket};
 
-/// One admitted call. Record its outcome with one of the `record_*` methods; dropping the
-/// permit without recording gives its slot back (a trial call's slot in HalfOpen) and records
-/// nothing — so a cancelled future or a panic never leaves the breaker waiting.
+/// One admitted call. Record its outcome with one of the `record_*` methods; dropping it
+/// unrecorded gives its admission back (a trial call's slot) and records nothing.
 ///
-/// `P` is `&S` for [`try_acquire`](super::CircuitBreaker::try_acquire) and `Arc<S>` for
-/// [`try_acquire_owned`](super::CircuitBreaker::try_acquire_owned) (a permit that can move
-/// into a task or a response callback).
+/// [`CircuitBreaker::try_acquire`](super::CircuitBreaker::try_acquire) lends one that
+/// borrows the breaker; [`try_acquire_owned`](super::CircuitBreaker::try_acquire_owned) one
+/// that owns a handle (`Permit<'static>`), to move into a task or a callback.
 ///
 /// ```
 /// use palisade::circuit_breaker::CircuitBreaker;
-/// let breaker = CircuitBreaker::builder().failure_threshold(1).build()?;
-/// let permit = breaker.try_acquire()?;
-/// permit.record_failure(); // one failure trips this breaker
-/// assert!(breaker.try_acquire().is_err());
+/// let b = CircuitBreaker::builder().build()?;
+/// let permit = b.try_acquire()?;
+/// permit.record_success();
+/// assert_eq!(b.stats().successful_calls, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a permit records nothing unless one of its record_* methods is called"]
-pub struct Permit<P>
-where
-    P: Deref,
-    P::Target: StateStore,
-{
-    store: P,
+pub struct Permit<'a, S: StateStore = Store> {
+    breaker: Handle<'a, S>,
     ticket: Option<Ticket>,
 }
 
-impl<P> Permit<P>
-where
-    P: Deref,
-    P::Target: StateStore,
-{
+enum Handle<'a, S> {
+    Borrowed(&'a Inner<S>),
+    Owned(Arc<Inner<S>>),
+}
+
+impl<S> Handle<'_, S> {
     #[inline]
-    pub(super) fn new(store: P, ticket: Ticket) -> Self {
+    fn inner(&self) -> &Inner<S> {
+        match self {
+            Handle::Borrowed(inner) => inner,
+            Handle::Owned(inner) => inner,
+        }
+    }
+}
+
+impl<'a, S: StateStore> Permit<'a, S> {
+    #[inline]
+    pub(super) fn borrowed(inner: &'a Inner<S>, ticket: Ticket) -> Self {
         Permit {
-            store,
+            breaker: Handle::Borrowed(inner),
             ticket: Some(ticket),
         }
     }
 
-    /// Records the call as a success.
+    pub(super) fn owned(inner: Arc<Inner<S>>, ticket: Ticket) -> Permit<'static, S> {
+        Permit {
+            breaker: Handle::Owned(inner),
+            ticket: Some(ticket),
+        }
+    }
+
+    /// Records a success.
     ///
     /// ```
-    /// # let breaker = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// breaker.try_acquire()?.record_success();
-    /// assert_eq!(breaker.stats().successful_calls, 1);
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
+    /// b.try_acquire()?.record_success();
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
@@ -58,12 +71,12 @@ where
         self.record(Verdict::Success)
     }
 
-    /// Records the call as a failure.
+    /// Records a failure.
     ///
     /// ```
-    /// # let breaker = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// breaker.try_acquire()?.record_failure();
-    /// assert_eq!(breaker.stats().failed_calls, 1);
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().failure_threshold(1).build()?;
+    /// b.try_acquire()?.record_failure();
+    /// assert!(b.try_acquire().is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
@@ -71,12 +84,12 @@ where
         self.record(Verdict::Failure)
     }
 
-    /// Records the call as neither success nor failure.
+    /// Records an outcome that counts as neither success nor failure.
     ///
     /// ```
-    /// # let breaker = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// breaker.try_acquire()?.record_ignored();
-    /// assert_eq!(breaker.stats().ignored_calls, 1);
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
+    /// b.try_acquire()?.record_ignored();
+    /// assert_eq!(b.stats().ignored_calls, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
@@ -84,30 +97,28 @@ where
         self.record(Verdict::Ignored)
     }
 
-    /// Records the call with the given verdict (see
-    /// [`CircuitBreaker::classify`](super::CircuitBreaker::classify)).
+    /// Records an outcome classified as `verdict`.
     ///
     /// ```
-    /// # use palisade::circuit_breaker::Verdict;
-    /// # let breaker = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// let result: Result<(), &str> = Err("boom");
-    /// breaker.try_acquire()?.record(breaker.classify(&result));
-    /// assert_eq!(breaker.stats().failed_calls, 1);
+    /// use palisade::circuit_breaker::{CircuitBreaker, Verdict};
+    /// let b = CircuitBreaker::builder().build()?;
+    /// b.try_acquire()?.record(Verdict::Success);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
     pub fn record(mut self, verdict: Verdict) {
         if let Some(ticket) = self.ticket.take() {
-            self.store.complete(ticket, verdict);
+            let inner = self.breaker.inner();
+            inner.store.complete(&inner.core, ticket, verdict);
         }
     }
 
-    /// The admission details.
+    /// The admission this permit holds (`None` once recorded).
     ///
     /// ```
-    /// # use palisade::circuit_breaker::Role;
-    /// # let breaker = palisade::circuit_breaker::CircuitBreaker::builder().build()?;
-    /// let permit = breaker.try_acquire()?;
+    /// use palisade::circuit_breaker::{CircuitBreaker, Role};
+    /// let b = CircuitBreaker::builder().build()?;
+    /// let permit = b.try_acquire()?;
     /// assert_eq!(permit.ticket().map(|t| t.role()), Some(Role::Closed));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -116,27 +127,20 @@ where
     }
 }
 
-impl<P> Drop for Permit<P>
-where
-    P: Deref,
-    P::Target: StateStore,
-{
+impl<S: StateStore> Drop for Permit<'_, S> {
     #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.store.release(ticket);
+            let inner = self.breaker.inner();
+            inner.store.release(&inner.core, ticket);
         }
     }
 }
 
-impl<P> fmt::Debug for Permit<P>
-where
-    P: Deref,
-    P::Target: StateStore,
-{
+impl<S: StateStore> fmt::Debug for Permit<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("breaker", &self.store.name())
+            .field("breaker", &self.breaker.inner().core.name())
             .field("ticket", &self.ticket)
             .finish()
     }

@@ -56,6 +56,35 @@ pub struct CircuitBreakerStats {
 }
 
 impl CircuitBreakerStats {
+    /// A snapshot in `state` with every count zero: what a store fills in (the struct is
+    /// non-exhaustive, so stores outside this crate start here and set fields).
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerStats, State};
+    /// let mut stats = CircuitBreakerStats::new(State::Open);
+    /// stats.failed_calls = 5;
+    /// assert_eq!(stats.total_calls(), 5);
+    /// ```
+    pub fn new(state: State) -> Self {
+        CircuitBreakerStats {
+            state,
+            failure_rate: None,
+            slow_call_rate: None,
+            calls_in_window: 0,
+            failures_in_window: 0,
+            slow_calls_in_window: 0,
+            consecutive_failures: 0,
+            not_permitted_calls: 0,
+            time_in_state: Duration::ZERO,
+            retry_after: None,
+            trial_calls_in_flight: 0,
+            successful_calls: 0,
+            failed_calls: 0,
+            ignored_calls: 0,
+            slow_calls: 0,
+        }
+    }
+
     /// Calls that ran and were recorded: successes, failures and ignored.
     ///
     /// ```

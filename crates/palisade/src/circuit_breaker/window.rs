@@ -7,15 +7,8 @@
 
 use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering, fence};
 
+use super::machine::WindowCounts;
 use crate::clock::Instant;
-
-/// What a window holds right now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct WindowCounts {
-    pub(crate) calls: u64,
-    pub(crate) failures: u64,
-    pub(crate) slow: u64,
-}
 
 /// The sliding window of a breaker, or none when no rate condition is configured.
 pub(crate) enum Window {

@@ -139,7 +139,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         let stack = &*self.stack;
         if let Some(limiter) = &stack.rate_limiter {
             match stack.rate_limit_max_wait {
-                None => limiter.try_acquire().map(drop),
+                // A store elsewhere decides asynchronously; the in-process one at once.
+                None => limiter.try_acquire_async(1).await.map(drop),
                 Some(wait) => limiter.acquire_n(1, Some(wait)).await.map(drop),
             }
             .map_err(|denied| limiter.rejection(denied))?;
@@ -200,7 +201,7 @@ impl<R, B, H> Pipeline<R, B, H> {
     {
         let stack = &*self.stack;
         let permit = match &stack.breaker {
-            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            Some(breaker) => Some(breaker.acquire().await.map_err(Error::from)?),
             None => None,
         };
         let this = self;

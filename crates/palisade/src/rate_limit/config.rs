@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::window::FIXED_WINDOW_MAX;
-use super::{LocalState, RateLimiter};
+use super::{LocalState, RateLimiter, Store};
 use crate::builder::{Base, builder_base};
 use crate::clock::duration_to_nanos;
 use crate::error::ConfigError;
@@ -258,6 +258,7 @@ impl Algorithm {
 pub struct RateLimiterBuilder {
     algorithm: Algorithm,
     base: Base<RateLimiter>,
+    store: Option<Store>,
 }
 
 impl RateLimiterBuilder {
@@ -265,6 +266,7 @@ impl RateLimiterBuilder {
         RateLimiterBuilder {
             algorithm,
             base: Base::new(),
+            store: None,
         }
     }
 
@@ -276,16 +278,61 @@ impl RateLimiterBuilder {
     /// assert_eq!((err.field(), err.value()), ("rate", "0/1s"));
     /// ```
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
-        let (kind, params, initial_tokens) = self.algorithm.compile()?;
-        Ok(RateLimiter::with_store(LocalState::new(
+        let store = match self.store {
+            Some(store) => {
+                // The algorithm is validated whatever keeps the state.
+                self.algorithm.compile()?;
+                store
+            }
+            None => Store::from(LocalState::new(self.algorithm, self.base.clock.now())?),
+        };
+        Ok(RateLimiter::assemble(
             self.base.name_or(POLICY),
-            self.algorithm,
-            kind,
-            params,
-            initial_tokens,
             self.base.clock,
             self.base.listeners,
-        )))
+            store,
+        ))
+    }
+
+    /// Keeps the quota's state in `store` instead of this process: a fleet-wide store, or
+    /// any [`StateStore`](super::StateStore) (wrapped with [`Store::custom`]). The limiter's
+    /// API, events and waiting stay the same.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, LocalState, Rate, RateLimiter, Store};
+    /// let algorithm = Algorithm::Gcra { rate: Rate::per_second(5), burst: 5 };
+    /// let store = Store::custom(LocalState::new(algorithm, Default::default())?);
+    /// let limiter = RateLimiter::builder(algorithm).store(store).build()?;
+    /// assert!(limiter.try_acquire().is_ok());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn store(mut self, store: impl Into<Store>) -> Self {
+        self.store = Some(store.into());
+        self
+    }
+
+    /// Builds a limiter over `store`, typed statically: no trait object, every decision
+    /// inlinable. (With [`build`](Self::build), the limiter's store is a [`Store`].)
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Algorithm, LocalState, Rate, RateLimiter};
+    /// let algorithm = Algorithm::Gcra { rate: Rate::per_second(5), burst: 5 };
+    /// let limiter: RateLimiter<LocalState> = RateLimiter::builder(algorithm)
+    ///     .build_with_store(LocalState::new(algorithm, Default::default())?)?;
+    /// assert!(limiter.check().is_ok());
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn build_with_store<S: super::StateStore>(
+        self,
+        store: S,
+    ) -> Result<RateLimiter<S>, ConfigError> {
+        self.algorithm.compile()?;
+        Ok(RateLimiter::assemble(
+            self.base.name_or(POLICY),
+            self.base.clock,
+            self.base.listeners,
+            store,
+        ))
     }
 }
 
@@ -294,6 +341,7 @@ impl fmt::Debug for RateLimiterBuilder {
         f.debug_struct("RateLimiterBuilder")
             .field("algorithm", &self.algorithm)
             .field("base", &self.base)
+            .field("store", &self.store)
             .finish()
     }
 }

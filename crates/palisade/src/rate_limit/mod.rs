@@ -57,7 +57,9 @@
 
 mod config;
 mod gcra;
+mod info;
 mod keyed;
+mod local;
 pub mod store;
 mod window;
 
@@ -66,284 +68,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{Algorithm, Rate, RateLimiterBuilder};
-pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder, KeyedStateStore, LocalKeyedState};
-pub use store::{LocalState, StateStore};
+pub use info::{Denied, RateLimitEvent, RateLimitInfo, Throttled};
+pub use keyed::{
+    DynKeyedStateStore, KeyedDecision, KeyedRateLimiter, KeyedRateLimiterBuilder, KeyedStateStore,
+    KeyedStore, LocalKeyedState,
+};
+pub use local::LocalState;
+pub use store::{DynStateStore, StateStore, Store};
 
-use crate::clock;
+use crate::clock::{self, Clock};
 use crate::error::{ConfigError, Error};
 use crate::future::first;
+use crate::listener::Listeners;
 use crate::sync::semaphore::{Entry, QueueFull, Semaphore};
-
-/// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
-/// `RateLimit-Remaining` and `RateLimit-Reset` headers.
-///
-/// The numbers are computed when asked for, so a check that nobody inspects does not pay
-/// for them (for GCRA, `remaining` costs a division).
-///
-/// ```
-/// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-/// let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 5 }).build()?;
-/// let info = limiter.try_acquire().unwrap();
-/// assert_eq!((info.limit(), info.remaining()), (5, 4));
-/// # Ok::<(), palisade::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitInfo {
-    limit: u64,
-    detail: Detail,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Detail {
-    /// GCRA's state, from which the rest follows: how far the theoretical arrival time is
-    /// ahead of now, and the interval.
-    Gcra {
-        ahead: u64,
-        interval: u64,
-    },
-    Known {
-        remaining: u64,
-        reset_after: u64,
-    },
-}
-
-impl RateLimitInfo {
-    pub(crate) fn known(limit: u64, remaining: u64, reset_after: Duration) -> Self {
-        RateLimitInfo {
-            limit,
-            detail: Detail::Known {
-                remaining,
-                reset_after: crate::clock::duration_to_nanos(reset_after),
-            },
-        }
-    }
-
-    #[inline]
-    pub(crate) fn gcra(burst: u64, tat: u64, now: u64, interval: u64) -> Self {
-        RateLimitInfo {
-            limit: burst,
-            detail: Detail::Gcra {
-                ahead: if tat == gcra::NEVER {
-                    u64::MAX
-                } else {
-                    tat.saturating_sub(now)
-                },
-                interval,
-            },
-        }
-    }
-
-    /// Permits available at once when the limiter is fully rested (burst, capacity or max).
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
-    /// assert_eq!(l.info().limit(), 7);
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
-    /// Permits that could be taken right now.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
-    /// assert_eq!(l.try_acquire_n(3).unwrap().remaining(), 4);
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn remaining(&self) -> u64 {
-        match self.detail {
-            Detail::Gcra { ahead, interval } => gcra::remaining(ahead, interval, self.limit),
-            Detail::Known { remaining, .. } => remaining,
-        }
-    }
-
-    /// Time until the limiter is fully rested again.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 7 }).build()?;
-    /// assert_eq!(l.info().reset_after(), std::time::Duration::ZERO);
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn reset_after(&self) -> Duration {
-        Duration::from_nanos(match self.detail {
-            Detail::Gcra { ahead, .. } => ahead,
-            Detail::Known { reset_after, .. } => reset_after,
-        })
-    }
-}
-
-impl fmt::Debug for RateLimitInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitInfo")
-            .field("limit", &self.limit)
-            .field("remaining", &self.remaining())
-            .field("reset_after", &self.reset_after())
-            .finish()
-    }
-}
-
-/// Why a limiter refused permits.
-///
-/// ```
-/// use palisade::rate_limit::Denied;
-/// # use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-/// # let limiter = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
-/// # let _ = limiter.try_acquire();
-/// if let Err(denied) = limiter.try_acquire() {
-///     assert!(denied.retry_after().is_some());
-/// }
-/// # Ok::<(), palisade::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Denied {
-    /// Not now: the permits will be available after `retry_after`.
-    RateLimited {
-        /// Time until the request would be admitted.
-        retry_after: Duration,
-        /// The limiter's state.
-        info: RateLimitInfo,
-    },
-    /// Never: more permits than the limiter can grant at once.
-    ExceedsCapacity {
-        /// Permits asked for.
-        requested: u64,
-        /// The most the limiter grants at once.
-        capacity: u64,
-    },
-}
-
-impl Denied {
-    /// Time until the request would be admitted; `None` if it never would.
-    ///
-    /// ```
-    /// let d = palisade::rate_limit::Denied::ExceedsCapacity { requested: 5, capacity: 2 };
-    /// assert_eq!(d.retry_after(), None);
-    /// ```
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Denied::RateLimited { retry_after, .. } => Some(*retry_after),
-            Denied::ExceedsCapacity { .. } => None,
-        }
-    }
-}
-
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Denied::RateLimited { retry_after, .. } => {
-                write!(f, "rate limited: retry after {retry_after:?}")
-            }
-            Denied::ExceedsCapacity {
-                requested,
-                capacity,
-            } => write!(
-                f,
-                "{requested} permits requested but at most {capacity} can ever be granted at once"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Denied {}
-
-/// [`RateLimiter::check`]'s rejection: not now, come back after
-/// [`retry_after`](Self::retry_after). Only 16 bytes, so the cheapest check stays cheap to
-/// return; [`try_acquire`](RateLimiter::try_acquire) gives the full [`Denied`].
-///
-/// ```
-/// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-/// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 1 }).build()?;
-/// l.check()?;
-/// let throttled = l.check().unwrap_err();
-/// assert!(throttled.to_string().starts_with("rate limited: retry after"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttled {
-    retry_after: Duration,
-}
-
-impl Throttled {
-    /// Time until one permit would be admitted.
-    ///
-    /// ```
-    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// use std::time::Duration;
-    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
-    /// let _ = l.check();
-    /// assert!(l.check().unwrap_err().retry_after() > Duration::ZERO);
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn retry_after(&self) -> Duration {
-        self.retry_after
-    }
-}
-
-impl fmt::Display for Throttled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rate limited: retry after {:?}", self.retry_after)
-    }
-}
-
-impl std::error::Error for Throttled {}
-
-/// What a rate limiter did, published through [`crate::event`] as
-/// [`Event::RateLimit`](crate::event::Event::RateLimit).
-///
-/// ```
-/// use palisade::rate_limit::RateLimitEvent;
-/// let e = RateLimitEvent::Permitted { name: "api", permits: 1, remaining: 4 };
-/// assert_eq!(e.name(), "api");
-/// ```
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum RateLimitEvent<'a> {
-    /// Permits were granted.
-    Permitted {
-        /// The limiter's name.
-        name: &'a str,
-        /// Permits granted.
-        permits: u64,
-        /// Permits still available.
-        remaining: u64,
-    },
-    /// Permits were refused.
-    Rejected {
-        /// The limiter's name.
-        name: &'a str,
-        /// Permits asked for.
-        permits: u64,
-        /// When they would be granted (`None`: never).
-        retry_after: Option<Duration>,
-    },
-}
-
-impl<'a> RateLimitEvent<'a> {
-    /// The limiter that published the event.
-    ///
-    /// ```
-    /// # use palisade::rate_limit::RateLimitEvent;
-    /// let e = RateLimitEvent::Rejected { name: "db", permits: 1, retry_after: None };
-    /// assert_eq!(e.name(), "db");
-    /// ```
-    pub fn name(&self) -> &'a str {
-        match self {
-            RateLimitEvent::Permitted { name, .. } | RateLimitEvent::Rejected { name, .. } => name,
-        }
-    }
-}
+use store::throttled;
 
 /// A rate limiter over one shared quota; see the [module docs](self). Cheap to clone (one
 /// `Arc`); clones share the quota.
 ///
-/// The quota's state lives in a [`StateStore`]: in this process by default ([`LocalState`],
-/// built by [`builder`](RateLimiter::builder)); a fleet-wide store plugs in with
-/// [`with_store`](RateLimiter::with_store).
+/// The quota's state lives in a store — by default a [`Store`]: in this process
+/// ([`LocalState`]) unless the builder is given another with
+/// [`store`](RateLimiterBuilder::store). The limiter keeps its name, clock, listeners and
+/// queue of waiters itself, whatever the store.
 ///
 /// ```
 /// use palisade::rate_limit::{Algorithm, RateLimiter};
@@ -354,11 +100,14 @@ impl<'a> RateLimitEvent<'a> {
 /// assert!(limiter.try_acquire().is_err());
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct RateLimiter<S = LocalState> {
+pub struct RateLimiter<S = Store> {
     shared: Arc<Shared<S>>,
 }
 
 struct Shared<S> {
+    name: Arc<str>,
+    clock: Clock,
+    listeners: Listeners<RateLimiter>,
     store: S,
     /// Whose turn it is to wait for permits: one waiter at a time, in arrival order.
     turn: Semaphore,
@@ -400,19 +149,17 @@ impl RateLimiter {
 }
 
 impl<S: StateStore> RateLimiter<S> {
-    /// A limiter over `store`: the same API, whatever keeps the state.
-    ///
-    /// ```
-    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-    /// let local = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 1 }).build()?;
-    /// // Any `StateStore` — here the in-process one, taken back out of a built limiter.
-    /// let again = RateLimiter::with_store(local.into_store().expect("the only handle"));
-    /// assert!(again.check().is_ok());
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    pub fn with_store(store: S) -> Self {
+    pub(crate) fn assemble(
+        name: Arc<str>,
+        clock: Clock,
+        listeners: Listeners<RateLimiter>,
+        store: S,
+    ) -> Self {
         RateLimiter {
             shared: Arc::new(Shared {
+                name,
+                clock,
+                listeners,
                 store,
                 turn: Semaphore::new(1),
             }),
@@ -424,7 +171,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// ```
     /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter, StateStore};
     /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(1), burst: 3 }).build()?;
-    /// assert_eq!(l.store().info().remaining(), 3);
+    /// assert_eq!(l.store().info(l.clock().now()).remaining(), 3);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
@@ -463,7 +210,12 @@ impl<S: StateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn check(&self) -> Result<(), Throttled> {
-        self.store().check()
+        let shared = &*self.shared;
+        let now = shared.clock.now();
+        if shared.listeners.is_empty() {
+            return shared.store.check(now);
+        }
+        throttled(self.observed(shared.store.try_acquire_n(now, 1), 1))
     }
 
     /// Takes one permit if available now.
@@ -477,7 +229,12 @@ impl<S: StateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
-        self.store().try_acquire()
+        let shared = &*self.shared;
+        let outcome = shared.store.try_acquire(shared.clock.now());
+        if shared.listeners.is_empty() {
+            return outcome;
+        }
+        self.observed(outcome, 1)
     }
 
     /// Takes `n` permits at once if available now — all or none. More than the limiter can
@@ -492,7 +249,53 @@ impl<S: StateStore> RateLimiter<S> {
     /// ```
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
-        self.store().try_acquire_n(n)
+        let shared = &*self.shared;
+        let outcome = shared.store.try_acquire_n(shared.clock.now(), n);
+        if shared.listeners.is_empty() {
+            return outcome;
+        }
+        self.observed(outcome, n)
+    }
+
+    /// [`try_acquire_n`](Self::try_acquire_n) for async callers: a store elsewhere makes its
+    /// round trip here (the in-process store answers at once).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+    /// let l = RateLimiter::builder(Algorithm::Gcra { rate: Rate::per_second(10), burst: 10 }).build()?;
+    /// assert_eq!(l.try_acquire_async(3).await?.remaining(), 7);
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_acquire_async(&self, n: u32) -> Result<RateLimitInfo, Denied> {
+        let shared = &*self.shared;
+        let outcome = shared
+            .store
+            .try_acquire_n_async(shared.clock.now(), n)
+            .await;
+        if shared.listeners.is_empty() {
+            return outcome;
+        }
+        self.observed(outcome, n)
+    }
+
+    /// Publishes a decision about `n` permits (asking for nothing takes nothing: no event).
+    #[cold]
+    fn observed(
+        &self,
+        outcome: Result<RateLimitInfo, Denied>,
+        n: u32,
+    ) -> Result<RateLimitInfo, Denied> {
+        if n > 0 {
+            publish(
+                &self.shared.listeners,
+                &self.shared.name,
+                u64::from(n),
+                &outcome,
+            );
+        }
+        outcome
     }
 
     /// Waits until `n` permits are granted, then takes them.
@@ -552,7 +355,7 @@ impl<S: StateStore> RateLimiter<S> {
             Err(QueueFull) => return Err(self.gave_up_queued()),
         };
         loop {
-            let outcome = self.store().try_acquire_n_async(n).await;
+            let outcome = self.try_acquire_async(n).await;
             match self.wait_for(outcome, deadline)? {
                 Ok(info) => return Ok(info),
                 Err(wait) => clock.sleep(wait).await,
@@ -638,7 +441,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn info(&self) -> RateLimitInfo {
-        self.store().info()
+        self.store().info(self.clock().now())
     }
 
     /// Runs `operation` if a permit is available now; otherwise returns
@@ -676,8 +479,7 @@ impl<S: StateStore> RateLimiter<S> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        self.store()
-            .try_acquire_n_async(1)
+        self.try_acquire_async(1)
             .await
             .map_err(|d| self.rejection(d))?;
         operation().await.map_err(Error::Operation)
@@ -688,14 +490,14 @@ impl<S: StateStore> RateLimiter<S> {
     pub(crate) fn rejection<E>(&self, denied: Denied) -> Error<E> {
         match denied {
             Denied::RateLimited { retry_after, .. } => Error::RateLimited {
-                name: self.store().name().clone(),
+                name: Arc::clone(&self.shared.name),
                 retry_after,
             },
             Denied::ExceedsCapacity {
                 requested,
                 capacity,
             } => Error::InsufficientCapacity {
-                name: self.store().name().clone(),
+                name: Arc::clone(&self.shared.name),
                 requested,
                 capacity,
             },
@@ -717,7 +519,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn set_algorithm(&self, algorithm: Algorithm) -> Result<(), ConfigError> {
-        self.store().set_algorithm(algorithm)
+        self.store().set_algorithm(self.clock().now(), algorithm)
     }
 
     /// The current quota.
@@ -741,7 +543,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn name(&self) -> &str {
-        self.store().name()
+        &self.shared.name
     }
 
     /// The limiter's clock.
@@ -755,17 +557,39 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(l.clock().is_manual());
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn clock(&self) -> &crate::clock::Clock {
-        self.store().clock()
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 }
 
 impl<S: StateStore> fmt::Debug for RateLimiter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("name", self.store().name())
+            .field("name", &self.shared.name)
             .field("algorithm", &self.algorithm())
             .field("info", &self.info())
             .finish_non_exhaustive()
     }
+}
+
+/// Publishes a decision about `permits` permits to `listeners`.
+#[cold]
+pub(super) fn publish(
+    listeners: &Listeners<RateLimiter>,
+    name: &str,
+    permits: u64,
+    outcome: &Result<RateLimitInfo, Denied>,
+) {
+    listeners.emit(|| match outcome {
+        Ok(info) => RateLimitEvent::Permitted {
+            name,
+            permits,
+            remaining: info.remaining(),
+        },
+        Err(denied) => RateLimitEvent::Rejected {
+            name,
+            permits,
+            retry_after: denied.retry_after(),
+        },
+    });
 }
