@@ -49,6 +49,7 @@ pub(crate) enum Field {
     BaseDelay,
     MaxDelay,
     RecoveryTimeout,
+    Backend,
 }
 
 /// How a key's value is written.
@@ -64,6 +65,8 @@ enum Kind {
     Duration,
     /// A number of seconds, integer or float (`timeout_seconds = 15.0`).
     Seconds,
+    /// A path to a function (`backend = crate::fleet`).
+    Path,
 }
 
 /// Every accepted key: its spelling, the field it sets and how its value is written.
@@ -80,6 +83,7 @@ const KEYS: &[(&str, Field, Kind)] = &[
     ("base_delay", Field::BaseDelay, Kind::Duration),
     ("max_delay", Field::MaxDelay, Kind::Duration),
     ("recovery_timeout", Field::RecoveryTimeout, Kind::Duration),
+    ("backend", Field::Backend, Kind::Path),
 ];
 
 /// Settings of the reference docs' decorator that the attribute deliberately does not take,
@@ -166,6 +170,8 @@ pub(crate) struct Args {
     pub(crate) base_delay: Option<Setting<u64>>,
     pub(crate) max_delay: Option<Setting<u64>>,
     pub(crate) recovery_timeout: Option<Setting<u64>>,
+    /// The function that gives the pipeline its backend: a path, in `tokens`.
+    pub(crate) backend: Option<Setting<()>>,
     /// A preset was given, even `"custom"` (then `preset` is `None`).
     preset_given: bool,
 }
@@ -241,6 +247,19 @@ impl Args {
                     Field::MaxDelay => self.max_delay = nanos,
                     _ => self.recovery_timeout = nanos,
                 }
+            }
+            Kind::Path => {
+                if !matches!(value, Expr::Path(_)) {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        format!(
+                            "`{key}` takes the path of a function that returns the backend, \
+                             like `{key} = crate::fleet_backend` (called once, when the \
+                             pipeline is built)"
+                        ),
+                    ));
+                }
+                self.backend = Some(setting((), key, value));
             }
         }
         Ok(())
@@ -363,8 +382,8 @@ fn unknown_key(written: &str) -> String {
         Some(meant) => format!("unknown argument `{written}`; did you mean `{meant}`?"),
         None => format!(
             "unknown argument `{written}`; expected one of: preset, name, max_attempts, \
-             failure_threshold, timeout, total_timeout, base_delay, max_delay, recovery_timeout \
-             (or the reference docs' operation_type, operation_name, timeout_seconds)"
+             failure_threshold, timeout, total_timeout, base_delay, max_delay, recovery_timeout, \
+             backend (or the reference docs' operation_type, operation_name, timeout_seconds)"
         ),
     }
 }

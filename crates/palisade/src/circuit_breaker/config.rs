@@ -556,6 +556,11 @@ impl CircuitBreakerBuilder {
         ))
     }
 
+    /// The configuration set so far.
+    pub(crate) fn config(&self) -> &CircuitBreakerConfig {
+        &self.config
+    }
+
     /// Keeps the breaker's state in `store` instead of this process: a fleet-wide store, or
     /// any [`StateStore`] (wrapped with [`Store::custom`]). Calls, events and operator
     /// actions go through the same API whatever the store.

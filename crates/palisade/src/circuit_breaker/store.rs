@@ -103,6 +103,41 @@ pub trait StateStore: Send + Sync + 'static {
     fn stats(&self, core: &Core) -> CircuitBreakerStats;
 }
 
+/// A store shared by several breakers (clones of one `Arc`) is a store too: breakers in one
+/// process sharing a state, or a fleet-wide store's client shared by its breakers.
+impl<S: StateStore> StateStore for Arc<S> {
+    #[inline]
+    fn acquire(&self, core: &Core) -> Result<Ticket, Rejected> {
+        (**self).acquire(core)
+    }
+    fn acquire_async<'a>(
+        &'a self,
+        core: &'a Core,
+    ) -> impl Future<Output = Result<Ticket, Rejected>> + Send + 'a {
+        (**self).acquire_async(core)
+    }
+    #[inline]
+    fn complete(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
+        (**self).complete(core, ticket, verdict)
+    }
+    #[inline]
+    fn release(&self, core: &Core, ticket: Ticket) {
+        (**self).release(core, ticket)
+    }
+    fn state(&self, core: &Core) -> State {
+        (**self).state(core)
+    }
+    fn transition_to(&self, core: &Core, target: State) {
+        (**self).transition_to(core, target)
+    }
+    fn reset(&self, core: &Core) {
+        (**self).reset(core)
+    }
+    fn stats(&self, core: &Core) -> CircuitBreakerStats {
+        (**self).stats(core)
+    }
+}
+
 /// A boxed future of an admission, as [`DynStateStore`] returns it.
 pub type AcquireFuture<'a> = Pin<Box<dyn Future<Output = Result<Ticket, Rejected>> + Send + 'a>>;
 

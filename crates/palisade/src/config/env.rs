@@ -9,9 +9,10 @@
 use figment::value::Value;
 
 /// The settings directly under a policy, as the environment spells them.
-const FLAT_KEYS: [&str; 10] = [
+const FLAT_KEYS: [&str; 11] = [
     "PRESET",
     "SEED",
+    "BACKEND",
     "TIMEOUT",
     "TOTAL_TIMEOUT",
     "MAX_ATTEMPTS",

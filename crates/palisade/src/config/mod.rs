@@ -168,7 +168,9 @@ mod model;
 mod value;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +183,7 @@ pub use model::{
     SlidingWindowSection, WindowType,
 };
 
+use crate::backend::Backend;
 use crate::error::ConfigError;
 use crate::pipeline::{Pipeline, PipelineBuilder};
 
@@ -208,7 +211,23 @@ pub struct PalisadeConfig {
     pub policies: BTreeMap<String, PolicyConfig>,
     #[serde(skip)]
     origins: Origins,
+    /// Backends the code registered, by the name a pipeline's `backend` gives.
+    #[serde(skip)]
+    backends: Backends,
 }
+
+/// Registered backends by name.
+#[derive(Clone, Default)]
+struct Backends(BTreeMap<String, Arc<dyn Backend>>);
+
+impl fmt::Debug for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// The backend every configuration knows: state in this process.
+const IN_PROCESS: &str = "in_process";
 
 impl PartialEq for PalisadeConfig {
     fn eq(&self, other: &Self) -> bool {
@@ -268,10 +287,51 @@ impl PalisadeConfig {
     /// ```
     pub fn builder(&self, name: &str) -> Result<PipelineBuilder, LoadError> {
         let policy = self.policies.get(name).ok_or_else(|| self.unknown(name))?;
-        policy.to_builder(name).map_err(|error| {
+        let builder = policy.to_builder(name).map_err(|error| {
             let source = error.key().and_then(|key| self.source_of(key)).cloned();
             error.with_source(source)
-        })
+        })?;
+        match policy.backend.as_deref() {
+            None | Some(IN_PROCESS) => Ok(builder),
+            Some(backend) => match self.backends.0.get(backend) {
+                Some(found) => Ok(builder.backend(Arc::clone(found))),
+                None => {
+                    let key = format!("policies.{name}.backend");
+                    let mut known: Vec<&str> = vec![IN_PROCESS];
+                    known.extend(self.backends.0.keys().map(String::as_str));
+                    let source = self.source_of(&key).cloned();
+                    Err(LoadError::invalid(
+                        key,
+                        backend,
+                        format!(
+                            "names no backend; known: {} (register one in code with \
+                             PalisadeConfig::with_backend)",
+                            known.join(", ")
+                        ),
+                    )
+                    .with_source(source))
+                }
+            },
+        }
+    }
+
+    /// Registers `backend` under `name`, for the pipelines whose `backend` names it (see
+    /// [`crate::backend`]). `"in_process"` is always known.
+    ///
+    /// ```
+    /// use palisade::backend::InProcess;
+    /// use palisade::config::{Format, Loader};
+    /// let text = "[policies.db]\npreset = \"database\"\nbackend = \"fleet\"";
+    /// let config = Loader::from_str(Format::Toml, text).load()?.with_backend("fleet", InProcess);
+    /// assert!(config.pipeline("db").is_ok());
+    /// let unregistered = Loader::from_str(Format::Toml, text).load()?;
+    /// let err = unregistered.pipeline("db").unwrap_err();
+    /// assert_eq!((err.key(), err.value()), (Some("policies.db.backend"), Some("fleet")));
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn with_backend(mut self, name: impl Into<String>, backend: impl Backend) -> Self {
+        self.backends.0.insert(name.into(), Arc::new(backend));
+        self
     }
 
     /// Builds pipeline `name`. A value `build()` refuses is reported with its key path

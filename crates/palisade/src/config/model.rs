@@ -47,6 +47,11 @@ pub struct PolicyConfig {
     /// the same decisions, as a simulation needs. Unset, jitter is random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Where the pipeline's breaker and rate limiter keep their state: `"in_process"` (the
+    /// default) or a backend the code registered with
+    /// [`PalisadeConfig::with_backend`](super::PalisadeConfig::with_backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// Per-attempt timeout (the reference docs' `timeout_seconds`).
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,

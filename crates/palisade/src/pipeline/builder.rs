@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{NoHint, POLICY, Pipeline, Stack};
+use crate::backend::Backend;
 use crate::builder::PolicyBuilder;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder};
@@ -88,6 +89,7 @@ pub struct PipelineBuilder {
     clock: Option<Clock>,
     listeners: Vec<Arc<dyn Listener>>,
     seed: Option<u64>,
+    backend: Option<Arc<dyn Backend>>,
     rate_limit: Option<Part<Algorithm, RateLimiter>>,
     rate_limit_max_wait: Option<Duration>,
     bulkhead: Option<Part<BulkheadBuilder, Bulkhead>>,
@@ -106,6 +108,7 @@ impl PipelineBuilder {
             clock: None,
             listeners: Vec::new(),
             seed: None,
+            backend: None,
             rate_limit: None,
             rate_limit_max_wait: None,
             bulkhead: None,
@@ -199,6 +202,25 @@ impl PipelineBuilder {
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Keeps the state of the breaker and rate limiter the pipeline builds where `backend`
+    /// says — fleet-wide, say — instead of in this process (the default,
+    /// [`InProcess`](crate::backend::InProcess)). Shared parts keep their own stores. See
+    /// [`crate::backend`].
+    ///
+    /// ```
+    /// use palisade::backend::InProcess;
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .circuit_breaker(|b| b)
+    ///     .backend(InProcess)
+    ///     .build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        self.backend = Some(Arc::new(backend));
         self
     }
 
@@ -514,15 +536,31 @@ impl PipelineBuilder {
                 ConfigError::new(POLICY, field, error.value(), error.reason().to_owned())
             })
         };
+        let backend = self.backend.as_deref();
         let rate_limiter = Part::resolve(self.rate_limit, |algorithm| {
-            own.build(RateLimiter::builder(algorithm))
+            let builder = RateLimiter::builder(algorithm);
+            own.build(
+                match backend.and_then(|b| b.rate_limiter_store(&name, algorithm, &clock)) {
+                    Some(store) => builder.store(store),
+                    None => builder,
+                },
+            )
         })?;
         let bulkhead = Part::resolve(self.bulkhead, |b| own.build(b))?;
         let total_timeout =
             Part::resolve(self.total_timeout, |limit| timeout("total_timeout", limit))?;
         let seed = self.seed;
         let retry = Part::resolve(self.retry, |b| own.build(b.seed_unless_set(seed)))?;
-        let breaker = Part::resolve(self.breaker, |b| own.build(b))?;
+        let breaker = Part::resolve(self.breaker, |b| {
+            own.build(
+                match backend
+                    .and_then(|backend| backend.circuit_breaker_store(&name, b.config(), &clock))
+                {
+                    Some(store) => b.store(store),
+                    None => b,
+                },
+            )
+        })?;
         let hedge = Part::resolve(self.hedge, |b| own.build(b))?;
         let attempt_timeout =
             Part::resolve(self.attempt_timeout, |limit| timeout("timeout", limit))?;

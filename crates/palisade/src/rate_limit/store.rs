@@ -106,6 +106,38 @@ pub trait StateStore: Send + Sync + 'static {
     fn algorithm(&self) -> Algorithm;
 }
 
+/// A store shared by several limiters (clones of one `Arc`) is a store too.
+impl<S: StateStore> StateStore for Arc<S> {
+    #[inline]
+    fn try_acquire_n(&self, now: Instant, n: u32) -> Result<RateLimitInfo, Denied> {
+        (**self).try_acquire_n(now, n)
+    }
+    #[inline]
+    fn try_acquire(&self, now: Instant) -> Result<RateLimitInfo, Denied> {
+        (**self).try_acquire(now)
+    }
+    #[inline]
+    fn check(&self, now: Instant) -> Result<(), Throttled> {
+        (**self).check(now)
+    }
+    fn try_acquire_n_async(
+        &self,
+        now: Instant,
+        n: u32,
+    ) -> impl Future<Output = Result<RateLimitInfo, Denied>> + Send + '_ {
+        (**self).try_acquire_n_async(now, n)
+    }
+    fn info(&self, now: Instant) -> RateLimitInfo {
+        (**self).info(now)
+    }
+    fn set_algorithm(&self, now: Instant, algorithm: Algorithm) -> Result<(), ConfigError> {
+        (**self).set_algorithm(now, algorithm)
+    }
+    fn algorithm(&self) -> Algorithm {
+        (**self).algorithm()
+    }
+}
+
 /// A boxed future of a decision, as [`DynStateStore`] returns it.
 pub type DecisionFuture<'a> =
     Pin<Box<dyn Future<Output = Result<RateLimitInfo, Denied>> + Send + 'a>>;

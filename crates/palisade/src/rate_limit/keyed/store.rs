@@ -67,6 +67,36 @@ pub trait KeyedStateStore<K>: Send + Sync + 'static {
     }
 }
 
+/// A store shared by several keyed limiters (clones of one `Arc`) is a store too.
+impl<K, S: KeyedStateStore<K>> KeyedStateStore<K> for Arc<S> {
+    fn try_acquire_n(&self, now: Instant, key: &K, n: u32) -> Result<RateLimitInfo, Denied> {
+        (**self).try_acquire_n(now, key, n)
+    }
+    fn try_acquire_n_async<'a>(
+        &'a self,
+        now: Instant,
+        key: &'a K,
+        n: u32,
+    ) -> impl Future<Output = Result<RateLimitInfo, Denied>> + Send + 'a {
+        (**self).try_acquire_n_async(now, key, n)
+    }
+    fn info(&self, now: Instant, key: &K) -> RateLimitInfo {
+        (**self).info(now, key)
+    }
+    fn set_quota_for(&self, now: Instant, key: K, algorithm: Algorithm) -> Result<(), ConfigError> {
+        (**self).set_quota_for(now, key, algorithm)
+    }
+    fn clear_quota_for(&self, now: Instant, key: &K) {
+        (**self).clear_quota_for(now, key)
+    }
+    fn keys_held(&self) -> Option<usize> {
+        (**self).keys_held()
+    }
+    fn max_keys(&self) -> Option<usize> {
+        (**self).max_keys()
+    }
+}
+
 /// [`KeyedStateStore`] as a trait object, for [`KeyedStore::custom`]: implemented for every
 /// `KeyedStateStore` (its async decision boxed); methods prefixed `dyn_`.
 ///
