@@ -16,10 +16,12 @@ use palisade::circuit_breaker::{
     Ticket, TransitionReason, Verdict,
 };
 use palisade::clock::{Clock, Instant};
+#[cfg(feature = "config")]
 use palisade::config::{Format, Loader};
 use palisade::event::Event;
 use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{self, Algorithm, Denied, Rate, RateLimitInfo};
+#[cfg(feature = "config")]
 use palisade::registry::Registry;
 
 fn ms(n: u64) -> Duration {
@@ -529,12 +531,14 @@ async fn two_instances_share_one_quota_and_decide_through_the_server() {
 // A registry built from configuration
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "config")]
 const CONFIG: &str = r#"
 [policies.payments]
 backend = "fleet"
 circuit_breaker = { failure_threshold = 2, recovery_timeout = "30s" }
 "#;
 
+#[cfg(feature = "config")]
 #[tokio::test(start_paused = true)]
 async fn registries_built_from_configuration_share_the_fleet_state() {
     let clock = Clock::tokio();
@@ -568,6 +572,7 @@ async fn registries_built_from_configuration_share_the_fleet_state() {
 // The tower layer
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(feature = "tower")]
 #[tokio::test(start_paused = true)]
 async fn a_tower_service_over_a_fleet_pipeline_sees_another_instance_trip() {
     use palisade::tower::PipelineLayer;
