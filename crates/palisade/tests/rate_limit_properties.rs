@@ -463,6 +463,9 @@ struct Run {
     start: u64,
     /// Every grant: (time, permits), in time order.
     granted: Vec<(u64, u64)>,
+    /// Requests so far: one permit is asked for in turn through each of the three entry
+    /// points (`try_acquire_n(1)`, `try_acquire`, `check`), which take different paths.
+    asked: u64,
 }
 
 impl Run {
@@ -482,6 +485,7 @@ impl Run {
             spec,
             start,
             granted: Vec::new(),
+            asked: 0,
         }
     }
 
@@ -493,6 +497,27 @@ impl Run {
         self.clock.advance(Duration::from_nanos(nanos));
     }
 
+    /// Asks for `n` permits; one permit through each entry point in turn. `check` answers
+    /// without info, so its answer is completed with `info()` read right after (the same
+    /// virtual instant), which [`ask`](Self::ask) then holds to the model like any other.
+    fn take(&mut self, n: u32) -> Result<RateLimitInfo, Denied> {
+        self.asked += 1;
+        if n != 1 {
+            return self.limiter.try_acquire_n(n);
+        }
+        match self.asked % 3 {
+            0 => self.limiter.try_acquire_n(1),
+            1 => self.limiter.try_acquire(),
+            _ => match self.limiter.check() {
+                Ok(()) => Ok(self.limiter.info()),
+                Err(throttled) => Err(Denied::RateLimited {
+                    retry_after: throttled.retry_after(),
+                    info: self.limiter.info(),
+                }),
+            },
+        }
+    }
+
     /// Asks for `n` permits and checks the answer: against the model (decision and exact
     /// `retry_after`), against `info()` just before (granted iff `n ≤ remaining`) and after,
     /// and the capacity and zero-permit rules.
@@ -502,7 +527,7 @@ impl Run {
         let n64 = u64::from(n);
         let before = self.limiter.info();
         prop_assert_eq!(before.limit(), capacity);
-        let answer = self.limiter.try_acquire_n(n);
+        let answer = self.take(n);
         if n == 0 {
             prop_assert_eq!(
                 answer,

@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use super::{Instant, duration_to_nanos};
 
-/// The instant the coarse clock counts from.
-fn origin() -> quanta::Instant {
+/// The instant every coarse clock counts from.
+pub(super) fn origin() -> quanta::Instant {
     static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
     *ORIGIN.get_or_init(quanta::Instant::now)
 }
 
-/// The coarse time: the upkeep thread's last refresh, or a precise read before it runs.
+/// The coarse time since `origin` (from [`origin()`]): the upkeep thread's last refresh, or a
+/// precise read before it runs.
 #[inline]
-pub(super) fn now() -> Instant {
+pub(super) fn now(origin: quanta::Instant) -> Instant {
     Instant(duration_to_nanos(
-        quanta::Instant::recent().saturating_duration_since(origin()),
+        quanta::Instant::recent().saturating_duration_since(origin),
     ))
 }
 

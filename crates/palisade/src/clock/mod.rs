@@ -190,7 +190,9 @@ pub struct Clock {
 #[repr(u8)]
 enum Source {
     Monotonic(quanta::Clock),
-    Coarse,
+    /// quanta's recent time, counted from the process-wide coarse origin (held here so a
+    /// read does not touch the `OnceLock`).
+    Coarse(quanta::Instant),
     Manual(ManualClock),
     Timer(quanta::Clock, Arc<dyn Timer>),
     #[cfg(feature = "tokio")]
@@ -263,7 +265,7 @@ impl Clock {
     /// ```
     pub fn coarse() -> Clock {
         Clock {
-            source: Source::Coarse,
+            source: Source::Coarse(coarse::origin()),
         }
     }
 
@@ -327,9 +329,10 @@ impl Clock {
     /// ```
     #[inline]
     pub fn now(&self) -> Instant {
-        // The production source inlines; the others out of line.
+        // The production sources inline; the others out of line.
         match &self.source {
             Source::Monotonic(clock) => Instant(clock.delta_as_nanos(0, clock.raw())),
+            Source::Coarse(origin) => coarse::now(*origin),
             _ => self.now_other(),
         }
     }
@@ -340,7 +343,7 @@ impl Clock {
             Source::Monotonic(clock) | Source::Timer(clock, _) => {
                 Instant(clock.delta_as_nanos(0, clock.raw()))
             }
-            Source::Coarse => coarse::now(),
+            Source::Coarse(origin) => coarse::now(*origin),
             Source::Manual(manual) => manual.now(),
             #[cfg(feature = "tokio")]
             Source::Tokio(tokio) => tokio.now(),
@@ -389,7 +392,7 @@ impl Clock {
         match &self.source {
             // Real-time timers take the duration itself: no second clock read, no drift.
             Source::Timer(_, timer) => Sleep::boxed(timer.sleep(duration)),
-            Source::Monotonic(_) | Source::Coarse => Sleep::real(duration),
+            Source::Monotonic(_) | Source::Coarse(_) => Sleep::real(duration),
             _ => self.sleep_until(self.now().saturating_add(duration)),
         }
     }
@@ -417,7 +420,7 @@ impl Clock {
             Source::Timer(_, timer) => {
                 Sleep::boxed(timer.sleep(deadline.saturating_duration_since(self.now())))
             }
-            Source::Monotonic(_) | Source::Coarse => {
+            Source::Monotonic(_) | Source::Coarse(_) => {
                 Sleep::real(deadline.saturating_duration_since(self.now()))
             }
         }
@@ -481,7 +484,7 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.source {
             Source::Monotonic(_) => "monotonic",
-            Source::Coarse => "coarse",
+            Source::Coarse(_) => "coarse",
             Source::Manual(_) => "manual",
             Source::Timer(..) => "with_timer",
             #[cfg(feature = "tokio")]

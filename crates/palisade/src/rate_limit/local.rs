@@ -5,12 +5,14 @@
 //! [`set_algorithm`](StateStore::set_algorithm) can change them at runtime and every check
 //! sees them whole. Fixed window packs window index and count into one word; the sliding
 //! windows take a short mutex. One permit is decided inline in `u64` arithmetic against a
-//! precomputed `tau`; denials and overflow go out of line to the exact `u128` path.
+//! precomputed `tau`, denials included (provably the exact answer); overflow and the
+//! other algorithms go out of line to the exact `u128` path.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use super::config::{Algorithm, Kind};
-use super::gcra::{Gcra, Wait};
+use super::gcra::{Gcra, NEVER, Wait};
 use super::store::{StateStore, throttled};
 use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
 use super::{Denied, RateLimitInfo, Throttled};
@@ -154,57 +156,77 @@ impl LocalState {
 
     #[inline]
     fn check_at(&self, now: u64) -> Result<(), Throttled> {
-        self.acquire_one(now, |_| Ok(()), throttled)
+        match self.acquire_one(now) {
+            One::Admitted(_) => Ok(()),
+            One::Rejected { wait, .. } => Err(Throttled::new(Duration::from_nanos(wait))),
+            One::Slow => throttled(self.acquire_one_slow(now)),
+        }
     }
 
     #[inline]
     fn try_acquire_at(&self, now: u64) -> Result<RateLimitInfo, Denied> {
-        self.acquire_one(
-            now,
-            |admitted| {
-                Ok(Gcra {
-                    interval: admitted.interval,
-                    burst: admitted.burst,
-                }
-                .info(admitted.tat, admitted.now))
-            },
-            |outcome| outcome,
-        )
+        match self.acquire_one(now) {
+            One::Admitted(admitted) => Ok(Gcra {
+                interval: admitted.interval,
+                burst: admitted.burst,
+            }
+            .info(admitted.tat, admitted.now)),
+            One::Rejected { wait, tat, gcra } => Err(Denied::RateLimited {
+                retry_after: Duration::from_nanos(wait),
+                info: gcra.info(tat, now),
+            }),
+            One::Slow => self.acquire_one_slow(now),
+        }
     }
 
+    /// One permit on GCRA's fast path: `u64` arithmetic, one compare-and-swap, every answer
+    /// exactly the general (`u128`) path's. What it cannot decide in `u64` — a `tat` whose
+    /// next step overflows, other algorithms — is [`One::Slow`].
+    ///
+    /// Exactness of a rejection: the fast path rejects when `now < tat − tau` with `tau`
+    /// saturated. A saturated `tau` is `u64::MAX`, so `tat − tau` is 0 and nothing is rejected;
+    /// a rejection therefore used the exact `tau`, and the wait `tat − tau − now` is the
+    /// general path's `earliest − now` (for `tat = NEVER`, "never": `u64::MAX`).
     #[inline(always)]
-    fn acquire_one<T>(
-        &self,
-        now: u64,
-        admitted: impl FnOnce(Admitted) -> T,
-        general: impl FnOnce(Result<RateLimitInfo, Denied>) -> T,
-    ) -> T {
-        let inner = self;
-        if let State::Gcra(word) = &inner.state {
-            let [interval, burst, tau] = inner.params.read_all();
-            let mut tat = word.load(Ordering::Acquire);
-            loop {
-                if now < tat.saturating_sub(tau) {
-                    break;
-                }
-                let Some(next) = tat.max(now).checked_add(interval) else {
-                    break;
+    fn acquire_one(&self, now: u64) -> One {
+        let State::Gcra(word) = &self.state else {
+            return One::Slow;
+        };
+        let [interval, burst, tau] = self.params.read_all();
+        let mut tat = word.load(Ordering::Acquire);
+        loop {
+            let earliest = tat.saturating_sub(tau);
+            if now < earliest {
+                let wait = if tat == NEVER {
+                    u64::MAX
+                } else {
+                    earliest - now
                 };
-                match word.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => {
-                        return admitted(Admitted {
-                            tat: next,
-                            now,
-                            interval,
-                            burst,
-                        });
-                    }
-                    Err(actual) => tat = actual,
-                }
+                let gcra = Gcra { interval, burst };
+                return One::Rejected { wait, tat, gcra };
             }
-            return general(gcra_from(word, tat, Gcra { interval, burst }, now));
+            let Some(next) = tat.max(now).checked_add(interval) else {
+                return One::Slow;
+            };
+            match word.compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    return One::Admitted(Admitted {
+                        tat: next,
+                        now,
+                        interval,
+                        burst,
+                    });
+                }
+                Err(actual) => tat = actual,
+            }
         }
-        general(self.try_acquire_n_general(now, 1))
+    }
+
+    /// What [`acquire_one`](Self::acquire_one) leaves to the general path.
+    #[cold]
+    #[inline(never)]
+    fn acquire_one_slow(&self, now: u64) -> Result<RateLimitInfo, Denied> {
+        self.try_acquire_n_general(now, 1)
     }
 
     #[inline]
@@ -405,15 +427,16 @@ struct Admitted {
     burst: u64,
 }
 
-/// One GCRA permit decided by the general (`u128`) path from `tat`, a value already read:
-/// the fast path's denials and overflows.
-#[cold]
-#[inline(never)]
-fn gcra_from(word: &AtomicU64, tat: u64, gcra: Gcra, now: u64) -> Result<RateLimitInfo, Denied> {
-    update_from(word, tat, |tat| gcra.decide(tat, now, 1))
+/// [`LocalState::acquire_one`]'s answer; inlined away by its callers.
+enum One {
+    Admitted(Admitted),
+    /// Refused: `wait` nanoseconds until a permit, from `tat` under `gcra`.
+    Rejected { wait: u64, tat: u64, gcra: Gcra },
+    /// Not decided on the fast path.
+    Slow,
 }
 
-/// A slow-path decision for [`RateLimiter::check`](super::RateLimiter::check), reduced to its small error.
+/// Rewrites `word` with `f` of its current value, atomically.
 fn convert(word: &AtomicU64, f: impl Fn(u64) -> u64) {
     let mut current = word.load(Ordering::Acquire);
     while let Err(actual) =
