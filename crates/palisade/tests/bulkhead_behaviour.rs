@@ -2,6 +2,8 @@
 //! FIFO waiting, bounded waits, cancellation — on tokio's paused clock or a manual clock;
 //! nothing here sleeps for real.
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,14 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::Error;
 use palisade::bulkhead::{Bulkhead, BulkheadConfig, BulkheadEvent, RejectReason};
 use palisade::clock::{Clock, ManualClock};
 use palisade::event::Event;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn bulkhead(max_concurrent: usize, max_queue: usize) -> Bulkhead {
     Bulkhead::builder()

@@ -4,13 +4,18 @@
 //! make a call slow) or, for one cancellation test, tokio's paused clock. Nothing here sleeps
 //! for real, so no assertion depends on how fast the machine is.
 
+mod common;
+
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
+use common::events::{Record, Recorder};
+use common::threads::finish_within;
+use common::time::{ms, secs};
 use palisade::circuit_breaker::{
     CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerEvent, Role, SlidingWindow, State,
     TransitionReason, Verdict,
@@ -23,14 +28,6 @@ use palisade::{ConfigError, Error};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
 /// An owned copy of a `CircuitBreakerEvent`.
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
@@ -40,49 +37,38 @@ enum Seen {
     Outcome(Verdict, bool, State),
 }
 
-/// Records every circuit breaker event, in order.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Seen>>>);
-
-impl Log {
-    fn listener(&self) -> impl Fn(&Event<'_>) + Send + Sync + 'static {
-        let log = self.0.clone();
-        move |event: &Event<'_>| {
-            let Event::CircuitBreaker(e) = event else {
-                return;
-            };
-            let seen = match *e {
-                CircuitBreakerEvent::StateTransition {
-                    from, to, reason, ..
-                } => Seen::Transition(from, to, reason),
-                CircuitBreakerEvent::CallRejected {
-                    state, retry_after, ..
-                } => Seen::Rejected(state, retry_after),
-                CircuitBreakerEvent::OutcomeRecorded {
-                    verdict,
-                    slow,
-                    state,
-                    ..
-                } => Seen::Outcome(verdict, slow, state),
-                _ => return,
-            };
-            log.lock().unwrap().push(seen);
+impl Record for Seen {
+    fn record(event: &Event<'_>) -> Option<Self> {
+        let Event::CircuitBreaker(e) = event else {
+            return None;
+        };
+        match *e {
+            CircuitBreakerEvent::StateTransition {
+                from, to, reason, ..
+            } => Some(Seen::Transition(from, to, reason)),
+            CircuitBreakerEvent::CallRejected {
+                state, retry_after, ..
+            } => Some(Seen::Rejected(state, retry_after)),
+            CircuitBreakerEvent::OutcomeRecorded {
+                verdict,
+                slow,
+                state,
+                ..
+            } => Some(Seen::Outcome(verdict, slow, state)),
+            _ => None,
         }
     }
+}
 
-    /// Every event so far, clearing the log.
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
+/// Records every circuit breaker event, in order (`take` clears it).
+type Log = Recorder<Seen>;
 
+impl Log {
     /// The state transitions so far (the log is kept).
     fn transitions(&self) -> Vec<Seen> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
+        self.events()
+            .into_iter()
             .filter(|s| matches!(s, Seen::Transition(..)))
-            .cloned()
             .collect()
     }
 }
@@ -191,27 +177,6 @@ fn rejected(b: &CircuitBreaker) -> (String, State, Option<Duration>) {
         "a rejected operation must not run"
     );
     rejection
-}
-
-/// Runs `test` on its own thread and fails if it has not finished within `limit` (a deadlock
-/// guard: the test itself takes microseconds).
-fn finish_within(limit: Duration, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(()) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("did not finish within {limit:?}: the breaker deadlocked")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                resume_unwind(panic)
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,11 @@
 //! Four properties of 2,500 cases each (10,000 sequences of 1..80 operations), one per
 //! family of configurations. `PROPTEST_CASES=n` overrides the case count of each property.
 
+mod common;
+
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::circuit_breaker::{
     CircuitBreaker, CircuitBreakerConfig, Permit, RecoveryBackoff, Role, SlidingWindow, State,
     Verdict,
@@ -26,10 +29,6 @@ const CASES: u32 = 2_500;
 const MAX_OPS: usize = 80;
 /// Permits held at once by `Hold`.
 const MAX_HELD: usize = 4;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).expect("test durations fit in u64 nanoseconds")

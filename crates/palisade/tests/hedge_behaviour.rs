@@ -1,12 +1,15 @@
 //! Behaviour of the Hedge policy, on tokio's paused clock only: nothing here sleeps for real,
 //! and every time asserted is exact virtual time.
 
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::clock::Clock;
 use palisade::event::Event;
 use palisade::hedge::{Hedge, HedgeConfig, HedgeEvent, HedgeTrigger};
@@ -44,10 +47,6 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 /// An owned copy of a `HedgeEvent`, stamped with the virtual time it was published at.

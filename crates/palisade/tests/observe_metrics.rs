@@ -3,9 +3,12 @@
 //! histogram values a known sequence of calls must produce.
 #![cfg(feature = "metrics")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::time::ms;
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use palisade::bulkhead::Bulkhead;
@@ -15,10 +18,6 @@ use palisade::observe::{METRICS, MetricsListener};
 use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{Algorithm, RateLimiter};
 use palisade::retry::{Jitter, Retry};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// A metric's identity: kind, name, sorted labels.
 type Id = (MetricKind, String, Vec<(String, String)>);

@@ -7,12 +7,18 @@
 //! to the pipeline, so every policy reads the same virtual time: nothing sleeps for real and
 //! every elapsed time asserted is exact.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::bump;
+use common::errors::{exhausted, timeout_limit};
+use common::events::{Record, Recorder};
+use common::retry::{fixed, max_attempts};
+use common::time::{ms, secs};
 use palisade::bulkhead::BulkheadEvent;
 use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent, State};
 use palisade::clock::Clock;
@@ -21,7 +27,7 @@ use palisade::fallback::Fallback;
 use palisade::hedge::HedgeEvent;
 use palisade::pipeline::{Pipeline, PipelineBuilder, PipelineEvent};
 use palisade::rate_limit::{Algorithm, Rate, RateLimitEvent, RateLimiter};
-use palisade::retry::{Jitter, RetryBudget, RetryBuilder, RetryEvent, StopReason};
+use palisade::retry::{RetryBudget, RetryEvent, StopReason};
 use palisade::timeout::TimeoutEvent;
 use palisade::{ConfigError, Error};
 use tokio::time::{Instant, sleep};
@@ -30,25 +36,12 @@ use tokio::time::{Instant, sleep};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
 /// Longer than any test runs: an attempt that never finishes on its own.
 const HANG: Duration = Duration::from_secs(3600);
 
 /// A pipeline builder on tokio's (paused) clock.
 fn builder() -> PipelineBuilder {
     Pipeline::builder().name("orders").clock(Clock::tokio())
-}
-
-/// `attempts` attempts, a fixed `delay` between them, no jitter: exact timings.
-fn fixed(attempts: u32, delay: Duration) -> impl FnOnce(RetryBuilder) -> RetryBuilder {
-    move |r| r.max_attempts(attempts).fixed(delay).jitter(Jitter::None)
 }
 
 /// Runs `future` for at most `limit` of virtual time: `Some(output)` if it finished, `None`
@@ -70,75 +63,58 @@ impl Drop for DropGuard<'_> {
     }
 }
 
-fn bump(counter: &Cell<u32>) -> u32 {
-    counter.set(counter.get() + 1);
-    counter.get()
-}
-
 /// Every event a listener heard, as `(kind, policy name, short description)`.
-#[derive(Clone, Default)]
-struct EventLog(Arc<Mutex<Vec<Seen>>>);
+type EventLog = Recorder<Seen>;
 
 /// One event: `(kind, policy name, short description)`.
 type Seen = (&'static str, String, String);
 
-impl EventLog {
-    fn listener(&self) -> impl Fn(&Event<'_>) + Send + Sync + 'static {
-        let log = self.0.clone();
-        move |event: &Event<'_>| {
-            let what = match event {
-                Event::Retry(RetryEvent::RetryScheduled { attempt, delay, .. }) => {
-                    format!("retry scheduled after attempt {attempt} in {delay:?}")
-                }
-                Event::Retry(RetryEvent::Succeeded { attempts, .. }) => {
-                    format!("retry succeeded after {attempts}")
-                }
-                Event::Retry(RetryEvent::GaveUp {
-                    attempts, reason, ..
-                }) => format!("retry gave up after {attempts}: {reason}"),
-                Event::Timeout(TimeoutEvent::TimedOut { limit, .. }) => {
-                    format!("timed out after {limit:?}")
-                }
-                Event::Timeout(TimeoutEvent::FinishedLate { limit, .. }) => {
-                    format!("finished late, limit {limit:?}")
-                }
-                Event::CircuitBreaker(CircuitBreakerEvent::OutcomeRecorded { verdict, .. }) => {
-                    format!("outcome {verdict:?}")
-                }
-                Event::CircuitBreaker(CircuitBreakerEvent::StateTransition {
-                    from, to, ..
-                }) => {
-                    format!("transition {from:?} -> {to:?}")
-                }
-                Event::CircuitBreaker(CircuitBreakerEvent::CallRejected { state, .. }) => {
-                    format!("rejected in {state:?}")
-                }
-                Event::Bulkhead(BulkheadEvent::Permitted { .. }) => "slot taken".to_string(),
-                Event::Bulkhead(BulkheadEvent::Released { .. }) => "slot released".to_string(),
-                Event::Bulkhead(BulkheadEvent::Rejected { .. }) => "bulkhead full".to_string(),
-                Event::RateLimit(RateLimitEvent::Permitted { .. }) => "permit".to_string(),
-                Event::RateLimit(RateLimitEvent::Rejected { .. }) => "rate limited".to_string(),
-                Event::Hedge(HedgeEvent::HedgeStarted { attempt, .. }) => {
-                    format!("hedge attempt {attempt} started")
-                }
-                Event::Hedge(HedgeEvent::Settled {
-                    winner, attempts, ..
-                }) => {
-                    format!("hedge settled: winner {winner:?} of {attempts}")
-                }
-                Event::Pipeline(PipelineEvent::Completed {
-                    outcome, elapsed, ..
-                }) => format!("call {outcome:?} in {elapsed:?}"),
-                other => format!("{other:?}"),
-            };
-            log.lock()
-                .unwrap()
-                .push((event.policy_kind(), event.policy_name().to_string(), what));
-        }
-    }
-
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+impl Record for Seen {
+    fn record(event: &Event<'_>) -> Option<Self> {
+        let what = match event {
+            Event::Retry(RetryEvent::RetryScheduled { attempt, delay, .. }) => {
+                format!("retry scheduled after attempt {attempt} in {delay:?}")
+            }
+            Event::Retry(RetryEvent::Succeeded { attempts, .. }) => {
+                format!("retry succeeded after {attempts}")
+            }
+            Event::Retry(RetryEvent::GaveUp {
+                attempts, reason, ..
+            }) => format!("retry gave up after {attempts}: {reason}"),
+            Event::Timeout(TimeoutEvent::TimedOut { limit, .. }) => {
+                format!("timed out after {limit:?}")
+            }
+            Event::Timeout(TimeoutEvent::FinishedLate { limit, .. }) => {
+                format!("finished late, limit {limit:?}")
+            }
+            Event::CircuitBreaker(CircuitBreakerEvent::OutcomeRecorded { verdict, .. }) => {
+                format!("outcome {verdict:?}")
+            }
+            Event::CircuitBreaker(CircuitBreakerEvent::StateTransition { from, to, .. }) => {
+                format!("transition {from:?} -> {to:?}")
+            }
+            Event::CircuitBreaker(CircuitBreakerEvent::CallRejected { state, .. }) => {
+                format!("rejected in {state:?}")
+            }
+            Event::Bulkhead(BulkheadEvent::Permitted { .. }) => "slot taken".to_string(),
+            Event::Bulkhead(BulkheadEvent::Released { .. }) => "slot released".to_string(),
+            Event::Bulkhead(BulkheadEvent::Rejected { .. }) => "bulkhead full".to_string(),
+            Event::RateLimit(RateLimitEvent::Permitted { .. }) => "permit".to_string(),
+            Event::RateLimit(RateLimitEvent::Rejected { .. }) => "rate limited".to_string(),
+            Event::Hedge(HedgeEvent::HedgeStarted { attempt, .. }) => {
+                format!("hedge attempt {attempt} started")
+            }
+            Event::Hedge(HedgeEvent::Settled {
+                winner, attempts, ..
+            }) => {
+                format!("hedge settled: winner {winner:?} of {attempts}")
+            }
+            Event::Pipeline(PipelineEvent::Completed {
+                outcome, elapsed, ..
+            }) => format!("call {outcome:?} in {elapsed:?}"),
+            other => format!("{other:?}"),
+        };
+        Some((event.policy_kind(), event.policy_name().to_string(), what))
     }
 }
 
@@ -154,33 +130,6 @@ fn circuit_open<E: std::fmt::Debug>(err: &Error<E>, name: &str, state: State) ->
         } if &**n == name && *s == state => *retry_after,
         other => panic!("expected CircuitOpen from '{name}' in {state:?}, got {other:?}"),
     }
-}
-
-/// Asserts `err` is `RetriesExhausted` after `attempts` for `reason`; returns the last error.
-#[track_caller]
-fn exhausted<E: std::fmt::Debug>(err: Error<E>, attempts: u32, reason: StopReason) -> Error<E> {
-    match err {
-        Error::RetriesExhausted {
-            attempts: a,
-            reason: r,
-            last_error,
-            ..
-        } if a == attempts && r == reason => *last_error,
-        other => panic!("expected RetriesExhausted after {attempts} ({reason:?}), got {other:?}"),
-    }
-}
-
-/// Asserts `err` is `Timeout`, returning the limit that fired.
-#[track_caller]
-fn timeout_limit<E: std::fmt::Debug>(err: &Error<E>) -> Duration {
-    match err {
-        Error::Timeout { limit, .. } => *limit,
-        other => panic!("expected Timeout, got {other:?}"),
-    }
-}
-
-fn max_attempts(n: u32) -> StopReason {
-    StopReason::MaxAttempts { max_attempts: n }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,17 +6,23 @@
 //! an attempt that returned after its limit as timed out; the total timeout stops retrying —
 //! no attempt starts and no backoff sleep runs past it; hedging is skipped.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::bump;
+use common::errors::{exhausted, timeout_limit};
+use common::events::{Record, Recorder};
+use common::retry::{fixed, max_attempts};
+use common::time::{ms, now, secs};
 use palisade::clock::ManualClock;
 use palisade::event::Event;
 use palisade::fallback::Fallback;
 use palisade::pipeline::{Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
-use palisade::retry::{Jitter, RetryBudget, RetryBuilder, StopReason};
+use palisade::retry::{RetryBudget, StopReason};
 use palisade::timeout::TimeoutEvent;
 use palisade::{Error, circuit_breaker::State};
 
@@ -24,53 +30,9 @@ use palisade::{Error, circuit_breaker::State};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
 /// A pipeline builder on `clock`.
 fn builder(clock: &ManualClock) -> PipelineBuilder {
     Pipeline::builder().name("ledger").clock(clock.clone())
-}
-
-/// `attempts` attempts, a fixed `delay` between them, no jitter.
-fn fixed(attempts: u32, delay: Duration) -> impl FnOnce(RetryBuilder) -> RetryBuilder {
-    move |r| r.max_attempts(attempts).fixed(delay).jitter(Jitter::None)
-}
-
-/// Time on `clock` since it was created.
-fn now(clock: &ManualClock) -> Duration {
-    Duration::from_nanos(clock.now().as_nanos())
-}
-
-fn bump(counter: &Cell<u32>) -> u32 {
-    counter.set(counter.get() + 1);
-    counter.get()
-}
-
-#[track_caller]
-fn exhausted<E: std::fmt::Debug>(err: Error<E>, attempts: u32, reason: StopReason) -> Error<E> {
-    match err {
-        Error::RetriesExhausted {
-            attempts: a,
-            reason: r,
-            last_error,
-            ..
-        } if a == attempts && r == reason => *last_error,
-        other => panic!("expected RetriesExhausted after {attempts} ({reason:?}), got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn timeout_limit<E: std::fmt::Debug>(err: &Error<E>) -> Duration {
-    match err {
-        Error::Timeout { limit, .. } => *limit,
-        other => panic!("expected Timeout, got {other:?}"),
-    }
 }
 
 #[track_caller]
@@ -85,36 +47,23 @@ fn circuit_open<E: std::fmt::Debug>(err: &Error<E>, state: State) -> Option<Dura
     }
 }
 
-fn max_attempts(n: u32) -> StopReason {
-    StopReason::MaxAttempts { max_attempts: n }
-}
-
 /// One timeout event: `(variant, policy name, limit)`.
 type TimeoutSeen = (&'static str, String, Duration);
 
 /// The timeout events a listener heard.
-#[derive(Clone, Default)]
-struct TimeoutLog(Arc<Mutex<Vec<TimeoutSeen>>>);
+type TimeoutLog = Recorder<TimeoutSeen>;
 
-impl TimeoutLog {
-    fn listener(&self) -> impl Fn(&Event<'_>) + Send + Sync + 'static {
-        let log = self.0.clone();
-        move |event: &Event<'_>| {
-            let entry = match event {
-                Event::Timeout(TimeoutEvent::TimedOut { name, limit }) => {
-                    ("timed_out", name.to_string(), *limit)
-                }
-                Event::Timeout(TimeoutEvent::FinishedLate { name, limit, .. }) => {
-                    ("finished_late", name.to_string(), *limit)
-                }
-                _ => return,
-            };
-            log.lock().unwrap().push(entry);
+impl Record for TimeoutSeen {
+    fn record(event: &Event<'_>) -> Option<Self> {
+        match event {
+            Event::Timeout(TimeoutEvent::TimedOut { name, limit }) => {
+                Some(("timed_out", name.to_string(), *limit))
+            }
+            Event::Timeout(TimeoutEvent::FinishedLate { name, limit, .. }) => {
+                Some(("finished_late", name.to_string(), *limit))
+            }
+            _ => None,
         }
-    }
-
-    fn events(&self) -> Vec<TimeoutSeen> {
-        self.0.lock().unwrap().clone()
     }
 }
 

@@ -2,9 +2,12 @@
 //! (read back from the built policies and observed in calls on a `ManualClock`), the preset
 //! names and their errors, and the rate-limit presets.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::time::{ms, now, secs};
 use palisade::Error;
 use palisade::circuit_breaker::State;
 use palisade::clock::ManualClock;
@@ -12,14 +15,6 @@ use palisade::event::Event;
 use palisade::presets::Preset;
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::{Jitter, RetryEvent, Strategy};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// (preset, name, timeout ms, attempts, base delay ms, max delay ms, failures, recovery ms)
 type Row = (Preset, &'static str, u64, u32, u64, u64, u32, u64);
@@ -45,10 +40,6 @@ const TABLE: [Row; 8] = [
     (Preset::Vault, "vault", 10_000, 3, 2_000, 20_000, 3, 90_000),
     (Preset::Network, "network", 10_000, 3, 500, 5_000, 3, 45_000),
 ];
-
-fn now(clock: &ManualClock) -> Duration {
-    Duration::from_nanos(clock.now().as_nanos())
-}
 
 #[test]
 fn every_presets_settings_are_the_tables_numbers() {

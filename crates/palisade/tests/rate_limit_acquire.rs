@@ -1,9 +1,12 @@
 //! Waiting acquisition: FIFO order, cancellation, max wait — on tokio's paused clock or a
 //! manual clock; nothing sleeps for real.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::clock::{Clock, ManualClock};
 use palisade::rate_limit::{Algorithm, Denied, Rate, RateLimiter};
 
@@ -15,10 +18,6 @@ fn ten_per_second(clock: impl Into<Clock>) -> RateLimiter {
     .clock(clock)
     .build()
     .unwrap()
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 #[tokio::test(start_paused = true)]

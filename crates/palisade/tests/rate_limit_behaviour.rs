@@ -9,32 +9,24 @@
 //! Tests marked `#[ignore = "bug: ..."]` are regression tests for defects found in `src/`:
 //! they assert the documented behaviour and fail today.
 
-use std::panic::resume_unwind;
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::rate_limit::{counter, fixed, gcra, log, token_bucket};
+use common::threads::finish_within;
+use common::time::{ms, ns, secs};
 use palisade::clock::{Instant, ManualClock};
 use palisade::event::Event;
-use palisade::rate_limit::{Algorithm, Denied, Rate, RateLimitEvent, RateLimitInfo, RateLimiter};
+use palisade::rate_limit::{Algorithm, Denied, RateLimitEvent, RateLimitInfo, RateLimiter};
 use palisade::{ConfigError, Error};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn ns(n: u64) -> Duration {
-    Duration::from_nanos(n)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -63,47 +55,6 @@ fn limiter_at(algorithm: Algorithm, start_ns: u64) -> (RateLimiter, ManualClock)
 
 fn set(clock: &ManualClock, t_ns: u64) {
     clock.set(Instant::from_nanos(t_ns));
-}
-
-fn gcra(permits: u32, period: Duration, burst: u32) -> Algorithm {
-    Algorithm::Gcra {
-        rate: Rate::new(permits, period),
-        burst,
-    }
-}
-
-fn token_bucket(
-    permits: u32,
-    period: Duration,
-    capacity: u32,
-    initial_tokens: Option<u32>,
-) -> Algorithm {
-    Algorithm::TokenBucket {
-        rate: Rate::new(permits, period),
-        capacity,
-        initial_tokens,
-    }
-}
-
-fn fixed(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::FixedWindow {
-        max_requests,
-        window,
-    }
-}
-
-fn counter(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::SlidingWindowCounter {
-        max_requests,
-        window,
-    }
-}
-
-fn log(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::SlidingWindowLog {
-        max_requests,
-        window,
-    }
 }
 
 /// One limiter of every kind, each with a capacity (burst, capacity or max) of 3.
@@ -150,27 +101,6 @@ fn config_error(algorithm: Algorithm) -> ConfigError {
     match RateLimiter::builder(algorithm).build() {
         Ok(l) => panic!("{algorithm:?} should have been refused, built {l:?}"),
         Err(e) => e,
-    }
-}
-
-/// Runs `test` on its own thread and fails if it has not finished within `limit` (a deadlock
-/// guard: the tests themselves take milliseconds).
-fn finish_within(limit: Duration, test: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        test();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(()) => handle.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("did not finish within {limit:?}: the limiter deadlocked")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                resume_unwind(panic)
-            }
-        }
     }
 }
 

@@ -23,6 +23,8 @@
 //! Tests marked `#[ignore = "bug: ..."]` are regression tests for bugs found in `src/` and
 //! left unfixed; run them with `--ignored`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,9 +32,11 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
+use common::rate_limit::{counter, fixed, gcra, log, token_bucket};
+use common::time::{ms, nanos, ns, secs};
 use palisade::ConfigError;
 use palisade::clock::{Instant, ManualClock};
-use palisade::rate_limit::{Algorithm, Denied, KeyedRateLimiter, Rate, RateLimitInfo, RateLimiter};
+use palisade::rate_limit::{Algorithm, Denied, KeyedRateLimiter, RateLimitInfo, RateLimiter};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -53,65 +57,8 @@ fn config() -> ProptestConfig {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn ns(n: u64) -> Duration {
-    Duration::from_nanos(n)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn set(clock: &ManualClock, t: Duration) {
     clock.set(Instant::from_nanos(nanos(t)));
-}
-
-fn gcra(permits: u32, period: Duration, burst: u32) -> Algorithm {
-    Algorithm::Gcra {
-        rate: Rate::new(permits, period),
-        burst,
-    }
-}
-
-fn token_bucket(
-    permits: u32,
-    period: Duration,
-    capacity: u32,
-    initial_tokens: Option<u32>,
-) -> Algorithm {
-    Algorithm::TokenBucket {
-        rate: Rate::new(permits, period),
-        capacity,
-        initial_tokens,
-    }
-}
-
-fn fixed(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::FixedWindow {
-        max_requests,
-        window,
-    }
-}
-
-fn counter(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::SlidingWindowCounter {
-        max_requests,
-        window,
-    }
-}
-
-fn log(max_requests: u32, window: Duration) -> Algorithm {
-    Algorithm::SlidingWindowLog {
-        max_requests,
-        window,
-    }
 }
 
 /// One quota of every kind, each granting `capacity` permits at once.

@@ -16,9 +16,12 @@
 //! `window + elapsed < 2 × window`, which holds at most `max − 1` earlier arrivals of such a
 //! stream. For `max ≤ 2` that spacing is also necessary.
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use common::time::nanos;
 use palisade::clock::ManualClock;
 use palisade::rate_limit::{Algorithm, Denied, Rate, RateLimitInfo, RateLimiter};
 use proptest::prelude::*;
@@ -31,10 +34,6 @@ fn config() -> ProptestConfig {
         cases: CASES,
         ..ProptestConfig::default()
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,11 +4,14 @@
 //! configuration, a tower layer and `#[resilient]`, two instances agree on an open breaker
 //! and share one rate-limit quota — while each instance's Closed hot path stays local.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::Error;
 use palisade::backend::Backend;
 use palisade::circuit_breaker::{
@@ -23,10 +26,6 @@ use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{self, Algorithm, Denied, Rate, RateLimitInfo};
 #[cfg(feature = "config")]
 use palisade::registry::Registry;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The fleet server: shared state, reached only asynchronously, slowly, and not always

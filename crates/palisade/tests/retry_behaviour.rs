@@ -3,10 +3,13 @@
 //! Every timing test runs on a `ManualClock` (retry advances it instead of sleeping) or on
 //! tokio's paused clock; nothing here sleeps for real.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::time::{ms, now};
 use palisade::clock::{Clock, ManualClock};
 use palisade::event::Event;
 use palisade::retry::{
@@ -18,10 +21,6 @@ use palisade::{ConfigError, Error};
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// An owned copy of a `RetryEvent`, with the clock time at which it was published.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +139,6 @@ impl Log {
     fn times(&self) -> Vec<Duration> {
         self.times.lock().unwrap().clone()
     }
-}
-
-fn now(clock: &ManualClock) -> Duration {
-    Duration::from_nanos(clock.now().as_nanos())
 }
 
 /// A policy on `clock`, without jitter, recording into `log`.

@@ -4,10 +4,13 @@
 //! Everything runs on a `ManualClock` (retry advances it instead of sleeping); nothing here
 //! sleeps for real or measures time.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::time::{ms, secs};
 use palisade::clock::{Instant, ManualClock};
 use palisade::event::Event;
 use palisade::retry::{
@@ -19,14 +22,6 @@ use proptest::prelude::*;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 fn budget(ratio: f64, min_retries_per_sec: u32, clock: &ManualClock) -> RetryBudget {
     RetryBudget::builder()

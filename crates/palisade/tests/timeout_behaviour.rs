@@ -1,18 +1,17 @@
 //! The timeout's guarantees, on tokio's paused clock or a manual clock: nothing here sleeps
 //! for real longer than a few milliseconds.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use common::time::ms;
 use palisade::Error;
 use palisade::clock::{Clock, ManualClock};
 use palisade::event::Event;
 use palisade::timeout::{Deadline, Timeout, TimeoutEvent};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn timeout(limit: Duration) -> Timeout {
     Timeout::builder().limit(limit).build().unwrap()

@@ -9,6 +9,8 @@
 //! timeouts), so virtual time moves only through retry's backoff sleeps, and every elapsed
 //! time asserted is exact however slow the machine is.
 
+mod common;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -18,12 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use common::retry::fixed;
+use common::time::{ms, secs};
 use palisade::Error;
 use palisade::circuit_breaker::State;
 use palisade::clock::Clock;
 use palisade::pipeline::{Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
-use palisade::retry::{Jitter, RetryBuilder, StopReason};
+use palisade::retry::StopReason;
 use palisade::tower::PipelineLayer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,20 +38,8 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
 fn builder() -> PipelineBuilder {
     Pipeline::builder().name("backend").clock(Clock::tokio())
-}
-
-fn fixed(attempts: u32, delay: Duration) -> impl FnOnce(RetryBuilder) -> RetryBuilder {
-    move |r| r.max_attempts(attempts).fixed(delay).jitter(Jitter::None)
 }
 
 /// An HTTP response as the tiny client parsed it.

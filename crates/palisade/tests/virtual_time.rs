@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{EventLog, at, ms, secs};
+use common::events::EventLog;
+use common::time::{at, ms, secs};
 use palisade::Error;
 use palisade::bulkhead::{Bulkhead, RejectReason};
 use palisade::clock::{Clock, ManualClock, Simulation};

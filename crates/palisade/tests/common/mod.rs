@@ -1,64 +1,28 @@
-//! Helpers shared by the integration tests: durations, instants, and an event log.
+//! Helpers shared by the integration tests, one module per theme:
 //!
-//! Each test file that needs them declares `mod common;`; not every file uses every helper.
+//! - [`time`]: durations (`ms`, `secs`, `ns`), instants and readings of a `ManualClock`;
+//! - [`events`]: listeners that record what a policy published;
+//! - [`errors`]: assertions that a call failed in a given way;
+//! - [`retry`]: retry configurations and stop reasons;
+//! - [`rate_limit`]: rate-limit algorithms by kind;
+//! - [`threads`]: running a test body under a deadlock guard.
+//!
+//! Each test file that needs them declares `mod common;` and imports from the themes it uses;
+//! no test binary uses every helper, hence `allow(dead_code)`.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+pub mod errors;
+pub mod events;
+pub mod rate_limit;
+pub mod retry;
+pub mod threads;
+pub mod time;
 
-use palisade::clock::{Clock, Instant};
-use palisade::event::{Event, Listener};
+use std::cell::Cell;
 
-/// `n` milliseconds.
-pub fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// `n` seconds.
-pub fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// The instant `d` after a clock's origin (a `ManualClock` starts at zero).
-pub fn at(d: Duration) -> Instant {
-    Instant::from_nanos(u64::try_from(d.as_nanos()).expect("fits in u64 nanoseconds"))
-}
-
-/// Every event a listener saw, as text, each stamped with the clock's time when it came.
-#[derive(Clone)]
-pub struct EventLog {
-    clock: Clock,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl EventLog {
-    pub fn new(clock: impl Into<Clock>) -> Self {
-        EventLog {
-            clock: clock.into(),
-            lines: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// The lines so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// The lines whose text contains `needle`.
-    pub fn matching(&self, needle: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|line| line.contains(needle))
-            .collect()
-    }
-}
-
-impl Listener for EventLog {
-    fn on_event(&self, event: &Event<'_>) {
-        let now = Duration::from_nanos(self.clock.now().as_nanos());
-        self.lines
-            .lock()
-            .unwrap()
-            .push(format!("{now:?} {event:?}"));
-    }
+/// Adds one to `counter` and returns the new count (call it from an operation to number its
+/// attempts).
+pub fn bump(counter: &Cell<u32>) -> u32 {
+    counter.set(counter.get() + 1);
+    counter.get()
 }
