@@ -118,3 +118,32 @@ fn blocking_waiters_on_threads_never_over_admit() {
     });
     assert_eq!(clock.now().as_nanos(), 1_900_000_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn max_wait_bounds_the_whole_wait_including_the_queue_ahead() {
+    // The burst is spent: the next permit is at 100 ms and goes to the waiter ahead; the
+    // caller behind it would be served at 200 ms, past its 150 ms bound.
+    let limiter = ten_per_second(Clock::tokio());
+    limiter.acquire_n(1, None).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let ahead = tokio::spawn({
+        let l = limiter.clone();
+        async move {
+            l.acquire_n(1, None).await.unwrap();
+            start.elapsed()
+        }
+    });
+    tokio::task::yield_now().await; // the waiter ahead joins the queue first
+    let behind = limiter.acquire_n(1, Some(ms(150))).await;
+    assert!(
+        start.elapsed() <= ms(150),
+        "gave up after {:?}, past its max_wait",
+        start.elapsed()
+    );
+    assert!(behind.is_err(), "served past its max_wait: {behind:?}");
+    assert_eq!(ahead.await.unwrap(), ms(100));
+    // With room for the queue, the same request is served at its turn.
+    let start = tokio::time::Instant::now();
+    limiter.acquire_n(1, Some(ms(100))).await.unwrap();
+    assert_eq!(start.elapsed(), ms(100));
+}
