@@ -431,7 +431,11 @@ struct Admitted {
 enum One {
     Admitted(Admitted),
     /// Refused: `wait` nanoseconds until a permit, from `tat` under `gcra`.
-    Rejected { wait: u64, tat: u64, gcra: Gcra },
+    Rejected {
+        wait: u64,
+        tat: u64,
+        gcra: Gcra,
+    },
     /// Not decided on the fast path.
     Slow,
 }
