@@ -203,9 +203,15 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
     #[test]
     fn loom_untagged_reads_are_whole() {
-        loom::model(|| {
+        model(|| {
             let lock = Arc::new(SeqLock::new([1, 1, 1]));
             let writer = {
                 let lock = lock.clone();
@@ -220,7 +226,7 @@ mod loom_tests {
 
     #[test]
     fn loom_untagged_reads_are_whole_across_two_writes() {
-        loom::model(|| {
+        model(|| {
             let lock = Arc::new(SeqLock::new([0, 0]));
             let writer = {
                 let lock = lock.clone();
@@ -237,7 +243,7 @@ mod loom_tests {
 
     #[test]
     fn loom_tagged_reads_never_pair_a_tag_with_other_words() {
-        loom::model(|| {
+        model(|| {
             let lock = Arc::new(SeqLock::new([0, 0]));
             lock.write_tagged(1, [1, 1]);
             let writer = {
@@ -260,7 +266,7 @@ mod loom_tests {
     /// The breaker's `reset`: the slot is cleared and rewritten under the tag it held.
     #[test]
     fn loom_a_reset_under_the_same_tag_is_never_read_torn() {
-        loom::model(|| {
+        model(|| {
             let lock = Arc::new(SeqLock::new([0, 0]));
             lock.write_tagged(5, [1, 1]);
             let writer = {
