@@ -5,7 +5,8 @@
 //! they stay consistent — counts never go negative and no record is lost — but which bucket or
 //! slot a call racing a boundary lands in is decided by the order the atomics see.
 
-use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering, fence};
+use crate::sync::seqlock::SeqLock;
+use crate::sync::{AtomicI64, AtomicU64, Mutex, Ordering};
 
 use super::machine::WindowCounts;
 use crate::clock::Instant;
@@ -221,22 +222,15 @@ pub(crate) struct TimeWindow {
     track_slow: bool,
     /// The latest epoch with a snapshot.
     last_epoch: AtomicU64,
-    snapshots: Box<[Snapshot]>,
+    /// Slot `epoch % buckets`: the cumulative counters (`[cumulative, cumulative_slow]`) at
+    /// the start of `epoch`, tagged with it, so a reader never pairs an epoch with another's
+    /// counts, nor a reset's rewrite of a slot with what it held before.
+    snapshots: Box<[SeqLock<2>]>,
     /// Serialises snapshot writers. Records only ever `try_lock` it: a record that loses the
     /// race goes on without waiting, the winner writes the snapshot.
     writer: Mutex<()>,
 }
 
-/// The cumulative counters at the start of `epoch`. `epoch` doubles as a sequence lock:
-/// `WRITING` while the fields change, so a reader never pairs an epoch with another's counts.
-struct Snapshot {
-    epoch: AtomicU64,
-    cumulative: AtomicU64,
-    cumulative_slow: AtomicU64,
-}
-
-const WRITING: u64 = u64::MAX;
-const EMPTY: u64 = u64::MAX - 1;
 const FAILURE_UNIT: u64 = 1 << 32;
 
 impl TimeWindow {
@@ -248,13 +242,7 @@ impl TimeWindow {
             cumulative_slow: AtomicU64::new(0),
             track_slow,
             last_epoch: AtomicU64::new(0),
-            snapshots: (0..buckets.max(1))
-                .map(|_| Snapshot {
-                    epoch: AtomicU64::new(EMPTY),
-                    cumulative: AtomicU64::new(0),
-                    cumulative_slow: AtomicU64::new(0),
-                })
-                .collect(),
+            snapshots: (0..buckets.max(1)).map(|_| SeqLock::new([0, 0])).collect(),
             writer: Mutex::new(()),
         };
         window.reset(now);
@@ -305,37 +293,20 @@ impl TimeWindow {
         let Some(slot) = self.snapshots.get((epoch % self.buckets) as usize) else {
             return;
         };
-        slot.epoch.store(WRITING, Ordering::Relaxed);
-        fence(Ordering::Release);
-        slot.cumulative
-            .store(self.cumulative.load(Ordering::Acquire), Ordering::Relaxed);
-        slot.cumulative_slow.store(
-            self.cumulative_slow.load(Ordering::Acquire),
-            Ordering::Relaxed,
+        slot.write_tagged(
+            epoch,
+            [
+                self.cumulative.load(Ordering::Acquire),
+                self.cumulative_slow.load(Ordering::Acquire),
+            ],
         );
-        slot.epoch.store(epoch, Ordering::Release);
     }
 
     /// The snapshot of `epoch`, if its slot holds that epoch's.
     fn snapshot(&self, epoch: u64) -> Option<(u64, u64)> {
         let slot = self.snapshots.get((epoch % self.buckets) as usize)?;
-        for _ in 0..64 {
-            let before = slot.epoch.load(Ordering::Acquire);
-            if before == WRITING {
-                std::hint::spin_loop();
-                continue;
-            }
-            if before != epoch {
-                return None;
-            }
-            let cumulative = slot.cumulative.load(Ordering::Relaxed);
-            let slow = slot.cumulative_slow.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            if slot.epoch.load(Ordering::Relaxed) == epoch {
-                return Some((cumulative, slow));
-            }
-        }
-        None
+        let [cumulative, slow] = slot.read_tagged(epoch)?;
+        Some((cumulative, slow))
     }
 
     fn counts(&self, now: Instant) -> WindowCounts {
@@ -370,10 +341,12 @@ impl TimeWindow {
 
     /// Empties the window: only calls recorded from now on count.
     fn reset(&self, now: Instant) {
-        // A rare, non-hot path: wait for any snapshot writer.
+        // A rare, non-hot path: wait for any snapshot writer. Every rewrite of a slot, even
+        // under the epoch it already holds, is a new version, so a racing reader retries
+        // instead of pairing old and new counters.
         let _guard = self.writer.lock();
         for slot in self.snapshots.iter() {
-            slot.epoch.store(EMPTY, Ordering::Release);
+            slot.clear();
         }
         let epoch = self.epoch(now);
         self.write_snapshot(epoch);

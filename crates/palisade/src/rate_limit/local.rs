@@ -18,7 +18,8 @@ use super::window::{Counts, FixedWindow, SlidingCounter, SlidingLog};
 use super::{Denied, RateLimitInfo, Throttled};
 use crate::clock::Instant;
 use crate::error::ConfigError;
-use crate::sync::{AtomicU64, Mutex, Ordering, fence, lock};
+use crate::sync::seqlock::SeqLock;
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
 /// The in-process store: the quota's state in this process's memory, shared by every clone
 /// of the limiter; see the [module docs](self). What [`RateLimiter::builder`](super::RateLimiter::builder)
@@ -43,20 +44,16 @@ pub struct LocalState {
 /// The two numbers the algorithm needs, plus one derived for GCRA's fast path, behind a
 /// sequence lock so a quota change is seen whole: a reader retries if a writer ran while it
 /// read.
-struct Params {
-    version: AtomicU64,
-    /// `[a, b, tau]`: the algorithm's two numbers (GCRA: interval and burst; windows: window
-    /// and max) and GCRA's `tau = interval × (burst − 1)`, saturated (exact whenever it fits,
-    /// and a saturated `tau` admits exactly as the exact one would: see `acquire_one`).
-    words: [AtomicU64; 3],
-}
+///
+/// The words are `[a, b, tau]`: the algorithm's two numbers (GCRA: interval and burst;
+/// windows: window and max) and GCRA's `tau = interval × (burst − 1)`, saturated (exact
+/// whenever it fits, and a saturated `tau` admits exactly as the exact one would: see
+/// `acquire_one`).
+struct Params(SeqLock<3>);
 
 impl Params {
     fn new(words: [u64; 2]) -> Self {
-        Params {
-            version: AtomicU64::new(0),
-            words: Self::derive(words).map(AtomicU64::new),
-        }
+        Params(SeqLock::new(Self::derive(words)))
     }
 
     fn derive([a, b]: [u64; 2]) -> [u64; 3] {
@@ -72,29 +69,12 @@ impl Params {
 
     #[inline]
     fn read_all(&self) -> [u64; 3] {
-        loop {
-            let before = self.version.load(Ordering::Acquire);
-            let words = [
-                self.words[0].load(Ordering::Relaxed),
-                self.words[1].load(Ordering::Relaxed),
-                self.words[2].load(Ordering::Relaxed),
-            ];
-            fence(Ordering::Acquire);
-            if before.is_multiple_of(2) && self.version.load(Ordering::Relaxed) == before {
-                return words;
-            }
-            std::hint::spin_loop();
-        }
+        self.0.read()
     }
 
     /// Caller serialises writers (the `algorithm` mutex).
     fn write(&self, words: [u64; 2]) {
-        self.version.fetch_add(1, Ordering::AcqRel);
-        fence(Ordering::Release);
-        for (cell, word) in self.words.iter().zip(Self::derive(words)) {
-            cell.store(word, Ordering::Relaxed);
-        }
-        self.version.fetch_add(1, Ordering::Release);
+        self.0.write(Self::derive(words));
     }
 }
 

@@ -107,7 +107,8 @@ use std::time::Duration;
 
 use crate::clock::{Clock, duration_to_nanos};
 use crate::error::ConfigError;
-use crate::sync::{AtomicU64, Mutex, Ordering, fence, lock};
+use crate::sync::seqlock::SeqLock;
+use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 use crate::validate;
 
 const POLICY: &str = "retry_budget";
@@ -126,11 +127,6 @@ const RETRY_UNIT: u64 = 1 << 32;
 const CALLS_MASK: u64 = RETRY_UNIT - 1;
 /// Most retries one window can count (their 32-bit field must not wrap).
 const MAX_RETRIES_PER_WINDOW: u64 = CALLS_MASK;
-
-/// A snapshot slot's epoch while it is being rewritten.
-const WRITING: u64 = u64::MAX;
-/// A snapshot slot that has never been written.
-const EMPTY: u64 = u64::MAX - 1;
 
 /// The settings of a [`RetryBudget`], as plain data. The defaults are Finagle's: ratio 0.2,
 /// 10 retries per second, a ten-second window.
@@ -616,18 +612,13 @@ struct Ledger {
     cumulative: AtomicU64,
     /// The newest epoch with a snapshot; stored after the snapshot is written.
     last_epoch: AtomicU64,
-    snapshots: [Snapshot; BUCKETS as usize],
+    /// Slot `epoch % BUCKETS`: the ledger word at the start of `epoch`, tagged with it, so a
+    /// reader never pairs an epoch with another epoch's word.
+    snapshots: [SeqLock<1>; BUCKETS as usize],
     /// Serialises snapshot writers. Deposits only `try_lock` it (the loser counts on
     /// without waiting); withdrawals wait, so a retry is never counted before the snapshot
     /// that opens its bucket.
     writer: Mutex<()>,
-}
-
-/// The ledger word at the start of `epoch`. `epoch` doubles as a sequence lock: `WRITING`
-/// while the word changes, so a reader never pairs an epoch with another epoch's word.
-struct Snapshot {
-    epoch: AtomicU64,
-    cumulative: AtomicU64,
 }
 
 impl Ledger {
@@ -636,10 +627,7 @@ impl Ledger {
             bucket_nanos,
             cumulative: AtomicU64::new(0),
             last_epoch: AtomicU64::new(0),
-            snapshots: std::array::from_fn(|_| Snapshot {
-                epoch: AtomicU64::new(EMPTY),
-                cumulative: AtomicU64::new(0),
-            }),
+            snapshots: std::array::from_fn(|_| SeqLock::new([0])),
             writer: Mutex::new(()),
         };
         let epoch = ledger.epoch(now);
@@ -707,32 +695,14 @@ impl Ledger {
         let Some(slot) = self.snapshots.get((epoch % BUCKETS) as usize) else {
             return;
         };
-        slot.epoch.store(WRITING, Ordering::Relaxed);
-        fence(Ordering::Release);
-        slot.cumulative
-            .store(self.cumulative.load(Ordering::Acquire), Ordering::Relaxed);
-        slot.epoch.store(epoch, Ordering::Release);
+        slot.write_tagged(epoch, [self.cumulative.load(Ordering::Acquire)]);
     }
 
     /// The snapshot of `epoch`, if its slot holds that epoch's.
     fn snapshot(&self, epoch: u64) -> Option<u64> {
         let slot = self.snapshots.get((epoch % BUCKETS) as usize)?;
-        for _ in 0..64 {
-            let before = slot.epoch.load(Ordering::Acquire);
-            if before == WRITING {
-                std::hint::spin_loop();
-                continue;
-            }
-            if before != epoch {
-                return None;
-            }
-            let cumulative = slot.cumulative.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            if slot.epoch.load(Ordering::Relaxed) == epoch {
-                return Some(cumulative);
-            }
-        }
-        None
+        let [cumulative] = slot.read_tagged(epoch)?;
+        Some(cumulative)
     }
 }
 

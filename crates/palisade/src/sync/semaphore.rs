@@ -261,3 +261,134 @@ impl Drop for Waiting<'_> {
         }
     }
 }
+
+#[cfg(all(test, palisade_loom))]
+mod loom_tests {
+    //! The waiter handoff under loom: a release handing its permit to a queued waiter, and a
+    //! waiter cancelled (dropped) while a release races it. A lost permit leaves a waiter
+    //! parked forever (loom reports the deadlock); a doubled one shows up as two holders at
+    //! once or as one permit too many at the end.
+    //!
+    //! Run with `RUSTFLAGS="--cfg palisade_loom" cargo test -p palisade --release --lib loom`.
+    use super::*;
+    use crate::sync::AtomicU64;
+    use loom::future::block_on;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
+
+    /// A semaphore of one permit, already taken, and a count of current holders.
+    fn taken() -> Arc<(Semaphore, AtomicU64)> {
+        let shared = Arc::new((Semaphore::new(1), AtomicU64::new(1)));
+        assert!(shared.0.try_acquire());
+        shared
+    }
+
+    /// Holds the permit just obtained for a moment: nobody else may hold it meanwhile.
+    fn hold_and_release(shared: &(Semaphore, AtomicU64)) {
+        let (semaphore, holders) = shared;
+        assert_eq!(
+            holders.fetch_add(1, Ordering::AcqRel),
+            0,
+            "permit double-granted"
+        );
+        holders.fetch_sub(1, Ordering::AcqRel);
+        semaphore.release();
+    }
+
+    /// The holder gives its permit back.
+    fn release_held(shared: &(Semaphore, AtomicU64)) {
+        shared.1.fetch_sub(1, Ordering::AcqRel);
+        shared.0.release();
+    }
+
+    /// Waits for a permit (queueing if none is free), holds it, gives it back.
+    fn wait_hold_release(shared: &(Semaphore, AtomicU64)) {
+        match shared.0.enqueue(4).expect("the queue has room") {
+            Entry::Acquired => {}
+            Entry::Queued(waiting) => block_on(waiting),
+        }
+        hold_and_release(shared);
+    }
+
+    /// Joins the queue, polls once, then gives up (drops the wait), unless the permit came
+    /// in time: then it is held and given back.
+    fn wait_once_then_cancel(shared: &(Semaphore, AtomicU64)) {
+        let mut waiting = match shared.0.enqueue(4).expect("the queue has room") {
+            Entry::Acquired => return hold_and_release(shared),
+            Entry::Queued(waiting) => waiting,
+        };
+        let polled = block_on(std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut waiting).poll(cx))
+        }));
+        if polled.is_ready() {
+            drop(waiting);
+            hold_and_release(shared);
+        }
+        // Otherwise `waiting` drops here: a cancellation, racing the release.
+    }
+
+    fn assert_idle(shared: &(Semaphore, AtomicU64)) {
+        assert_eq!(shared.0.queued(), 0);
+        assert_eq!(shared.0.available(), 1, "the one permit is free again");
+        assert_eq!(
+            shared.0.state.load(Ordering::Relaxed),
+            1,
+            "no WAITERS bit left"
+        );
+    }
+
+    #[test]
+    fn loom_a_release_hands_its_permit_to_a_waiter() {
+        model(|| {
+            let shared = taken();
+            let waiter = {
+                let shared = shared.clone();
+                thread::spawn(move || wait_hold_release(&shared))
+            };
+            release_held(&shared);
+            waiter.join().unwrap();
+            assert_idle(&shared);
+        });
+    }
+
+    #[test]
+    fn loom_a_cancelled_waiter_neither_loses_nor_keeps_the_permit() {
+        model(|| {
+            let shared = taken();
+            let waiter = {
+                let shared = shared.clone();
+                thread::spawn(move || wait_once_then_cancel(&shared))
+            };
+            release_held(&shared);
+            waiter.join().unwrap();
+            assert_idle(&shared);
+        });
+    }
+
+    /// Two waiters, one of which gives up, while the holder releases: the permit reaches the
+    /// patient one exactly once, whoever the release picked first.
+    #[test]
+    fn loom_a_cancellation_racing_a_release_passes_the_permit_on() {
+        model(|| {
+            let shared = taken();
+            let patient = {
+                let shared = shared.clone();
+                thread::spawn(move || wait_hold_release(&shared))
+            };
+            let quitter = {
+                let shared = shared.clone();
+                thread::spawn(move || wait_once_then_cancel(&shared))
+            };
+            release_held(&shared);
+            patient.join().unwrap();
+            quitter.join().unwrap();
+            assert_idle(&shared);
+        });
+    }
+}
