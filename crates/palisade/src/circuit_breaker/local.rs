@@ -56,7 +56,7 @@ pub(super) fn unpack(word: u64) -> (State, u64) {
     (State::from_code(word & STATE_MASK), word >> STATE_BITS)
 }
 
-/// A breaker's state in this process; see the [module docs](self). The default store; a
+/// A breaker's state in this process; see the [module docs](crate::circuit_breaker). The default store; a
 /// fleet-wide store can keep one for the local view of the shared state (see
 /// [`impose`](Self::impose)).
 ///

@@ -7,7 +7,7 @@
 //! decides ([`Machine`](super::Machine)), clock, listeners — is the [`Core`] it hands the store
 //! with every call. The store keeps what is shared between calls, and between processes if it
 //! is a fleet-wide store: the state and its generation, when Open ends, the window's counts,
-//! the trial slots. [`LocalState`](super::LocalState) keeps them in this process, in atomics.
+//! the trial slots. [`LocalState`] keeps them in this process, in atomics.
 //!
 //! # Designed for a store elsewhere
 //!

@@ -14,7 +14,7 @@ use crate::timeout::{Deadline, Timeout};
 
 impl<R, B, H> Pipeline<R, B, H> {
     /// Runs `operation` through the pipeline on the calling thread; see the
-    /// [module docs](self#blocking-calls) for what the timeouts mean here.
+    /// [module docs](crate::pipeline#blocking-calls) for what the timeouts mean here.
     ///
     /// ```
     /// let p = palisade::presets::Preset::Database.pipeline().build()?;

@@ -225,7 +225,7 @@ impl PipelineBuilder {
     }
 
     /// Limits the call rate with `algorithm`; a call beyond the quota is rejected with
-    /// [`Error::RateLimited`] (or waits, with
+    /// [`Error::RateLimited`](crate::Error::RateLimited) (or waits, with
     /// [`rate_limit_max_wait`](Self::rate_limit_max_wait)).
     ///
     /// ```

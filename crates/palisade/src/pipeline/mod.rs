@@ -20,7 +20,7 @@
 //!   inside it — an open circuit — unless [`retry_rejections`](PipelineBuilder::retry_rejections)
 //!   says so, and then it waits at least the rejection's `retry_after`. When an attempt's
 //!   failure opens the breaker, retry stops at once (`RetriesExhausted` with
-//!   [`StopReason::CircuitOpened`] and that attempt's error) rather than sleeping only to be
+//!   [`StopReason::CircuitOpened`](crate::retry::StopReason::CircuitOpened) and that attempt's error) rather than sleeping only to be
 //!   refused;
 //! - the **circuit breaker** counts each attempt: operation errors (as classified by
 //!   [`failure_if`](Pipeline::failure_if)) and per-attempt timeouts are failures;

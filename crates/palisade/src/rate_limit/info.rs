@@ -197,9 +197,9 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
-/// [`RateLimiter::check`]'s rejection: not now, come back after
+/// [`RateLimiter::check`](super::RateLimiter::check)'s rejection: not now, come back after
 /// [`retry_after`](Self::retry_after). Only 16 bytes, so the cheapest check stays cheap to
-/// return; [`try_acquire`](RateLimiter::try_acquire) gives the full [`Denied`].
+/// return; [`try_acquire`](super::RateLimiter::try_acquire) gives the full [`Denied`].
 ///
 /// ```
 /// use palisade::rate_limit::{Algorithm, Rate, RateLimiter};

@@ -22,7 +22,7 @@ use crate::sync::seqlock::SeqLock;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 
 /// The in-process store: the quota's state in this process's memory, shared by every clone
-/// of the limiter; see the [module docs](self). What [`RateLimiter::builder`](super::RateLimiter::builder)
+/// of the limiter; see the [module docs](crate::rate_limit). What [`RateLimiter::builder`](super::RateLimiter::builder)
 /// gives a limiter unless told otherwise.
 ///
 /// ```

@@ -17,7 +17,7 @@
 //!
 //! # The in-process hot path
 //!
-//! [`Store`] is an enum whose in-process arm is [`LocalState`](super::LocalState): one
+//! [`Store`] is an enum whose in-process arm is [`LocalState`]: one
 //! predictable branch, then GCRA's one compare-and-swap, inlined into the caller.
 
 use std::fmt;

@@ -59,7 +59,7 @@ use crate::sync::semaphore::{Entry, QueueFull, Semaphore};
 use crate::sync::{Mutex, lock};
 use local::Hasher;
 
-/// A rate limiter with one quota per key. See the [module docs](self). Cheap to clone.
+/// A rate limiter with one quota per key. See the [module docs](crate::rate_limit). Cheap to clone.
 ///
 /// ```
 /// use palisade::rate_limit::{Algorithm, KeyedRateLimiter, Rate};
