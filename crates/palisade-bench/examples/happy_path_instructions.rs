@@ -32,7 +32,10 @@ fn run<O>(n: u64, mut routine: impl FnMut() -> O) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let id = args.next().unwrap_or_default();
-    let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let retry = Retry::builder()
         .build()
         .unwrap_or_else(|e| panic!("default retry config must build: {e}"));

@@ -123,6 +123,9 @@ pub(crate) struct Shared {
     seeded_calls: AtomicU64,
     /// Whether every call must read the clock at its start (`max_elapsed` or listeners).
     needs_clock: bool,
+    /// Whether a call's start has nothing to do: no budget to deposit into, no clock to read,
+    /// no seeded call to count (so the happy path can inline).
+    bare_start: bool,
     /// The retry budget shared with other policies, if any: deposited into at every call's
     /// start, withdrawn from before every retry.
     budget: Option<RetryBudget>,
@@ -205,6 +208,7 @@ impl Retry {
         budget: Option<RetryBudget>,
     ) -> Retry {
         let needs_clock = config.max_elapsed.is_some() || !listeners.is_empty();
+        let bare_start = !needs_clock && budget.is_none() && seed.is_none();
         Retry {
             shared: Arc::new(Shared {
                 name,
@@ -214,6 +218,7 @@ impl Retry {
                 seed,
                 seeded_calls: AtomicU64::new(0),
                 needs_clock,
+                bare_start,
                 budget,
             }),
             retry_if: Always,
@@ -394,6 +399,9 @@ impl<W, R, D> Retry<W, R, D> {
         report(result, &attempts)
     }
 
+    /// The first attempt, inline: a call whose first attempt succeeds costs the call start,
+    /// the operation and a check or two. Everything a failure needs is out of line, in
+    /// [`retry_blocking`](Self::retry_blocking).
     #[inline]
     fn run_blocking<T, E, F>(
         &self,
@@ -408,17 +416,41 @@ impl<W, R, D> Retry<W, R, D> {
         D: DelayFn<T, E>,
     {
         let mut attempts = Attempts::start(&self.shared, measure);
+        let outcome = operation();
+        match attempts.accept(outcome, &self.retry_on_result) {
+            Ok(value) => (Ok(value), attempts),
+            Err(rejected) => self.retry_blocking(operation, attempts, rejected),
+        }
+    }
+
+    /// The blocking loop after an attempt [`accept`](Attempts::accept) rejected.
+    #[cold]
+    #[inline(never)]
+    fn retry_blocking<'s, T, E, F>(
+        &'s self,
+        mut operation: F,
+        mut attempts: Attempts<'s>,
+        rejected: Result<T, E>,
+    ) -> (Result<T, Error<E>>, Attempts<'s>)
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: Predicate<E>,
+        R: Predicate<T>,
+        D: DelayFn<T, E>,
+    {
+        let mut step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, || None);
         loop {
-            let outcome = operation();
-            match attempts.record(
-                outcome,
-                &self.retry_if,
-                &self.retry_on_result,
-                &self.delay_fn,
-            ) {
+            match step {
                 Step::Done(result) => return (result, attempts),
                 Step::Sleep(delay) => self.shared.clock.sleep_blocking(delay),
             }
+            step = attempts.record(
+                operation(),
+                &self.retry_if,
+                &self.retry_on_result,
+                &self.delay_fn,
+            );
         }
     }
 
