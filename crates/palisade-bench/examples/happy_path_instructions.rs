@@ -5,7 +5,8 @@
 //! `n` is the id's instructions per call, free of start-up costs. The routines are those of
 //! `benches/retry.rs`.
 //!
-//! Usage: `happy_path_instructions <id> <n>`.
+//! Usage: `happy_path_instructions <id> <n>`; the ids of the group, and `palisade_async`,
+//! `palisade_async_inline` for the async `call` polled once.
 
 use std::hint::black_box;
 
@@ -20,6 +21,16 @@ fn operation() -> Result<u64, std::io::Error> {
 #[inline]
 fn inline_operation() -> Result<u64, std::io::Error> {
     Ok(black_box(42))
+}
+
+/// Polls `future` once; the happy path is ready at once.
+#[inline]
+fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut context) {
+        std::task::Poll::Ready(value) => value,
+        std::task::Poll::Pending => panic!("the happy path never waits"),
+    }
 }
 
 #[inline(never)]
@@ -47,6 +58,11 @@ fn main() {
         "palisade_inline" => run(n, || retry.call_blocking(inline_operation).ok()),
         "backon_inline" => run(n, || inline_operation.retry(backoff).call().ok()),
         "baseline_inline" => run(n, || inline_operation().ok()),
+        // The async `call`, polled once (not in the criterion group: no peer to compare).
+        "palisade_async" => run(n, || ready(retry.call(|| async { operation() })).ok()),
+        "palisade_async_inline" => run(n, || {
+            ready(retry.call(|| async { inline_operation() })).ok()
+        }),
         other => panic!("unknown id {other:?}"),
     }
 }
