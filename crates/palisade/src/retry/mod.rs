@@ -367,7 +367,7 @@ impl<W, R, D> Retry<W, R, D> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
-    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    pub fn call_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -375,7 +375,13 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        self.run_blocking(operation, false).0
+        // The first attempt inline: a call whose first attempt succeeds costs the call start,
+        // the operation and a check or two; everything a failure needs is out of line.
+        let mut attempts = Attempts::start(&self.shared, false);
+        match attempts.accept(operation(), &self.retry_on_result) {
+            Ok(value) => Ok(value),
+            Err(rejected) => self.retry_blocking(operation, attempts, rejected),
+        }
     }
 
     /// [`call_blocking`](Self::call_blocking), returning a [`RetryReport`] with attempts,
@@ -387,7 +393,7 @@ impl<W, R, D> Retry<W, R, D> {
     /// assert_eq!(report.attempts, 1);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn call_blocking_with_report<T, E, F>(&self, operation: F) -> RetryReport<T, E>
+    pub fn call_blocking_with_report<T, E, F>(&self, mut operation: F) -> RetryReport<T, E>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -395,43 +401,27 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let (result, attempts) = self.run_blocking(operation, true);
+        let mut attempts = Attempts::start(&self.shared, true);
+        let step = attempts.record(
+            operation(),
+            &self.retry_if,
+            &self.retry_on_result,
+            &self.delay_fn,
+        );
+        let result = self.blocking_loop(&mut operation, &mut attempts, step);
         report(result, &attempts)
     }
 
-    /// The first attempt, inline: a call whose first attempt succeeds costs the call start,
-    /// the operation and a check or two. Everything a failure needs is out of line, in
-    /// [`retry_blocking`](Self::retry_blocking).
-    #[inline]
-    fn run_blocking<T, E, F>(
-        &self,
-        mut operation: F,
-        measure: bool,
-    ) -> (Result<T, Error<E>>, Attempts<'_>)
-    where
-        F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
-        W: Predicate<E>,
-        R: Predicate<T>,
-        D: DelayFn<T, E>,
-    {
-        let mut attempts = Attempts::start(&self.shared, measure);
-        let outcome = operation();
-        match attempts.accept(outcome, &self.retry_on_result) {
-            Ok(value) => (Ok(value), attempts),
-            Err(rejected) => self.retry_blocking(operation, attempts, rejected),
-        }
-    }
-
-    /// The blocking loop after an attempt [`accept`](Attempts::accept) rejected.
+    /// The rest of a blocking call after an attempt [`accept`](Attempts::accept) rejected,
+    /// out of line so that [`call_blocking`](Self::call_blocking) inlines to its first attempt.
     #[cold]
     #[inline(never)]
-    fn retry_blocking<'s, T, E, F>(
-        &'s self,
+    fn retry_blocking<T, E, F>(
+        &self,
         mut operation: F,
-        mut attempts: Attempts<'s>,
+        mut attempts: Attempts<'_>,
         rejected: Result<T, E>,
-    ) -> (Result<T, Error<E>>, Attempts<'s>)
+    ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -439,10 +429,28 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let mut step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, || None);
+        let step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, || None);
+        self.blocking_loop(&mut operation, &mut attempts, step)
+    }
+
+    /// Sleeps and runs attempts until `step` says the call is done.
+    #[inline]
+    fn blocking_loop<T, E, F>(
+        &self,
+        operation: &mut F,
+        attempts: &mut Attempts<'_>,
+        mut step: Step<T, E>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: Predicate<E>,
+        R: Predicate<T>,
+        D: DelayFn<T, E>,
+    {
         loop {
             match step {
-                Step::Done(result) => return (result, attempts),
+                Step::Done(result) => return result,
                 Step::Sleep(delay) => self.shared.clock.sleep_blocking(delay),
             }
             step = attempts.record(
