@@ -1880,3 +1880,35 @@ fn durations_near_the_limits_saturate_instead_of_panicking() {
     assert_eq!(report.attempts, 1);
     assert_eq!(now(&clock), Duration::ZERO);
 }
+
+#[test]
+fn max_elapsed_counts_from_the_call_start_without_listeners_too() {
+    // No listener: the start time is read for `max_elapsed` alone, and still at the call's
+    // start, not at its first failure.
+    let clock = ManualClock::new();
+    let retry = Retry::builder()
+        .clock(clock.clone())
+        .jitter(Jitter::None)
+        .max_attempts(5)
+        .fixed(Duration::from_secs(1))
+        .max_elapsed(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = retry
+        .call_blocking(|| {
+            clock.advance(Duration::from_secs(3));
+            Err::<(), _>("slow failure")
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RetriesExhausted {
+                attempts: 2,
+                reason: StopReason::MaxElapsed { elapsed, .. },
+                ..
+            } if elapsed == Duration::from_secs(7)
+        ),
+        "{err:?}"
+    );
+}

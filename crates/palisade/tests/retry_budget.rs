@@ -508,6 +508,28 @@ fn one_budget_bounds_every_policy_that_shares_it() {
 }
 
 #[test]
+fn a_policy_without_listeners_deposits_each_call_before_its_first_attempt() {
+    // No listener, no `max_elapsed`, no seed: the call start that is otherwise free still
+    // deposits, and before the operation runs.
+    let clock = ManualClock::new();
+    let b = budget(0.2, 0, &clock);
+    let retry = Retry::builder()
+        .clock(clock.clone())
+        .budget(b.clone())
+        .build()
+        .unwrap();
+    for call in 1..=3 {
+        let seen = retry.call_blocking(|| Ok::<_, ()>(b.stats().calls));
+        assert_eq!(
+            seen,
+            Ok(call),
+            "call {call} was deposited when its attempt ran"
+        );
+    }
+    assert_eq!(b.stats().calls, 3);
+}
+
+#[test]
 fn no_retry_is_spent_on_a_retry_that_would_not_happen() {
     let clock = ManualClock::new();
     let b = budget(0.2, 1, &clock);

@@ -42,19 +42,40 @@ pub(crate) struct Attempts<'p> {
 impl<'p> Attempts<'p> {
     /// Starts a call: deposits it in the retry budget, if there is one, and reads the clock
     /// only if `max_elapsed`, a listener or a report needs it.
+    ///
+    /// A policy with none of these (nor a seed) starts a call with nothing to do, inline; the
+    /// others go out of line, so the common case stays small enough for callers to inline.
     #[inline]
     pub(super) fn start(shared: &'p Shared, measure: bool) -> Self {
+        let (start, seeded_call) = if !measure && shared.bare_start {
+            (None, None)
+        } else {
+            Attempts::start_in_full(shared, measure)
+        };
+        Attempts::new(shared, start, seeded_call)
+    }
+
+    /// The start of a call that has something to do; returns its start time and seeded call
+    /// index rather than the state, so the inline part stays in registers.
+    #[inline(never)]
+    fn start_in_full(shared: &Shared, measure: bool) -> (Option<Instant>, Option<u64>) {
         if let Some(budget) = &shared.budget {
             budget.deposit();
         }
+        let start = (measure || shared.needs_clock).then(|| shared.clock.now());
+        (start, shared.next_seeded_call())
+    }
+
+    #[inline]
+    fn new(shared: &'p Shared, start: Option<Instant>, seeded_call: Option<u64>) -> Self {
         Attempts {
             shared,
             attempts: 0,
-            start: (measure || shared.needs_clock).then(|| shared.clock.now()),
+            start,
             total_delay: Duration::ZERO,
             prev_delay: shared.config.base_delay,
             rng: None,
-            seeded_call: shared.next_seeded_call(),
+            seeded_call,
         }
     }
 
@@ -101,12 +122,52 @@ impl<'p> Attempts<'p> {
         D: DelayFn<T, E>,
         V: FnOnce() -> Option<StopReason>,
     {
+        match self.accept(outcome, retry_on_result) {
+            Ok(value) => Step::Done(Ok(value)),
+            Err(rejected) => self.record_rejected(rejected, retry_if, delay_fn, veto),
+        }
+    }
+
+    /// The happy half of [`record`](Self::record), inline: counts the attempt and, if its
+    /// outcome is a value to keep, publishes the success and returns the value. Any other
+    /// outcome comes back for [`record_rejected`](Self::record_rejected).
+    #[inline]
+    pub(super) fn accept<T, E, R>(
+        &mut self,
+        outcome: Result<T, E>,
+        retry_on_result: &R,
+    ) -> Result<T, Result<T, E>>
+    where
+        R: Predicate<T>,
+    {
         self.attempts += 1;
         match outcome {
             Ok(value) if !retry_on_result.test(&value) => {
                 self.publish_success();
-                Step::Done(Ok(value))
+                Ok(value)
             }
+            rejected => Err(rejected),
+        }
+    }
+
+    /// The rest of [`record`](Self::record), out of line: an outcome [`accept`](Self::accept)
+    /// handed back (already counted) is a permanent error, or is retried, or retry stops.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn record_rejected<T, E, W, D, V>(
+        &mut self,
+        outcome: Result<T, E>,
+        retry_if: &W,
+        delay_fn: &D,
+        veto: V,
+    ) -> Step<T, E>
+    where
+        E: std::fmt::Debug,
+        W: Predicate<E>,
+        D: DelayFn<T, E>,
+        V: FnOnce() -> Option<StopReason>,
+    {
+        match outcome {
             Err(error) if !retry_if.test(&error) => {
                 self.publish_gave_up(StopReason::NotRetryable, Cause::Error(&error));
                 Step::Done(Err(Error::Operation(error)))
@@ -223,12 +284,19 @@ impl<'p> Attempts<'p> {
 
     #[inline]
     fn publish_success(&self) {
-        let shared = self.shared;
-        if shared.listeners.is_empty() {
-            return;
+        // Listeners imply a start time (`needs_clock`): testing it first lets a bare start,
+        // whose `start` is a constant `None`, skip the test of the listeners.
+        if self.start.is_some() && !self.shared.listeners.is_empty() {
+            Attempts::emit_success(self.shared, self.attempts, self.start);
         }
-        let total_duration = self.elapsed().unwrap_or_default();
-        let attempts = self.attempts;
+    }
+
+    /// Takes the fields rather than `&self`, so the happy path never needs the state in memory.
+    #[inline(never)]
+    fn emit_success(shared: &Shared, attempts: u32, start: Option<Instant>) {
+        let total_duration = start
+            .map(|start| shared.clock.now().saturating_duration_since(start))
+            .unwrap_or_default();
         shared.listeners.emit(|| RetryEvent::Succeeded {
             name: &shared.name,
             attempts,

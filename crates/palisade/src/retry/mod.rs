@@ -123,6 +123,9 @@ pub(crate) struct Shared {
     seeded_calls: AtomicU64,
     /// Whether every call must read the clock at its start (`max_elapsed` or listeners).
     needs_clock: bool,
+    /// Whether a call's start has nothing to do: no budget to deposit into, no clock to read,
+    /// no seeded call to count (so the happy path can inline).
+    bare_start: bool,
     /// The retry budget shared with other policies, if any: deposited into at every call's
     /// start, withdrawn from before every retry.
     budget: Option<RetryBudget>,
@@ -205,6 +208,7 @@ impl Retry {
         budget: Option<RetryBudget>,
     ) -> Retry {
         let needs_clock = config.max_elapsed.is_some() || !listeners.is_empty();
+        let bare_start = !needs_clock && budget.is_none() && seed.is_none();
         Retry {
             shared: Arc::new(Shared {
                 name,
@@ -214,6 +218,7 @@ impl Retry {
                 seed,
                 seeded_calls: AtomicU64::new(0),
                 needs_clock,
+                bare_start,
                 budget,
             }),
             retry_if: Always,
@@ -362,7 +367,7 @@ impl<W, R, D> Retry<W, R, D> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
-    pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
+    pub fn call_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -370,7 +375,13 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        self.run_blocking(operation, false).0
+        // The first attempt inline: a call whose first attempt succeeds costs the call start,
+        // the operation and a check or two; everything a failure needs is out of line.
+        let mut attempts = Attempts::start(&self.shared, false);
+        match attempts.accept(operation(), &self.retry_on_result) {
+            Ok(value) => Ok(value),
+            Err(rejected) => self.retry_blocking(operation, attempts, rejected),
+        }
     }
 
     /// [`call_blocking`](Self::call_blocking), returning a [`RetryReport`] with attempts,
@@ -382,7 +393,7 @@ impl<W, R, D> Retry<W, R, D> {
     /// assert_eq!(report.attempts, 1);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn call_blocking_with_report<T, E, F>(&self, operation: F) -> RetryReport<T, E>
+    pub fn call_blocking_with_report<T, E, F>(&self, mut operation: F) -> RetryReport<T, E>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -390,16 +401,27 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let (result, attempts) = self.run_blocking(operation, true);
+        let mut attempts = Attempts::start(&self.shared, true);
+        let step = attempts.record(
+            operation(),
+            &self.retry_if,
+            &self.retry_on_result,
+            &self.delay_fn,
+        );
+        let result = self.blocking_loop(&mut operation, &mut attempts, step);
         report(result, &attempts)
     }
 
-    #[inline]
-    fn run_blocking<T, E, F>(
+    /// The rest of a blocking call after an attempt [`accept`](Attempts::accept) rejected,
+    /// out of line so that [`call_blocking`](Self::call_blocking) inlines to its first attempt.
+    #[cold]
+    #[inline(never)]
+    fn retry_blocking<T, E, F>(
         &self,
         mut operation: F,
-        measure: bool,
-    ) -> (Result<T, Error<E>>, Attempts<'_>)
+        mut attempts: Attempts<'_>,
+        rejected: Result<T, E>,
+    ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug,
@@ -407,18 +429,36 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let mut attempts = Attempts::start(&self.shared, measure);
+        let step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, || None);
+        self.blocking_loop(&mut operation, &mut attempts, step)
+    }
+
+    /// Sleeps and runs attempts until `step` says the call is done.
+    #[inline]
+    fn blocking_loop<T, E, F>(
+        &self,
+        operation: &mut F,
+        attempts: &mut Attempts<'_>,
+        mut step: Step<T, E>,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: fmt::Debug,
+        W: Predicate<E>,
+        R: Predicate<T>,
+        D: DelayFn<T, E>,
+    {
         loop {
-            let outcome = operation();
-            match attempts.record(
-                outcome,
+            match step {
+                Step::Done(result) => return result,
+                Step::Sleep(delay) => self.shared.clock.sleep_blocking(delay),
+            }
+            step = attempts.record(
+                operation(),
                 &self.retry_if,
                 &self.retry_on_result,
                 &self.delay_fn,
-            ) {
-                Step::Done(result) => return (result, attempts),
-                Step::Sleep(delay) => self.shared.clock.sleep_blocking(delay),
-            }
+            );
         }
     }
 

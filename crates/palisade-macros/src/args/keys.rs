@@ -1,0 +1,215 @@
+//! Which keys the attribute takes — their spellings, aliases and value kinds — and the
+//! messages for a key it does not: a typo, a synonym, a setting deliberately not taken.
+
+use syn::{Expr, Meta};
+
+use super::values::unwrap_group;
+
+/// The presets `palisade::presets::Preset` defines: (name in the attribute, enum variant).
+pub(crate) const PRESETS: &[(&str, &str)] = &[
+    ("database", "Database"),
+    ("api", "Api"),
+    ("cache", "Cache"),
+    ("file", "File"),
+    ("ml", "Ml"),
+    ("kafka", "Kafka"),
+    ("vault", "Vault"),
+    ("network", "Network"),
+];
+
+/// The reference docs' `operation_type` for "no preset": only the settings written apply.
+pub(super) const CUSTOM: &str = "custom";
+
+/// What a key sets. Aliases (the reference docs' spellings) set the same field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Preset,
+    Name,
+    MaxAttempts,
+    FailureThreshold,
+    Timeout,
+    TotalTimeout,
+    BaseDelay,
+    MaxDelay,
+    RecoveryTimeout,
+    Backend,
+}
+
+/// How a key's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// A preset name, as a string.
+    Preset,
+    /// A non-empty string.
+    Name,
+    /// An integer of at least 1 that fits a `u32`.
+    Count,
+    /// A duration string (`"250ms"`) or a float number of seconds (`2.0`).
+    Duration,
+    /// A number of seconds, integer or float (`timeout_seconds = 15.0`).
+    Seconds,
+    /// A path to a function (`backend = crate::fleet`).
+    Path,
+}
+
+/// Every accepted key: its spelling, the field it sets and how its value is written.
+const KEYS: &[(&str, Field, Kind)] = &[
+    ("preset", Field::Preset, Kind::Preset),
+    ("operation_type", Field::Preset, Kind::Preset),
+    ("name", Field::Name, Kind::Name),
+    ("operation_name", Field::Name, Kind::Name),
+    ("max_attempts", Field::MaxAttempts, Kind::Count),
+    ("failure_threshold", Field::FailureThreshold, Kind::Count),
+    ("timeout", Field::Timeout, Kind::Duration),
+    ("timeout_seconds", Field::Timeout, Kind::Seconds),
+    ("total_timeout", Field::TotalTimeout, Kind::Duration),
+    ("base_delay", Field::BaseDelay, Kind::Duration),
+    ("max_delay", Field::MaxDelay, Kind::Duration),
+    ("recovery_timeout", Field::RecoveryTimeout, Kind::Duration),
+    ("backend", Field::Backend, Kind::Path),
+];
+
+/// Settings of the reference docs' decorator that the attribute deliberately does not take,
+/// with what to do instead.
+const NOT_TAKEN: &[(&str, &str)] = &[
+    (
+        "exponential_base",
+        "the presets back off exponentially (x2) with full jitter; to change the curve, build \
+         the pipeline in code: `Preset::Api.pipeline().retry(|r| r.exponential_base(1.5)).build()`",
+    ),
+    (
+        "jitter",
+        "the presets back off exponentially (x2) with full jitter; to change the jitter, build \
+         the pipeline in code: `Preset::Api.pipeline().retry(|r| r.jitter(Jitter::Equal)).build()`",
+    ),
+    (
+        "retry_exceptions",
+        "which errors are retried is a predicate over your error type: build the pipeline in \
+         code and add `.retry_if(|e| ...)`",
+    ),
+    (
+        "enable_timeout",
+        "every setting given adds its policy; to leave one of a preset's policies out, build the \
+         pipeline in code from `Pipeline::builder()`",
+    ),
+    (
+        "enable_retry",
+        "every setting given adds its policy; to leave one of a preset's policies out, build the \
+         pipeline in code from `Pipeline::builder()`",
+    ),
+    (
+        "enable_circuit_breaker",
+        "every setting given adds its policy; to leave one of a preset's policies out, build the \
+         pipeline in code from `Pipeline::builder()`",
+    ),
+];
+
+/// Words people reach for, and the key that means it.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("retries", "max_attempts"),
+    ("max_retries", "max_attempts"),
+    ("attempts", "max_attempts"),
+    ("delay", "base_delay"),
+    ("initial_delay", "base_delay"),
+    ("backoff", "base_delay"),
+    ("threshold", "failure_threshold"),
+    ("reset_timeout", "recovery_timeout"),
+    ("deadline", "total_timeout"),
+    ("kind", "preset"),
+];
+
+/// Splits `key = value` and finds the key, or says why not.
+pub(super) fn key_and_value(meta: &Meta) -> syn::Result<(&'static str, Field, Kind, &Expr)> {
+    let Meta::NameValue(pair) = meta else {
+        let mut message = "#[resilient] takes `key = value` arguments".to_string();
+        if let Some(word) = meta.path().get_ident().map(ToString::to_string)
+            && PRESETS.iter().any(|(name, _)| *name == word)
+        {
+            message = format!("{message}: write `preset = \"{word}\"`");
+        } else {
+            message.push_str(", like preset = \"database\" or max_attempts = 5");
+        }
+        return Err(syn::Error::new_spanned(meta, message));
+    };
+    let Some(ident) = pair.path.get_ident() else {
+        return Err(syn::Error::new_spanned(
+            &pair.path,
+            "expected an argument name, like `max_attempts`",
+        ));
+    };
+    let written = ident.to_string();
+    if let Some(&(key, field, kind)) = KEYS.iter().find(|(key, _, _)| *key == written) {
+        return Ok((key, field, kind, unwrap_group(&pair.value)));
+    }
+    if let Some((_, help)) = NOT_TAKEN.iter().find(|(key, _)| *key == written) {
+        return Err(syn::Error::new_spanned(
+            ident,
+            format!("#[resilient] does not take `{written}`: {help}"),
+        ));
+    }
+    Err(syn::Error::new_spanned(ident, unknown_key(&written)))
+}
+
+/// The message for an unknown key: the closest known key, or the list of them.
+fn unknown_key(written: &str) -> String {
+    let keys = KEYS.iter().map(|(key, _, _)| *key);
+    if let Some(&(_, meant)) = SYNONYMS.iter().find(|(word, _)| *word == written) {
+        let note = if meant == "max_attempts" {
+            " (attempts count the first call: max_attempts = retries + 1)"
+        } else {
+            ""
+        };
+        return format!("unknown argument `{written}`; did you mean `{meant}`?{note}");
+    }
+    match did_you_mean(written, keys) {
+        Some(meant) => format!("unknown argument `{written}`; did you mean `{meant}`?"),
+        None => format!(
+            "unknown argument `{written}`; expected one of: preset, name, max_attempts, \
+             failure_threshold, timeout, total_timeout, base_delay, max_delay, recovery_timeout, \
+             backend (or the reference docs' operation_type, operation_name, timeout_seconds)"
+        ),
+    }
+}
+
+/// The candidate closest to `written`, if it is close enough to be a typo: at most one edit
+/// per three characters (at least one).
+pub(crate) fn did_you_mean<'a>(
+    written: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let written = written.to_lowercase();
+    let limit = (written.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(&written, candidate), candidate))
+        .filter(|&(distance, _)| distance <= limit)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters each cost one.
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // rows[i][j]: distance between a[..i] and b[..j]; three rows are all the swap needs.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before[j - 2] + 1);
+            }
+            current[j] = best;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}

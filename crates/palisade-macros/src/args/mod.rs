@@ -1,0 +1,246 @@
+//! The attribute's arguments: `key = literal` pairs, every one checked at compile time.
+//!
+//! Each error points at the offending token and says what to write instead; all errors of one
+//! attribute are reported together. Values are literals only — a constant or an expression
+//! could not be checked here, and the point of the attribute is that a pipeline it accepts
+//! always builds.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Meta, Token};
+
+use keys::{Field, Kind, key_and_value};
+use values::{count, duration, name, preset};
+
+/// Retry's defaults when no preset is named (palisade's `RetryConfig::default()`): a
+/// `base_delay` or `max_delay` given alone must stay consistent with the other one.
+/// `tests/expand.rs` calls functions at both edges, so a change in palisade shows up there.
+pub(crate) const DEFAULT_BASE_DELAY_NANOS: u64 = 1_000_000_000;
+pub(crate) const DEFAULT_MAX_DELAY_NANOS: u64 = 30_000_000_000;
+
+/// A validated preset.
+#[derive(Debug, Clone)]
+pub(crate) struct PresetArg {
+    /// As written: `"database"`.
+    pub(crate) name: &'static str,
+    /// The `Preset` variant: `Database`.
+    pub(crate) variant: &'static str,
+    pub(crate) span: Span,
+}
+
+/// A validated value with where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting<T> {
+    pub(crate) value: T,
+    /// The key as written (an alias stays an alias in messages).
+    pub(crate) key: &'static str,
+    /// The value's tokens, for errors that point at it.
+    pub(crate) tokens: TokenStream,
+    pub(crate) span: Span,
+}
+
+/// The attribute's arguments, each checked on its own and against the others.
+#[derive(Debug, Default)]
+pub(crate) struct Args {
+    /// `None`: no preset (omitted, or `"custom"`): a pipeline of just the settings given.
+    pub(crate) preset: Option<PresetArg>,
+    pub(crate) name: Option<Setting<String>>,
+    pub(crate) max_attempts: Option<Setting<u32>>,
+    pub(crate) failure_threshold: Option<Setting<u32>>,
+    /// Durations in nanoseconds, never zero.
+    pub(crate) timeout: Option<Setting<u64>>,
+    pub(crate) total_timeout: Option<Setting<u64>>,
+    pub(crate) base_delay: Option<Setting<u64>>,
+    pub(crate) max_delay: Option<Setting<u64>>,
+    pub(crate) recovery_timeout: Option<Setting<u64>>,
+    /// The function that gives the pipeline its backend: a path, in `tokens`.
+    pub(crate) backend: Option<Setting<()>>,
+    /// A preset was given, even `"custom"` (then `preset` is `None`).
+    preset_given: bool,
+}
+
+impl Args {
+    /// Parses and checks the attribute's arguments.
+    pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens)?;
+        let mut args = Args::default();
+        let mut errors = Errors::default();
+        let mut seen: Vec<(Field, &'static str)> = Vec::new();
+        for meta in metas {
+            let (key, field, kind, value) = match key_and_value(&meta) {
+                Ok(parts) => parts,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            if let Some(&(_, first)) = seen.iter().find(|(f, _)| *f == field) {
+                let message = if first == key {
+                    format!("`{key}` is given twice")
+                } else {
+                    format!("`{key}` and `{first}` set the same thing: give only one of them")
+                };
+                errors.push(syn::Error::new_spanned(meta.path(), message));
+                continue;
+            }
+            seen.push((field, key));
+            if let Err(error) = args.set(key, field, kind, value) {
+                errors.push(error);
+            }
+        }
+        errors.finish()?;
+        args.check_together()?;
+        Ok(args)
+    }
+
+    fn set(
+        &mut self,
+        key: &'static str,
+        field: Field,
+        kind: Kind,
+        value: &Expr,
+    ) -> syn::Result<()> {
+        fn setting<T>(value: T, key: &'static str, written: &Expr) -> Setting<T> {
+            Setting {
+                value,
+                key,
+                tokens: written.to_token_stream(),
+                span: written.span(),
+            }
+        }
+        match kind {
+            Kind::Preset => {
+                self.preset_given = true;
+                self.preset = preset(key, value)?;
+            }
+            Kind::Name => self.name = Some(setting(name(key, value)?, key, value)),
+            Kind::Count => {
+                let count = Some(setting(count(key, value)?, key, value));
+                match field {
+                    Field::MaxAttempts => self.max_attempts = count,
+                    _ => self.failure_threshold = count,
+                }
+            }
+            Kind::Duration | Kind::Seconds => {
+                let nanos = Some(setting(duration(key, kind, value)?, key, value));
+                match field {
+                    Field::Timeout => self.timeout = nanos,
+                    Field::TotalTimeout => self.total_timeout = nanos,
+                    Field::BaseDelay => self.base_delay = nanos,
+                    Field::MaxDelay => self.max_delay = nanos,
+                    _ => self.recovery_timeout = nanos,
+                }
+            }
+            Kind::Path => {
+                if !matches!(value, Expr::Path(_)) {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        format!(
+                            "`{key}` takes the path of a function that returns the backend, \
+                             like `{key} = crate::fleet_backend` (called once, when the \
+                             pipeline is built)"
+                        ),
+                    ));
+                }
+                self.backend = Some(setting((), key, value));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks between arguments: something to do, and delays that retry will accept.
+    fn check_together(&self) -> syn::Result<()> {
+        let has_policy = self.max_attempts.is_some()
+            || self.failure_threshold.is_some()
+            || self.timeout.is_some()
+            || self.total_timeout.is_some()
+            || self.base_delay.is_some()
+            || self.max_delay.is_some()
+            || self.recovery_timeout.is_some();
+        if self.preset.is_none() && !has_policy {
+            let what = if self.preset_given {
+                "with no preset (\"custom\") and no setting"
+            } else {
+                "without a preset or a setting"
+            };
+            return Err(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "#[resilient] {what} would do nothing: name a preset, like \
+                     #[resilient(preset = \"database\")], or give settings, like \
+                     #[resilient(max_attempts = 3, timeout = \"2s\")]"
+                ),
+            ));
+        }
+        match (&self.base_delay, &self.max_delay) {
+            (Some(base), Some(max)) if max.value < base.value => Err(syn::Error::new_spanned(
+                &max.tokens,
+                format!(
+                    "`{}` ({}) is shorter than `{}` ({}): the cap must be at least the first delay",
+                    max.key,
+                    show(max.value),
+                    base.key,
+                    show(base.value)
+                ),
+            )),
+            // With a preset, the other delay is the preset's: the expansion checks it in a
+            // `const` against `Preset::settings()`, so palisade's table is the only copy.
+            (Some(base), None) if self.preset.is_none() && base.value > DEFAULT_MAX_DELAY_NANOS => {
+                Err(syn::Error::new_spanned(
+                    &base.tokens,
+                    format!(
+                        "`{}` ({}) is longer than retry's default max_delay ({}): set max_delay too",
+                        base.key,
+                        show(base.value),
+                        show(DEFAULT_MAX_DELAY_NANOS)
+                    ),
+                ))
+            }
+            (None, Some(max)) if self.preset.is_none() && max.value < DEFAULT_BASE_DELAY_NANOS => {
+                Err(syn::Error::new_spanned(
+                    &max.tokens,
+                    format!(
+                        "`{}` ({}) is shorter than retry's default base_delay ({}): set base_delay too",
+                        max.key,
+                        show(max.value),
+                        show(DEFAULT_BASE_DELAY_NANOS)
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A duration in nanoseconds as `Duration`'s `Debug` shows it (`1.5s`, `250ms`), the way
+/// palisade's own configuration errors show durations.
+pub(crate) fn show(nanos: u64) -> String {
+    format!("{:?}", Duration::from_nanos(nanos))
+}
+
+/// Collects errors so one compile shows every bad argument.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

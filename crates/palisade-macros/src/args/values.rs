@@ -1,0 +1,206 @@
+//! Each value checked on its own: presets, names, counts and durations, literals only.
+
+use quote::ToTokens;
+use syn::{Expr, Lit, UnOp};
+
+use super::PresetArg;
+use super::keys::{CUSTOM, Kind, PRESETS, did_you_mean};
+use crate::duration::{parse_duration, parse_seconds};
+
+/// `value` without the invisible group a `macro_rules!` expansion may wrap it in.
+pub(super) fn unwrap_group(value: &Expr) -> &Expr {
+    match value {
+        Expr::Group(group) => unwrap_group(&group.expr),
+        other => other,
+    }
+}
+
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(lit) => Some(&lit.lit),
+        _ => None,
+    }
+}
+
+/// `-x` written as the value: what follows the minus. `syn` reads `-2` either as a negative
+/// literal or as a negation, depending on how the tokens were made; both are caught here.
+fn negated(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Neg(_)) => {
+            Some(unwrap_group(&unary.expr).to_token_stream().to_string())
+        }
+        Expr::Lit(lit) => {
+            let digits = match &lit.lit {
+                Lit::Int(int) => int.base10_digits(),
+                Lit::Float(float) => float.base10_digits(),
+                _ => return None,
+            };
+            digits.strip_prefix('-').map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+const LITERALS_ONLY: &str = "arguments are checked at compile time, so constants and \
+                             expressions are not accepted";
+
+pub(super) fn preset(key: &str, value: &Expr) -> syn::Result<Option<PresetArg>> {
+    let known = || {
+        let names: Vec<&str> = PRESETS.iter().map(|(name, _)| *name).collect();
+        format!(
+            "known presets: {} (or \"{CUSTOM}\" for none)",
+            names.join(", ")
+        )
+    };
+    let Some(Lit::Str(text)) = literal(value) else {
+        let hint = match value {
+            Expr::Path(path) => path
+                .path
+                .get_ident()
+                .map(|word| format!(": write {key} = \"{word}\""))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes a preset name as a string{hint}; {}", known()),
+        ));
+    };
+    let written = text.value();
+    if written == CUSTOM {
+        return Ok(None);
+    }
+    if let Some(&(name, variant)) = PRESETS.iter().find(|(name, _)| *name == written) {
+        return Ok(Some(PresetArg {
+            name,
+            variant,
+            span: text.span(),
+        }));
+    }
+    let names = PRESETS.iter().map(|(name, _)| *name);
+    let message = match did_you_mean(&written, names) {
+        Some(meant) => format!(
+            "unknown preset \"{written}\"; did you mean \"{meant}\"? K{}",
+            &known()[1..]
+        ),
+        None => format!("unknown preset \"{written}\"; {}", known()),
+    };
+    Err(syn::Error::new_spanned(text, message))
+}
+
+pub(super) fn name(key: &str, value: &Expr) -> syn::Result<String> {
+    match literal(value) {
+        Some(Lit::Str(text)) if text.value().trim().is_empty() => Err(syn::Error::new_spanned(
+            text,
+            format!("`{key}` must not be empty: events and errors carry it"),
+        )),
+        Some(Lit::Str(text)) => Ok(text.value()),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes a string literal, like {key} = \"get_user\"; {LITERALS_ONLY}"),
+        )),
+    }
+}
+
+pub(super) fn count(key: &str, value: &Expr) -> syn::Result<u32> {
+    let what = match key {
+        "max_attempts" => "it counts attempts, the first one included: 1 means no retries",
+        _ => "it counts the consecutive failures that open the circuit",
+    };
+    if let Some(inner) = negated(value) {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be at least 1, not -{inner} ({what})"),
+        ));
+    }
+    match literal(value) {
+        Some(Lit::Int(int)) => {
+            let n: u64 = int.base10_parse().map_err(|_| {
+                syn::Error::new_spanned(int, format!("`{key}` must be at most {}", u32::MAX))
+            })?;
+            match u32::try_from(n) {
+                Ok(0) => Err(syn::Error::new_spanned(
+                    int,
+                    format!("`{key}` must be at least 1 ({what})"),
+                )),
+                Ok(n) => Ok(n),
+                Err(_) => Err(syn::Error::new_spanned(
+                    int,
+                    format!("`{key}` must be at most {}", u32::MAX),
+                )),
+            }
+        }
+        Some(Lit::Float(float)) => Err(syn::Error::new_spanned(
+            float,
+            format!("`{key}` must be a whole number, not {float}"),
+        )),
+        Some(Lit::Str(text)) => Err(syn::Error::new_spanned(
+            text,
+            format!(
+                "`{key}` takes a number, not a string: {key} = {}",
+                text.value()
+            ),
+        )),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes an integer literal; {LITERALS_ONLY}"),
+        )),
+    }
+}
+
+/// A duration field's value in nanoseconds: a string with units, or seconds as a number.
+pub(super) fn duration(key: &str, kind: Kind, value: &Expr) -> syn::Result<u64> {
+    let forms = match kind {
+        Kind::Seconds => "a number of seconds, like 15.0".to_string(),
+        _ => "a duration string (\"250ms\", \"1.5s\", \"1m 30s\") or seconds as a float (2.0)"
+            .to_string(),
+    };
+    if let Some(inner) = negated(value) {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be greater than zero, not -{inner}"),
+        ));
+    }
+    let nanos = match (kind, literal(value)) {
+        (Kind::Seconds, Some(Lit::Str(text))) => {
+            let instead = key.strip_suffix("_seconds").unwrap_or(key);
+            return Err(syn::Error::new_spanned(
+                text,
+                format!(
+                    "`{key}` takes a number of seconds, like {key} = 15.0; for a duration \
+                     string write {instead} = \"{}\"",
+                    text.value()
+                ),
+            ));
+        }
+        (_, Some(Lit::Str(text))) => parse_duration(&text.value())
+            .map_err(|why| syn::Error::new_spanned(text, format!("`{key}`: {why}")))?,
+        (_, Some(Lit::Float(float))) => parse_seconds(float.base10_digits())
+            .map_err(|why| syn::Error::new_spanned(float, format!("`{key}`: {why}")))?,
+        (Kind::Seconds, Some(Lit::Int(int))) => parse_seconds(int.base10_digits())
+            .map_err(|why| syn::Error::new_spanned(int, format!("`{key}`: {why}")))?,
+        (_, Some(Lit::Int(int))) => {
+            let n = int.base10_digits();
+            return Err(syn::Error::new_spanned(
+                int,
+                format!(
+                    "`{key} = {n}` has no unit: write a duration string (\"{n}s\", \"{n}ms\") \
+                     or seconds as a float ({n}.0)"
+                ),
+            ));
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{key}` takes {forms}; {LITERALS_ONLY}"),
+            ));
+        }
+    };
+    if nanos == 0 {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be greater than zero"),
+        ));
+    }
+    Ok(nanos)
+}
