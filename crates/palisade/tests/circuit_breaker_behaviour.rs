@@ -2092,3 +2092,61 @@ fn build_refuses_a_zero_slow_call_duration_when_slow_calls_are_detected() {
         "the duration is unused without slow-call detection"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The default trip condition applies only when none is chosen
+// ---------------------------------------------------------------------------------------------
+
+fn fail_once(b: &CircuitBreaker) -> Result<(), Error<&'static str>> {
+    b.call_blocking(|| Err::<(), _>("down"))
+}
+
+#[test]
+fn a_rate_condition_chosen_alone_replaces_the_default_consecutive_failures() {
+    let breaker = CircuitBreaker::builder()
+        .failure_rate_threshold(40.0)
+        .sliding_window(SlidingWindow::Count { size: 100 })
+        .minimum_calls(100)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    assert_eq!(breaker.config().failure_threshold, None);
+    // Ten failures in a row, fewer than minimum_calls: no condition the user chose holds.
+    for _ in 0..10 {
+        assert!(matches!(fail_once(&breaker), Err(Error::Operation("down"))));
+    }
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn a_chosen_failure_threshold_stays_next_to_a_rate_whatever_the_order() {
+    for breaker in [
+        CircuitBreaker::builder()
+            .failure_threshold(5)
+            .failure_rate_threshold(40.0),
+        CircuitBreaker::builder()
+            .failure_rate_threshold(40.0)
+            .failure_threshold(5),
+    ] {
+        let breaker = breaker.clock(ManualClock::new()).build().unwrap();
+        assert_eq!(breaker.config().failure_threshold, Some(5));
+        for _ in 0..5 {
+            let _ = fail_once(&breaker);
+        }
+        assert_eq!(breaker.state(), State::Open);
+    }
+}
+
+#[test]
+fn with_no_condition_chosen_five_consecutive_failures_open_the_breaker() {
+    let breaker = CircuitBreaker::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let _ = fail_once(&breaker);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    let _ = fail_once(&breaker);
+    assert_eq!(breaker.state(), State::Open);
+}

@@ -70,8 +70,11 @@ pub struct RecoveryBackoff {
 /// `slow_call_rate_threshold` percent. Rates are evaluated on every recorded call, once the
 /// window holds `minimum_calls` calls.
 ///
-/// Defaults follow the reference docs: open after 5 consecutive failures, try again after
-/// 30 s with 3 trial calls.
+/// Defaults: open after 5 consecutive failures, try again after 30 s with 3 trial calls.
+/// [`CircuitBreaker::builder`](super::CircuitBreaker::builder) applies the 5-consecutive
+/// default only when no trip condition is chosen: a builder given only a rate condition
+/// trips on that rate alone (as resilience4j's users expect). This plain data keeps
+/// `failure_threshold: Some(5)` in its `Default`; set it to `None` next to a rate, as below.
 ///
 /// ```
 /// use palisade::circuit_breaker::{CircuitBreakerConfig, SlidingWindow};
@@ -340,6 +343,9 @@ pub struct CircuitBreakerBuilder {
     store: Option<Store>,
     /// The first bad value given to a `*_secs` setter, reported by `build()`.
     error: validate::DeferredError,
+    /// Whether `failure_threshold` is still the default's, not chosen: it then gives way to
+    /// a rate condition if one is set (see [`CircuitBreakerConfig`]).
+    default_threshold: bool,
 }
 
 impl CircuitBreakerBuilder {
@@ -349,10 +355,30 @@ impl CircuitBreakerBuilder {
             base: Base::new(),
             store: None,
             error: validate::DeferredError::default(),
+            default_threshold: false,
         }
     }
 
-    /// Opens after `failures` consecutive failures.
+    /// A builder on the defaults: the 5-consecutive-failures condition applies only if no
+    /// other trip condition is chosen.
+    pub(super) fn with_defaults() -> Self {
+        CircuitBreakerBuilder {
+            default_threshold: true,
+            ..Self::new(CircuitBreakerConfig::default())
+        }
+    }
+
+    /// A rate condition was chosen: the default consecutive-failures condition gives way
+    /// (a `failure_threshold` chosen before or after stays).
+    fn rate_chosen(&mut self) {
+        if self.default_threshold {
+            self.config.failure_threshold = None;
+        }
+    }
+
+    /// Opens after `failures` consecutive failures. Unless called (or the breaker is built
+    /// from a [`CircuitBreakerConfig`]), 5 consecutive failures is the condition only when
+    /// no rate condition is set.
     ///
     /// ```
     /// let b = palisade::circuit_breaker::CircuitBreaker::builder().failure_threshold(3).build()?;
@@ -361,6 +387,7 @@ impl CircuitBreakerBuilder {
     /// ```
     pub fn failure_threshold(mut self, failures: u32) -> Self {
         self.config.failure_threshold = Some(failures);
+        self.default_threshold = false;
         self
     }
 
@@ -376,10 +403,19 @@ impl CircuitBreakerBuilder {
     /// ```
     pub fn no_failure_threshold(mut self) -> Self {
         self.config.failure_threshold = None;
+        self.default_threshold = false;
         self
     }
 
-    /// Opens when at least `percent` of the window's calls failed.
+    /// Opens when at least `percent` of the window's calls failed. Chosen alone, it replaces
+    /// the default 5-consecutive-failures condition (call
+    /// [`failure_threshold`](Self::failure_threshold) to keep both).
+    ///
+    /// ```
+    /// let b = palisade::circuit_breaker::CircuitBreaker::builder().failure_rate_threshold(40.0).build()?;
+    /// assert_eq!(b.config().failure_threshold, None);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     ///
     /// ```
     /// let err = palisade::circuit_breaker::CircuitBreaker::builder()
@@ -388,6 +424,7 @@ impl CircuitBreakerBuilder {
     /// ```
     pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
         self.config.failure_rate_threshold = Some(percent);
+        self.rate_chosen();
         self
     }
 
@@ -404,6 +441,7 @@ impl CircuitBreakerBuilder {
     /// ```
     pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
         self.config.slow_call_rate_threshold = Some(percent);
+        self.rate_chosen();
         self
     }
 

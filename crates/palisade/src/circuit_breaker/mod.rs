@@ -149,7 +149,7 @@ impl CircuitBreaker {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn builder() -> CircuitBreakerBuilder {
-        CircuitBreakerBuilder::new(CircuitBreakerConfig::default())
+        CircuitBreakerBuilder::with_defaults()
     }
 
     /// Starts building from an existing configuration (for example one loaded from a file).
