@@ -125,6 +125,7 @@ pub struct BreakerHealth {
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct HealthReport {
     /// The worst of the breakers' verdicts (healthy with no breakers).
@@ -386,4 +387,74 @@ where
 {
     let result = breaker.call(check).await;
     outcome(breaker, result)
+}
+
+impl HealthReport {
+    /// The HTTP status a `/health` endpoint answers with: 503 when a dependency is cut off
+    /// (unhealthy), 200 otherwise — degraded still serves traffic.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::CircuitBreaker;
+    /// use palisade::health::HealthCheck;
+    /// let b = CircuitBreaker::builder().name("db").build()?;
+    /// assert_eq!(HealthCheck::new().report([&b]).http_status(), 200);
+    /// b.force_open();
+    /// assert_eq!(HealthCheck::new().report([&b]).http_status(), 503);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn http_status(&self) -> u16 {
+        match self.overall {
+            Health::Unhealthy => 503,
+            Health::Healthy | Health::Degraded => 200,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl HealthReport {
+    /// The report as JSON (feature `serde`), the body of a `/health` endpoint: `overall`,
+    /// `open_breakers`, `degraded_breakers` and per breaker `name`, `state` (`"closed"`,
+    /// `"open"`, `"half_open"`, …), `health`, `failure_rate` (percent or `null`),
+    /// `consecutive_failures`, `total_calls` and `retry_after_secs` (or `null`).
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::CircuitBreaker;
+    /// use palisade::health::HealthCheck;
+    /// let b = CircuitBreaker::builder().name("db").build()?;
+    /// b.force_open();
+    /// let json = HealthCheck::new().report([&b]).to_json();
+    /// assert!(json.contains(r#""overall":"unhealthy""#));
+    /// assert!(json.contains(r#""open_breakers":["db"]"#));
+    /// assert!(json.contains(r#""state":"forced_open""#));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Health {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for BreakerHealth {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("BreakerHealth", 7)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("state", crate::status::state_name(self.state))?;
+        s.serialize_field("health", &self.health)?;
+        s.serialize_field("failure_rate", &self.failure_rate)?;
+        s.serialize_field("consecutive_failures", &self.consecutive_failures)?;
+        s.serialize_field("total_calls", &self.total_calls)?;
+        s.serialize_field(
+            "retry_after_secs",
+            &self.retry_after.map(|d| d.as_secs_f64()),
+        )?;
+        s.end()
+    }
 }
