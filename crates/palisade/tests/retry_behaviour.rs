@@ -326,7 +326,7 @@ fn max_attempts_bounds_the_attempts_and_keeps_the_last_error() {
     assert_eq!(err.operation_error().map(String::as_str), Some("failure 4"));
     assert_eq!(
         err.to_string(),
-        "gave up after 4 attempts (max_attempts = 4 reached); last error: failure 4"
+        "retry gave up after 4 attempts (max_attempts = 4 reached)"
     );
     assert!(!err.is_transient());
     assert_eq!(now(&clock), ms(30));

@@ -309,9 +309,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 attempts,
                 reason,
                 last_error,
+                // The last error is the `source()`, not part of this message: an error report
+                // (anyhow's `{:#}`, tracing's error chains) prints each cause once.
             } => write!(
                 f,
-                "gave up after {attempts} attempt{s} ({reason}); last error: {last_error}",
+                "retry gave up after {attempts} attempt{s} ({reason})",
                 s = if *attempts == 1 { "" } else { "s" }
             ),
         }
@@ -353,9 +355,29 @@ impl<E> std::error::Error for Error<E>
 where
     E: std::error::Error + 'static,
 {
+    /// Each cause once: [`Error::Operation`] is transparent (its message is the operation
+    /// error's, its source that error's source); [`Error::RetriesExhausted`] names why retry
+    /// stopped and has the last attempt's error as its source; the other variants are the
+    /// policies' own and have none.
+    ///
+    /// ```
+    /// use palisade::{clock::ManualClock, retry::Retry};
+    /// let retry = Retry::builder().max_attempts(3).clock(ManualClock::new()).build()?;
+    /// let err = retry
+    ///     .call_blocking(|| Err::<(), _>(std::io::Error::other("connection reset")))
+    ///     .unwrap_err();
+    /// let mut chain = vec![err.to_string()];
+    /// let mut cause = std::error::Error::source(&err);
+    /// while let Some(c) = cause {
+    ///     chain.push(c.to_string());
+    ///     cause = c.source();
+    /// }
+    /// assert_eq!(chain, ["retry gave up after 3 attempts (max_attempts = 3 reached)", "connection reset"]);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Operation(e) => Some(e),
+            Error::Operation(e) => e.source(),
             Error::RetriesExhausted { last_error, .. } => Some(last_error.as_ref()),
             _ => None,
         }
@@ -413,7 +435,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "gave up after 3 attempts (max_attempts = 3 reached); last error: connection refused"
+            "retry gave up after 3 attempts (max_attempts = 3 reached)"
         );
         assert_eq!(
             err.operation_error().map(|e| e.to_string()),
