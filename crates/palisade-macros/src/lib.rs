@@ -66,7 +66,7 @@
 //!
 //! | argument | value | sets |
 //! |---|---|---|
-//! | `preset` (or `operation_type`) | `"database"`, `"api"`, `"cache"`, `"file"`, `"ml"`, `"kafka"`, `"vault"`, `"network"`; `"custom"` = none | the starting pipeline: `Preset::Database.pipeline()` |
+//! | `preset` (or `operation_type`) | `"database"`, `"api"`, `"cache"`, `"file"`, `"ml"`, `"kafka"`, `"vault"`, `"network"`, `"default"`; `"custom"` = none | the starting pipeline: `Preset::Database.pipeline()` |
 //! | `name` (or `operation_name`) | a non-empty string; default: the function's name (not its type's: name methods explicitly when two types share a method name) | the name events and errors carry |
 //! | `max_attempts` | integer ≥ 1, the first attempt included | retry |
 //! | `failure_threshold` | integer ≥ 1 consecutive failures | circuit breaker |

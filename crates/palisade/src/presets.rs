@@ -20,6 +20,7 @@
 //! | `kafka` | 30 s | 5 | 1 s | 30 s | 10 | 30 s |
 //! | `vault` | 10 s | 3 | 2 s | 20 s | 3 | 90 s |
 //! | `network` | 10 s | 3 | 0.5 s | 5 s | 3 | 45 s |
+//! | `default` (no particular kind) | 5 s | 3 | 1 s | 30 s | 5 | 60 s |
 //!
 //! Every preset retries with exponential backoff (×2) and full jitter, capped at the max
 //! delay. The timeout is per attempt, as the reference docs' `timeout_seconds` wraps each
@@ -83,6 +84,10 @@ pub enum Preset {
     Vault,
     /// Any other network hop.
     Network,
+    /// Operations of no particular kind: 5 s per attempt, 3 attempts with exponential
+    /// backoff from 1 s (capped at 30 s), a breaker that opens after 5 consecutive failures
+    /// for 60 s. `#[resilient]` starts from it when no preset (or `"custom"`) is named.
+    Default,
 }
 
 /// The numbers behind a preset.
@@ -118,9 +123,9 @@ impl Preset {
     /// Every preset, in the table's order.
     ///
     /// ```
-    /// assert_eq!(palisade::presets::Preset::ALL.len(), 8);
+    /// assert_eq!(palisade::presets::Preset::ALL.len(), 9);
     /// ```
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 9] = [
         Preset::Database,
         Preset::Api,
         Preset::Cache,
@@ -129,6 +134,7 @@ impl Preset {
         Preset::Kafka,
         Preset::Vault,
         Preset::Network,
+        Preset::Default,
     ];
 
     /// The preset's name, as configuration files and `#[resilient(preset = "...")]` spell it.
@@ -146,6 +152,7 @@ impl Preset {
             Preset::Kafka => "kafka",
             Preset::Vault => "vault",
             Preset::Network => "network",
+            Preset::Default => "default",
         }
     }
 
@@ -167,6 +174,7 @@ impl Preset {
             Preset::Kafka => (30_000, 5, 1_000, 30_000, 10, 30_000),
             Preset::Vault => (10_000, 3, 2_000, 20_000, 3, 90_000),
             Preset::Network => (10_000, 3, 500, 5_000, 3, 45_000),
+            Preset::Default => (5_000, 3, 1_000, 30_000, 5, 60_000),
         };
         Settings {
             timeout: ms(timeout),

@@ -21,7 +21,7 @@ type Row = (Preset, &'static str, u64, u32, u64, u64, u32, u64);
 
 /// The table, row by row: (name, timeout per attempt, attempts, base delay, max
 /// delay, breaker consecutive failures, recovery).
-const TABLE: [Row; 8] = [
+const TABLE: [Row; 9] = [
     (
         Preset::Database,
         "database",
@@ -39,6 +39,16 @@ const TABLE: [Row; 8] = [
     (Preset::Kafka, "kafka", 30_000, 5, 1_000, 30_000, 10, 30_000),
     (Preset::Vault, "vault", 10_000, 3, 2_000, 20_000, 3, 90_000),
     (Preset::Network, "network", 10_000, 3, 500, 5_000, 3, 45_000),
+    (
+        Preset::Default,
+        "default",
+        5_000,
+        3,
+        1_000,
+        30_000,
+        5,
+        60_000,
+    ),
 ];
 
 #[test]
@@ -265,7 +275,7 @@ fn an_unknown_name_is_an_error_naming_the_field_the_value_and_the_known_names() 
     assert_eq!((err.field(), err.value()), ("preset", "databse"));
     assert_eq!(
         err.reason(),
-        "unknown preset; known: database, api, cache, file, ml, kafka, vault, network"
+        "unknown preset; known: database, api, cache, file, ml, kafka, vault, network, default"
     );
     assert!(err.to_string().contains("preset = databse"), "{err}");
     assert!("".parse::<Preset>().is_err());

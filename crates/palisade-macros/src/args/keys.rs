@@ -15,6 +15,7 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("kafka", "Kafka"),
     ("vault", "Vault"),
     ("network", "Network"),
+    ("default", "Default"),
 ];
 
 /// The reference docs' `operation_type` for "no preset": only the settings written apply.

@@ -325,6 +325,7 @@ impl Named for Preset {
         ("kafka", Preset::Kafka),
         ("vault", Preset::Vault),
         ("network", Preset::Network),
+        ("default", Preset::Default),
     ];
     const WHAT: &'static str = "a preset";
 

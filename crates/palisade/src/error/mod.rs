@@ -308,9 +308,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::RetriesExhausted {
                 attempts,
                 reason,
-                last_error,
                 // The last error is the `source()`, not part of this message: an error report
                 // (anyhow's `{:#}`, tracing's error chains) prints each cause once.
+                last_error: _,
             } => write!(
                 f,
                 "retry gave up after {attempts} attempt{s} ({reason})",
