@@ -2,8 +2,7 @@
 //!
 //! # Why one enum
 //!
-//! Logging, metrics, tracing and the reference docs' `on_retry` / `on_success` / `on_failure`
-//! callbacks all want the same thing: to be told what a policy just did. Each policy publishes
+//! Logging, metrics, tracing and `on_retry` / `on_success` / `on_failure` callbacks all want the same thing: to be told what a policy just did. Each policy publishes
 //! its own event type through its [`Listeners`](crate::listener::Listeners); this module
 //! gathers them into [`Event`], one variant per policy, so that a [`Listener`] — any
 //! `Fn(&Event<'_>)`, or a type implementing the trait — serves every policy in a process.

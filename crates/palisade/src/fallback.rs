@@ -4,7 +4,7 @@
 //!
 //! Some failures have a good-enough answer: a cached profile when the user service's circuit
 //! is open, an empty recommendation list when the ranking model times out, basic data when
-//! enrichment is unavailable — the reference docs' "graceful degradation". A fallback turns
+//! enrichment is unavailable — graceful degradation. A fallback turns
 //! those failures into values, and leaves every other failure alone, so a bug still surfaces
 //! as an error instead of being papered over.
 //!
@@ -110,7 +110,7 @@ impl Fallback<(), ()> {
     }
 
     /// A fallback for policy rejections only (circuit open, bulkhead full, rate limited):
-    /// the reference docs' "circuit breaker is open, use the cache".
+    /// "the circuit breaker is open, use the cache".
     ///
     /// ```
     /// let f = palisade::fallback::Fallback::on_rejections().value(1);

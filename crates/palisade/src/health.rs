@@ -4,8 +4,7 @@
 //!
 //! A breaker already watches every call to its dependency: open means the dependency is
 //! failing now, half-open means it is being probed, a failure count near the threshold means
-//! it is wobbling. A health report built from them — the reference docs'
-//! `get_resilience_health()` — costs no extra calls and answers the question a load balancer
+//! it is wobbling. A health report built from them costs no extra calls and answers the question a load balancer
 //! or an on-call engineer asks: healthy, degraded, or unhealthy, and because of what.
 //!
 //! | overall | when |
@@ -17,11 +16,10 @@
 //! "Close to tripping" is a fraction (default 0.5) of the breaker's own thresholds: consecutive
 //! failures at or above `fraction × failure_threshold`, or a failure rate at or above
 //! `fraction × failure_rate_threshold` once the window has its minimum calls. This follows
-//! resilience4j's health indicator (open → down), with the degraded level the reference docs
-//! ask for.
+//! resilience4j's health indicator (open → down), with a degraded level in
+//! between.
 //!
-//! [`check`] runs your own health check through a breaker (reference 003's
-//! `health_check_with_circuit_breaker`): an open breaker answers "unhealthy" without touching
+//! [`check`] runs your own health check through a breaker: an open breaker answers "unhealthy" without touching
 //! the dependency, and the check's outcome counts like any other call.
 //!
 //! ```
@@ -64,7 +62,7 @@ pub enum Health {
 }
 
 impl Health {
-    /// The lowercase name, as the reference docs' `overall_health` reports it.
+    /// The lowercase name, as health reports and JSON spell it.
     ///
     /// ```
     /// assert_eq!(palisade::health::Health::Healthy.as_str(), "healthy");
@@ -114,7 +112,7 @@ pub struct BreakerHealth {
     pub retry_after: Option<Duration>,
 }
 
-/// The health of a set of breakers: the reference docs' `get_resilience_health()` result.
+/// The health of a set of breakers: the overall verdict and each breaker's.
 ///
 /// ```
 /// use palisade::circuit_breaker::CircuitBreaker;
@@ -336,7 +334,7 @@ fn outcome<T, E: fmt::Display, F, I, R>(
     }
 }
 
-/// Runs `check` through `breaker` (reference 003's `health_check_with_circuit_breaker`): an
+/// Runs `check` through `breaker` an
 /// open breaker answers unhealthy without running it; otherwise the check's outcome is the
 /// answer and counts towards the breaker like any call.
 ///

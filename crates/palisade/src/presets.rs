@@ -1,4 +1,4 @@
-//! Presets: the reference docs' defaults per kind of dependency, as pipelines you can override.
+//! Presets: sane defaults per kind of dependency, as pipelines you can override.
 //!
 //! # Why presets
 //!
@@ -6,8 +6,8 @@
 //! an object-store transfer, an ML inference, a Kafka produce, a Vault read, a plain network
 //! hop — and each kind has sane numbers: how long an attempt may take, how often to retry,
 //! how quickly to back off, when to stop calling a dependency that keeps failing. The presets
-//! carry the reference docs' table, so `Preset::Database.pipeline()` is the Rust form of
-//! `@database_resilient`. Each preset is a [`PipelineBuilder`]: override any number with its
+//! carry those numbers, so `Preset::Database.pipeline()` is a database call's whole policy
+//! in one expression. Each preset is a [`PipelineBuilder`]: override any number with its
 //! setters before `build()`.
 //!
 //! | preset | timeout (per attempt) | attempts | base delay | max delay | breaker: consecutive failures | recovery |
@@ -23,11 +23,10 @@
 //! | `default` (no particular kind) | 5 s | 3 | 1 s | 30 s | 5 | 60 s |
 //!
 //! Every preset retries with exponential backoff (×2) and full jitter, capped at the max
-//! delay. The timeout is per attempt, as the reference docs' `timeout_seconds` wraps each
-//! call; add [`total_timeout`](PipelineBuilder::total_timeout) to bound all attempts together.
+//! delay. The timeout is per attempt, so each attempt gets its own
+//! limit; add [`total_timeout`](PipelineBuilder::total_timeout) to bound all attempts together.
 //!
-//! Rate limits are separate, as in the reference docs' `create_api_rate_limiter()` and
-//! `create_database_rate_limiter()`: a limit belongs to the dependency's capacity, not to the
+//! Rate limits are separate: a limit belongs to the dependency's capacity, not to the
 //! kind of call, so [`Preset::rate_limit`] gives the numbers (api: 10/s, burst 20; database:
 //! 50/s, burst 100) and you add them with [`PipelineBuilder::rate_limit`].
 //!
@@ -58,7 +57,7 @@ use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::rate_limit::{Algorithm, Rate};
 use crate::retry::Jitter;
 
-/// A kind of dependency with the reference docs' defaults; see the [module docs](self).
+/// A kind of dependency with its defaults; see the [module docs](self).
 ///
 /// ```
 /// use palisade::presets::Preset;
@@ -156,7 +155,7 @@ impl Preset {
         }
     }
 
-    /// The preset's numbers (the reference docs' table).
+    /// The preset's numbers (the table in the [module docs](self)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -186,7 +185,7 @@ impl Preset {
         }
     }
 
-    /// The preset's rate limit, for the kinds the reference docs give one: api (10/s, burst
+    /// The preset's rate limit, for the kinds that have one: api (10/s, burst
     /// 20) and database (50/s, burst 100), as token buckets.
     ///
     /// ```

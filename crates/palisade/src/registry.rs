@@ -5,8 +5,7 @@
 //! A service has a handful of dependencies, each with its pipeline, and several places
 //! calling each: the registry hands every caller of `"payments"` the same pipeline (one
 //! breaker, one rate limit), creates it on first use from its [`PipelineSource`] (a
-//! configuration), lists what exists, judges health over every breaker (the reference docs'
-//! `get_resilience_health()`), resets all state (`reset_resilience_state()`), and reloads a
+//! configuration), lists what exists, judges health over every breaker, resets all state, and reloads a
 //! changed configuration at runtime **without losing state** where the new settings allow:
 //! a breaker whose settings did not change keeps its state and statistics, a rate limiter
 //! keeps the permits already taken under its new quota, a bulkhead keeps its in-flight calls.
@@ -189,8 +188,7 @@ impl Registry {
     }
 
     /// A snapshot of every pipeline: breaker, rate limiter and bulkhead state, and with a
-    /// [`History`] the call counters, success rate and recent calls (reference 003's
-    /// `export_metrics()`; JSON with the `serde` feature).
+    /// [`History`] the call counters, success rate and recent calls (JSON with the `serde` feature).
     ///
     /// ```
     /// use palisade::pipeline::Pipeline;
@@ -356,8 +354,7 @@ impl Registry {
             .collect()
     }
 
-    /// Resets every breaker to Closed with fresh statistics (the reference docs'
-    /// `reset_resilience_state()`). Rate limiters and bulkheads hold no failure state and are
+    /// Resets every breaker to Closed with fresh statistics. Rate limiters and bulkheads hold no failure state and are
     /// left as they are.
     ///
     /// ```

@@ -4,7 +4,7 @@
 //!
 //! Metrics answer "how is it trending"; an operator debugging an incident also asks "what is
 //! the state of each breaker, limiter and bulkhead right now, and what happened to the last
-//! few calls?" — reference 003's `export_metrics()`. [`Registry::status`](crate::registry::Registry::status) takes that snapshot
+//! few calls?"[`Registry::status`](crate::registry::Registry::status) takes that snapshot
 //! (serializable to JSON with the `serde` feature, see [`StatusReport::to_json`]), and
 //! [`History`] keeps, per pipeline, counters and the last N calls, fed by each pipeline's
 //! [`PipelineEvent`]s (so nothing is recorded unless a registry was given a history).
@@ -403,7 +403,7 @@ impl StatusReport {
             .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
     }
 
-    /// Writes the JSON snapshot to `path` (reference 003's `export_metrics`).
+    /// Writes the JSON snapshot to `path`.
     ///
     /// ```
     /// let path = std::env::temp_dir().join("palisade-status-doc.json");

@@ -10,7 +10,7 @@ use crate::error::ConfigError;
 use crate::sync::semaphore::{MAX_PERMITS, Semaphore};
 use crate::validate;
 
-/// resilience4j's `maxConcurrentCalls` default (the reference docs describe no bulkhead).
+/// resilience4j's `maxConcurrentCalls` default.
 const DEFAULT_MAX_CONCURRENT: usize = 25;
 
 /// The settings of a bulkhead, as plain data.

@@ -57,8 +57,7 @@
 //! `maxWaitDuration` (default 0: reject at once); its waiting threads are bounded in time but
 //! not in number. Polly's Bulkhead has `maxParallelization` and `maxQueuingActions` (default 0),
 //! a bounded queue without a time limit. Palisade has both bounds: `max_queue` caps how many
-//! wait, `max_wait` how long. The reference docs describe no bulkhead, so the defaults are
-//! resilience4j's and Polly's: 25 concurrent calls, no queue.
+//! wait, `max_wait` how long. The defaults are resilience4j's and Polly's: 25 concurrent calls, no queue.
 //!
 //! # Cost
 //!

@@ -89,7 +89,7 @@ pub struct RecoveryBackoff {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreakerConfig {
-    /// Open after this many consecutive failures (the reference docs' `failure_threshold`).
+    /// Open after this many consecutive failures.
     /// `None` disables the condition. Default 5.
     pub failure_threshold: Option<u32>,
     /// Open when this percentage of the window's calls failed, in (0, 100]. Default `None`.
@@ -106,7 +106,7 @@ pub struct CircuitBreakerConfig {
     pub recovery_timeout: Duration,
     /// Optional growth of `recovery_timeout` on repeated trips. Default `None`.
     pub recovery_backoff: Option<RecoveryBackoff>,
-    /// Trial calls admitted at a time in HalfOpen (the reference docs' `half_open_requests`).
+    /// Trial calls admitted at a time in HalfOpen.
     /// Default 3.
     pub half_open_requests: u32,
     /// Successful trial calls needed to close; `None` means `half_open_requests`. Any failed

@@ -19,8 +19,8 @@
 //!
 //! # What trips it
 //!
-//! Any configured condition: `failure_threshold` consecutive failures (the reference docs'
-//! `failure_threshold`, default 5); a failure rate over a [`SlidingWindow`] of the last N calls
+//! Any configured condition: `failure_threshold` consecutive failures (default 5, when
+//! no other condition is chosen); a failure rate over a [`SlidingWindow`] of the last N calls
 //! or the last N seconds, once `minimum_calls` are in it; a slow-call rate, where a call taking
 //! at least `slow_call_duration` is slow.
 //!

@@ -76,7 +76,7 @@ pub enum Jitter {
 
 /// The settings of a retry policy, as plain data.
 ///
-/// Field names and defaults follow the reference docs' `RetryConfig`: three attempts,
+/// Defaults: three attempts,
 /// exponential backoff from one second doubling up to thirty seconds, full jitter, and no
 /// elapsed-time budget.
 ///
@@ -207,8 +207,8 @@ impl RetryConfig {
 /// Builds a [`Retry`]; start with [`Retry::builder`].
 ///
 /// Every setter accepts any value; [`build`](RetryBuilder::build) checks them all and names
-/// the first bad field. The `*_secs` setters take seconds as `f64`, like the reference docs,
-/// and report NaN, negative and zero values at `build()` instead of panicking.
+/// the first bad field. The `*_secs` setters take seconds as `f64` (as configuration often
+/// writes them) and report NaN, negative and zero values at `build()` instead of panicking.
 ///
 /// ```
 /// use palisade::retry::{Jitter, Retry};
@@ -483,7 +483,7 @@ impl RetryBuilder {
     }
 
     /// Called before each retry with the failed attempt's number (1-based), the delay about to
-    /// be slept and what caused the retry: the reference docs' `on_retry(attempt, exception)`.
+    /// be slept and what caused the retry.
     ///
     /// ```
     /// use palisade::retry::{Cause, Retry};
@@ -511,7 +511,7 @@ impl RetryBuilder {
     }
 
     /// Called when a call succeeds, with the attempts it took and the time from the start of
-    /// the first attempt: the reference docs' `on_success(attempts, duration)`.
+    /// the first attempt.
     ///
     /// ```
     /// let r = palisade::retry::Retry::builder()
@@ -537,7 +537,7 @@ impl RetryBuilder {
     }
 
     /// Called when retry gives up, with the attempts made, why it stopped and the last
-    /// outcome: the reference docs' `on_failure(attempts, exception)`.
+    /// outcome.
     ///
     /// ```
     /// use palisade::retry::{Cause, Retry, StopReason};

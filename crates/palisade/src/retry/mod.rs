@@ -64,7 +64,7 @@
 //! Retry publishes [`RetryEvent`]s through [`crate::event`]: `RetryScheduled` before each
 //! delay, then one `Succeeded` or `GaveUp`. The builder's [`on_retry`](RetryBuilder::on_retry),
 //! [`on_success`](RetryBuilder::on_success) and [`on_failure`](RetryBuilder::on_failure) are
-//! the reference docs' callbacks. Errors reach listeners through `Debug`, which is why the
+//! the same events as callbacks. Errors reach listeners through `Debug`, which is why the
 //! call methods require `E: Debug`.
 
 mod attempts;

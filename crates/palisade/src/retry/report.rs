@@ -1,4 +1,4 @@
-//! The report form of a retried call: the reference docs' `RetryResult`.
+//! The report form of a retried call: the result with attempts, total delay and elapsed time.
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use crate::builder::{Base, builder_base};
 use crate::error::ConfigError;
 use crate::validate;
 
-/// The reference docs' `default_timeout`.
+/// The default limit: 5 seconds.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(5);
 
 /// The settings of a timeout policy, as plain data.
@@ -24,8 +24,7 @@ const DEFAULT_LIMIT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimeoutConfig {
-    /// How long a call may take. Greater than zero; 5 seconds by default (the reference
-    /// docs' `default_timeout`).
+    /// How long a call may take. Greater than zero; 5 seconds by default.
     pub limit: Duration,
 }
 
@@ -61,7 +60,7 @@ impl TimeoutConfig {
 /// use std::time::Duration;
 /// let timeout = Timeout::builder()
 ///     .name("db")
-///     .limit(Duration::from_secs(30)) // the reference docs' database preset
+///     .limit(Duration::from_secs(30)) // the database preset's
 ///     .build()?;
 /// assert_eq!(timeout.name(), "db");
 ///
@@ -99,7 +98,7 @@ impl TimeoutBuilder {
         self
     }
 
-    /// [`limit`](Self::limit) in seconds, as the reference docs' `timeout_seconds`; NaN,
+    /// [`limit`](Self::limit) in seconds (`timeout_seconds`); NaN,
     /// negative and zero are reported by `build()`.
     ///
     /// ```

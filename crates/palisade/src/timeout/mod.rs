@@ -70,9 +70,8 @@
 //!
 //! # Defaults and time
 //!
-//! The default limit is 5 seconds, the reference docs' `default_timeout` ("sane defaults: …
-//! 5-second timeout"); their per-operation presets are 30 s (database), 60 s (API), 5 s
-//! (cache), 10 s (file) and 300 s (ML). Every deadline is fixed when the call starts
+//! The default limit is 5 seconds; the per-operation [presets](crate::presets) use 30 s
+//! (database), 60 s (API), 5 s (cache), 10 s (file) and 300 s (ML). Every deadline is fixed when the call starts
 //! (`now + limit`) and measured on the policy's [`Clock`], async and blocking alike, so a
 //! [`ManualClock`](crate::clock::ManualClock) runs every timeout on virtual time.
 //!
