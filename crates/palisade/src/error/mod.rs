@@ -33,9 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod config;
+pub(crate) mod human;
 pub(crate) mod reason;
 
 pub use config::ConfigError;
+use human::HumanDuration;
 use reason::{State as CircuitState, StopReason};
 
 /// The error of a protected call: the operation's own error, or a policy's rejection.
@@ -284,7 +286,8 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             } => fmt_circuit_open(f, name, *state, *retry_after),
             Error::RateLimited { name, retry_after } => write!(
                 f,
-                "rate limiter '{name}' rejected the call: retry after {retry_after:?}"
+                "rate limiter '{name}' rejected the call: retry after {}",
+                HumanDuration(*retry_after)
             ),
             Error::InsufficientCapacity {
                 name,
@@ -296,7 +299,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                  {requested} were requested: split the request or raise the limit"
             ),
             Error::Timeout { limit } => {
-                write!(f, "operation timed out after {limit:?}")
+                write!(f, "operation timed out after {}", HumanDuration(*limit))
             }
             Error::BulkheadFull {
                 name,
@@ -339,8 +342,9 @@ pub(crate) fn fmt_circuit_open(
         ),
         (_, Some(wait)) => write!(
             f,
-            "circuit breaker '{name}' is open: calls are rejected for another {wait:?}; \
-             retry after that or serve a fallback"
+            "circuit breaker '{name}' is open: calls are rejected for another {}; \
+             retry after that or serve a fallback",
+            HumanDuration(wait)
         ),
         (_, None) => write!(
             f,
