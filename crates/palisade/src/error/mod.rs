@@ -409,6 +409,50 @@ mod tests {
     }
 
     #[test]
+    fn measured_durations_are_rounded_in_messages_but_exact_in_fields() {
+        let wait = Duration::from_nanos(29_999_941_188);
+        let err: Error<()> = Error::CircuitOpen {
+            name: "db".into(),
+            state: CircuitState::Open,
+            retry_after: Some(wait),
+        };
+        assert!(
+            err.to_string()
+                .contains("calls are rejected for another 30s;"),
+            "{err}"
+        );
+        assert_eq!(err.retry_after(), Some(wait));
+        let limited: Error<()> = Error::RateLimited {
+            name: "api".into(),
+            retry_after: Duration::from_nanos(1_234_567),
+        };
+        assert_eq!(
+            limited.to_string(),
+            "rate limiter 'api' rejected the call: retry after 1.23ms"
+        );
+        let timeout: Error<()> = Error::Timeout {
+            limit: Duration::from_millis(90_000),
+        };
+        assert_eq!(timeout.to_string(), "operation timed out after 1m 30s");
+        let exhausted: Error<()> = Error::retries_exhausted(
+            2,
+            StopReason::MaxElapsed {
+                budget: Duration::from_secs(10),
+                elapsed: Duration::from_nanos(9_876_543_210),
+                next_delay: Duration::from_nanos(400_123_456),
+            },
+            Error::Operation(()),
+        );
+        let Error::RetriesExhausted { reason, .. } = exhausted else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason.to_string(),
+            "max_elapsed = 10s would be exceeded: 9.88s used, next delay 400ms"
+        );
+    }
+
+    #[test]
     fn exhausted_retries_expose_the_last_error_and_chain_sources() {
         let err: Error<std::io::Error> = Error::retries_exhausted(
             3,
