@@ -455,7 +455,7 @@ impl Loader {
             };
             let with_source = |e: LoadError| e.with_source(Some(source.clone()));
             check_syntax(format, &text).map_err(with_source)?;
-            let mut dict = parse(format, &text).map_err(|e| with_source(translate(&layers, e)))?;
+            let mut dict = parse(&layers, format, &text).map_err(with_source)?;
             let renamed = seconds::resolve(&mut dict).map_err(with_source)?;
             let index = layers.add(source.clone());
             layers.record_seconds(index, renamed);
@@ -514,12 +514,13 @@ impl Loader {
 }
 
 /// A text's values, read by figment's provider for its format.
-fn parse(format: Format, text: &str) -> Result<Dict, figment::Error> {
-    let mut data = match format {
+fn parse(layers: &Layers, format: Format, text: &str) -> Result<Dict, LoadError> {
+    let data = match format {
         Format::Toml => Toml::string(text).data(),
         Format::Yaml => Yaml::string(text).data(),
         Format::Json => Json::string(text).data(),
-    }?;
+    };
+    let mut data = data.map_err(|error| translate(layers, error))?;
     Ok(data.remove(&Profile::Default).unwrap_or_default())
 }
 

@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn measured_durations_are_rounded_in_messages_but_exact_in_fields() {
         let wait = Duration::from_nanos(29_999_941_188);
-        let err: Error<()> = Error::CircuitOpen {
+        let err: Error<&str> = Error::CircuitOpen {
             name: "db".into(),
             state: CircuitState::Open,
             retry_after: Some(wait),
@@ -422,7 +422,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.retry_after(), Some(wait));
-        let limited: Error<()> = Error::RateLimited {
+        let limited: Error<&str> = Error::RateLimited {
             name: "api".into(),
             retry_after: Duration::from_nanos(1_234_567),
         };
@@ -430,18 +430,18 @@ mod tests {
             limited.to_string(),
             "rate limiter 'api' rejected the call: retry after 1.23ms"
         );
-        let timeout: Error<()> = Error::Timeout {
+        let timeout: Error<&str> = Error::Timeout {
             limit: Duration::from_millis(90_000),
         };
         assert_eq!(timeout.to_string(), "operation timed out after 1m 30s");
-        let exhausted: Error<()> = Error::retries_exhausted(
+        let exhausted: Error<&str> = Error::retries_exhausted(
             2,
             StopReason::MaxElapsed {
                 budget: Duration::from_secs(10),
                 elapsed: Duration::from_nanos(9_876_543_210),
                 next_delay: Duration::from_nanos(400_123_456),
             },
-            Error::Operation(()),
+            Error::Operation("x"),
         );
         let Error::RetriesExhausted { reason, .. } = exhausted else {
             unreachable!()
