@@ -356,7 +356,7 @@ fn a_negative_count_names_the_key_path_the_value_and_the_file() {
         err.to_string(),
         format!(
             "invalid configuration in file {}: policies.x.retry.max_attempts = -3: \
-             expected a whole number from 0 to 4294967295",
+             expected a whole number from 1 to 4294967295",
             path.display()
         )
     );
@@ -654,7 +654,7 @@ fn environment_errors_name_the_variable_key_and_value() {
     assert_eq!(
         err.to_string(),
         "invalid configuration in environment variable PALISADE_API_MAX_ATTEMPTS: \
-         policies.api.max_attempts = many: expected a whole number from 0 to 4294967295"
+         policies.api.max_attempts = many: expected a whole number from 1 to 4294967295"
     );
 
     let err = Loader::new()
@@ -677,13 +677,22 @@ fn environment_errors_name_the_variable_key_and_value() {
         )
     );
 
-    // A variable with the prefix that names no setting.
+    // A variable with the prefix that names no setting: ignored and listed, or with
+    // strict_env an error naming it.
     for name in [
         "PALISADE_API_MAX_ATEMPTS",
         "PALISADE_TIMEOUT",
         "PALISADE_API_RETRY",
     ] {
-        let err = Loader::new().env_from([(name, "1")]).load().unwrap_err();
+        let config = Loader::new().env_from([(name, "1")]).load().expect("loads");
+        assert!(config.policies.is_empty());
+        let ignored: Vec<&str> = config.ignored_env_vars().iter().map(|v| v.name()).collect();
+        assert_eq!(ignored, [name]);
+        let err = Loader::new()
+            .env_from([(name, "1")])
+            .strict_env(true)
+            .load()
+            .unwrap_err();
         assert_eq!(err.env_var(), Some(name), "{err}");
         assert_eq!(err.key(), None);
     }
@@ -956,4 +965,393 @@ fn an_empty_configuration_loads_and_has_no_policies() {
         .load()
         .unwrap_err();
     assert!(err.reason().contains("prefix is empty"), "{err}");
+}
+
+/// An application's own variables under the prefix it shares with Palisade.
+const SHARED_PREFIX_VARS: [(&str, &str); 5] = [
+    ("APP_PORT", "8080"),
+    ("APP_DATABASE_URL", "postgres://db.internal/app"),
+    ("APP_DATABASE_TIMEOUT_SECONDS", "30.0"), // the reference docs' spelling
+    ("APP_DATABASE_MAX_ATTEMPTS", "3"),
+    ("APP_DATABASE_TIMEOUT_SECODNS", "5"), // a typo
+];
+
+#[test]
+fn an_applications_own_variables_under_a_shared_prefix_are_ignored_and_listed() {
+    let config = Loader::new()
+        .env_prefix("APP")
+        .env_from(SHARED_PREFIX_VARS)
+        .load()
+        .expect("the application's variables do not break loading");
+    let names: Vec<&str> = config.policies.keys().map(String::as_str).collect();
+    assert_eq!(names, ["database"]);
+    let database = &config.policies["database"];
+    assert_eq!(database.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(database.max_attempts, Some(3));
+    assert_eq!(
+        config.source_of("policies.database.timeout"),
+        Some(&Source::Env("APP_DATABASE_TIMEOUT_SECONDS".into()))
+    );
+
+    // Ignored, sorted by name, and the typo is pointed out.
+    let ignored: Vec<(&str, Option<&str>)> = config
+        .ignored_env_vars()
+        .iter()
+        .map(|var| (var.name(), var.suggestion()))
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            (
+                "APP_DATABASE_TIMEOUT_SECODNS",
+                Some("APP_DATABASE_TIMEOUT_SECONDS")
+            ),
+            ("APP_DATABASE_URL", None),
+            ("APP_PORT", None),
+        ]
+    );
+    let typo = config.ignored_env_vars()[0].to_string();
+    assert!(
+        typo.starts_with(
+            "APP_DATABASE_TIMEOUT_SECODNS names no setting: expected APP_<POLICY>_<KEY>"
+        ),
+        "{typo}"
+    );
+    assert!(
+        typo.ends_with("(did you mean APP_DATABASE_TIMEOUT_SECONDS?)"),
+        "{typo}"
+    );
+}
+
+#[test]
+fn strict_env_makes_variables_that_name_no_setting_errors_naming_them() {
+    let err = Loader::new()
+        .env_prefix("APP")
+        .env_from([
+            ("APP_PORT", "8080"),
+            ("APP_DATABASE_URL", "postgres://db"),
+            ("APP_DATABASE_MAX_ATTEMPTS", "3"),
+        ])
+        .strict_env(true)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.env_var(), Some("APP_DATABASE_URL"));
+    assert_eq!(err.key(), None);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "invalid configuration in environment variable APP_DATABASE_URL: names no \
+             setting (strict_env is on); other variables that name no setting: APP_PORT; \
+             expected APP_<POLICY>_<KEY> with KEY one of PRESET, SEED, BACKEND, TIMEOUT"
+        ),
+        "{text}"
+    );
+
+    let err = Loader::new()
+        .env_prefix("APP")
+        .env_from(SHARED_PREFIX_VARS)
+        .strict_env(true)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.env_var(), Some("APP_DATABASE_TIMEOUT_SECODNS"));
+    assert!(
+        err.reason().contains(
+            "did you mean APP_DATABASE_TIMEOUT_SECONDS?; other variables that name no \
+             setting: APP_DATABASE_URL, APP_PORT"
+        ),
+        "{err}"
+    );
+
+    // strict_env(false) is the default.
+    assert!(
+        Loader::new()
+            .env_prefix("APP")
+            .env_from(SHARED_PREFIX_VARS)
+            .strict_env(false)
+            .load()
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_process_environment_under_a_shared_prefix_is_read_the_same_way() {
+    // A prefix no other test uses, so this test does not race the others.
+    let prefix = "CONFIG_LOADING_SHARED_PREFIX_TEST_ONLY";
+    let vars = [
+        (format!("{prefix}_PORT"), "8080"),
+        (format!("{prefix}_DATABASE_URL"), "postgres://db"),
+        (format!("{prefix}_DATABASE_TIMEOUT_SECONDS"), "2.5"),
+    ];
+    for (name, value) in &vars {
+        // SAFETY: no other test reads or writes variables with this prefix.
+        unsafe { std::env::set_var(name, value) };
+    }
+    let config = Loader::new().env_prefix(prefix).load();
+    let strict = Loader::new().env_prefix(prefix).strict_env(true).load();
+    for (name, _) in &vars {
+        // SAFETY: as above.
+        unsafe { std::env::remove_var(name) };
+    }
+    let config = config.expect("loads");
+    assert_eq!(
+        config.policies["database"].timeout,
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(config.ignored_env_vars().len(), 2);
+    let err = strict.unwrap_err();
+    assert_eq!(
+        err.env_var(),
+        Some("CONFIG_LOADING_SHARED_PREFIX_TEST_ONLY_DATABASE_URL")
+    );
+}
+
+#[test]
+fn the_reference_seconds_spellings_are_the_duration_keys_in_every_format() {
+    let toml_text = r#"
+        [policies.db]
+        timeout_seconds = 30.0
+        total_timeout_seconds = 90
+        base_delay_seconds = 0.5
+        max_delay_seconds = "10"
+        recovery_timeout_seconds = 45
+        retry.max_elapsed_seconds = 60
+        circuit_breaker.slow_call_duration_seconds = 2
+        rate_limit = { algorithm = "fixed_window", max_requests = 10, window_seconds = 1 }
+        bulkhead = { max_concurrent = 4, max_queue = 2, max_wait_seconds = 0.25 }
+        hedge.delay_seconds = 0.05
+    "#;
+    let yaml_text = "
+policies:
+  db:
+    timeout_seconds: 30.0
+    total_timeout_seconds: 90
+    base_delay_seconds: 0.5
+    max_delay_seconds: '10'
+    recovery_timeout_seconds: 45
+    retry: { max_elapsed_seconds: 60 }
+    circuit_breaker: { slow_call_duration_seconds: 2 }
+    rate_limit: { algorithm: fixed_window, max_requests: 10, window_seconds: 1 }
+    bulkhead: { max_concurrent: 4, max_queue: 2, max_wait_seconds: 0.25 }
+    hedge: { delay_seconds: 0.05 }
+";
+    let json_text = r#"{"policies": {"db": {
+        "timeout_seconds": 30.0, "total_timeout_seconds": 90, "base_delay_seconds": 0.5,
+        "max_delay_seconds": "10", "recovery_timeout_seconds": 45,
+        "retry": {"max_elapsed_seconds": 60},
+        "circuit_breaker": {"slow_call_duration_seconds": 2},
+        "rate_limit": {"algorithm": "fixed_window", "max_requests": 10, "window_seconds": 1},
+        "bulkhead": {"max_concurrent": 4, "max_queue": 2, "max_wait_seconds": 0.25},
+        "hedge": {"delay_seconds": 0.05}
+    }}}"#;
+    let plain = toml(
+        r#"
+        [policies.db]
+        timeout = "30s"
+        total_timeout = "90s"
+        base_delay = "500ms"
+        max_delay = "10s"
+        recovery_timeout = "45s"
+        retry.max_elapsed = "1m"
+        circuit_breaker.slow_call_duration = "2s"
+        rate_limit = { algorithm = "fixed_window", max_requests = 10, window = "1s" }
+        bulkhead = { max_concurrent = 4, max_queue = 2, max_wait = "250ms" }
+        hedge.delay = "50ms"
+    "#,
+    )
+    .expect("plain spelling loads");
+    for (format, text) in [
+        (Format::Toml, toml_text),
+        (Format::Yaml, yaml_text),
+        (Format::Json, json_text),
+    ] {
+        let config = Loader::from_str(format, text)
+            .load()
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(config, plain, "{format}");
+        assert!(config.pipeline("db").is_ok(), "{format}");
+        // Saved with the plain keys; loading the saved text gives the same configuration.
+        let saved = config.to_toml_string().expect("saves");
+        assert!(saved.contains("timeout = \"30s\"") && !saved.contains("_seconds"));
+        assert_eq!(
+            Loader::from_str(Format::Toml, &saved)
+                .load()
+                .expect("reloads"),
+            plain
+        );
+    }
+}
+
+#[test]
+fn the_seconds_spelling_and_the_plain_one_override_each_other_across_layers() {
+    // A later layer's plain key overrides an earlier layer's _seconds key, and the other way.
+    let config = Loader::from_str(Format::Toml, "[policies.db]\ntimeout_seconds = 5")
+        .env_from([("PALISADE_DB_TIMEOUT", "2s")])
+        .load()
+        .expect("loads");
+    assert_eq!(config.policies["db"].timeout, Some(Duration::from_secs(2)));
+    let config = Loader::from_str(Format::Toml, "[policies.db]\ntimeout = \"2s\"")
+        .env_from([("PALISADE_DB_TIMEOUT_SECONDS", "5")])
+        .set("policies.db.retry.base_delay_seconds", 0.25)
+        .expect("sets")
+        .load()
+        .expect("loads");
+    let db = &config.policies["db"];
+    assert_eq!(db.timeout, Some(Duration::from_secs(5)));
+    assert_eq!(
+        db.retry.as_ref().and_then(|r| r.base_delay),
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(
+        config.source_of("policies.db.timeout_seconds"),
+        Some(&Source::Env("PALISADE_DB_TIMEOUT_SECONDS".into()))
+    );
+    assert_eq!(
+        config.source_of("policies.db.retry.base_delay"),
+        Some(&Source::Code)
+    );
+}
+
+#[test]
+fn both_spellings_in_one_layer_are_an_error_naming_both() {
+    let err = toml("[policies.db]\ntimeout = \"2s\"\ntimeout_seconds = 30").unwrap_err();
+    assert_eq!(err.key(), Some("policies.db.timeout_seconds"));
+    assert_eq!(err.source(), Some(&Source::Text(Format::Toml)));
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration in TOML text: policies.db.timeout_seconds: and \
+         policies.db.timeout are the same setting, and both are set: keep one \
+         (timeout_seconds is timeout as a number of seconds)"
+    );
+
+    let err = Loader::new()
+        .env_from([
+            ("PALISADE_DB_RETRY__BASE_DELAY", "1s"),
+            ("PALISADE_DB_RETRY__BASE_DELAY_SECONDS", "1"),
+        ])
+        .load()
+        .unwrap_err();
+    assert_eq!(err.env_var(), Some("PALISADE_DB_RETRY__BASE_DELAY_SECONDS"));
+    assert_eq!(err.key(), Some("policies.db.retry.base_delay_seconds"));
+    assert!(
+        err.reason().contains("policies.db.retry.base_delay")
+            && err
+                .reason()
+                .ends_with("(environment variable PALISADE_DB_RETRY__BASE_DELAY)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_seconds_key_takes_only_a_number_of_seconds() {
+    let err = toml("[policies.db]\nrecovery_timeout_seconds = \"2m\"").unwrap_err();
+    assert_eq!(
+        (err.key(), err.value()),
+        (Some("policies.db.recovery_timeout_seconds"), Some("2m"))
+    );
+    assert!(
+        err.reason().starts_with("expected a number of seconds"),
+        "{err}"
+    );
+    let err = Loader::new()
+        .env_from([("PALISADE_DB_TIMEOUT_SECONDS", "-1")])
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        (err.env_var(), err.key(), err.value()),
+        (
+            Some("PALISADE_DB_TIMEOUT_SECONDS"),
+            Some("policies.db.timeout_seconds"),
+            Some("-1")
+        )
+    );
+    assert_eq!(
+        err.reason(),
+        "expected a number of seconds; this one must not be negative"
+    );
+    // A key that is not a duration has no seconds spelling.
+    let err = toml("[policies.db]\nmax_attempts_seconds = 3").unwrap_err();
+    assert_eq!(err.key(), Some("policies.db.max_attempts_seconds"));
+}
+
+#[test]
+fn build_errors_name_the_seconds_key_the_configuration_used() {
+    let config =
+        toml("[policies.db.retry]\nbase_delay_seconds = 2\nmax_delay_seconds = 1").expect("loads");
+    let err = config.pipeline("db").unwrap_err();
+    assert_eq!(err.key(), Some("policies.db.retry.max_delay_seconds"));
+    assert_eq!(err.source(), Some(&Source::Text(Format::Toml)));
+}
+
+#[test]
+fn whole_number_messages_give_the_range_the_build_accepts() {
+    for (text, key, range) in [
+        (
+            "max_attempts = -3",
+            "policies.x.max_attempts",
+            "from 1 to 4294967295",
+        ),
+        (
+            "retry.max_attempts = -3",
+            "policies.x.retry.max_attempts",
+            "from 1 to 4294967295",
+        ),
+        (
+            "circuit_breaker.failure_threshold = -1",
+            "policies.x.circuit_breaker.failure_threshold",
+            "from 1 to 4294967295",
+        ),
+        (
+            "circuit_breaker.sliding_window.buckets = -1",
+            "policies.x.circuit_breaker.sliding_window.buckets",
+            "from 1 to 1000",
+        ),
+        (
+            "hedge.max_hedged_attempts = -1",
+            "policies.x.hedge.max_hedged_attempts",
+            "from 1 to 10",
+        ),
+        (
+            "hedge.sample_size = -1",
+            "policies.x.hedge.sample_size",
+            "from 1 to 65536",
+        ),
+        (
+            "bulkhead.max_concurrent = -1",
+            "policies.x.bulkhead.max_concurrent",
+            "from 1 to 4294967295",
+        ),
+        // Zero is fine for these.
+        (
+            "bulkhead.max_queue = -1",
+            "policies.x.bulkhead.max_queue",
+            "from 0 to 18446744073709551615",
+        ),
+        (
+            "seed = -1",
+            "policies.x.seed",
+            "from 0 to 18446744073709551615",
+        ),
+        (
+            "retry.budget.min_retries_per_sec = -1",
+            "policies.x.retry.budget.min_retries_per_sec",
+            "from 0 to 4294967295",
+        ),
+    ] {
+        let err = toml(&format!("[policies.x]\n{text}")).unwrap_err();
+        assert_eq!(err.key(), Some(key), "{text}");
+        assert_eq!(
+            err.reason(),
+            format!("expected a whole number {range}"),
+            "{text}"
+        );
+    }
+    // Zero where 1 is the least: build() says the same.
+    let config = toml("[policies.x]\nmax_attempts = 0").expect("loads");
+    assert_eq!(
+        config.pipeline("x").unwrap_err().reason(),
+        "must be at least 1"
+    );
+    // A rate's permits.
+    let err = toml("[policies.x.rate_limit]\nrate = \"-1/s\"\nburst = 1").unwrap_err();
+    assert!(err.reason().contains("from 1 to 4294967295"), "{err}");
 }

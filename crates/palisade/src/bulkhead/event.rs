@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::human::HumanDuration;
+
 use crate::error::Error;
 
 /// Why a bulkhead turned a call away.
@@ -107,7 +109,8 @@ impl fmt::Display for Rejected {
             RejectReason::WaitedTooLong { max_wait } => write!(
                 f,
                 "bulkhead '{name}' is full: none of its {max} concurrent slots came free \
-                 within {max_wait:?}"
+                 within {}",
+                HumanDuration(max_wait)
             ),
         }
     }

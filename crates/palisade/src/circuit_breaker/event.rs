@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::human::HumanDuration;
+
 use crate::error::reason::State;
 
 /// How a finished call was classified.
@@ -92,7 +94,11 @@ impl fmt::Display for TransitionReason {
                 s = if *successes == 1 { "" } else { "s" }
             ),
             TransitionReason::HalfOpenTimedOut { waited } => {
-                write!(f, "half-open for {waited:?} without a decision")
+                write!(
+                    f,
+                    "half-open for {} without a decision",
+                    HumanDuration(*waited)
+                )
             }
             TransitionReason::Manual => f.write_str("manual transition"),
             TransitionReason::Imposed => f.write_str("decided elsewhere (shared state)"),

@@ -4,7 +4,12 @@
 //! longest known key at the end of the name (`USER_DB_MAX_ATTEMPTS` is policy `user_db`,
 //! key `max_attempts`; `API_TOTAL_TIMEOUT` is `total_timeout`, not `timeout` of a policy
 //! `api_total`). A double underscore goes into a section: `API_RETRY__JITTER` is
-//! `policies.api.retry.jitter`.
+//! `policies.api.retry.jitter`. The duration keys also match with `_SECONDS`
+//! (`DATABASE_TIMEOUT_SECONDS`); the loader rewrites those to the plain key.
+//!
+//! A name with the prefix that matches no key is refused here with the reason; the loader
+//! ignores and lists it, or with `strict_env` reports it ([`suggestion`] finds the setting a
+//! misspelt one meant).
 
 use figment::value::Value;
 
@@ -21,6 +26,16 @@ const FLAT_KEYS: [&str; 11] = [
     "FAILURE_THRESHOLD",
     "RECOVERY_TIMEOUT",
     "RETRY_REJECTIONS",
+];
+
+/// The settings of [`FLAT_KEYS`] that are durations, and so also take the reference docs'
+/// `_SECONDS` spelling (`PALISADE_DATABASE_TIMEOUT_SECONDS=30`).
+const FLAT_DURATION_KEYS: [&str; 5] = [
+    "TIMEOUT_SECONDS",
+    "TOTAL_TIMEOUT_SECONDS",
+    "BASE_DELAY_SECONDS",
+    "MAX_DELAY_SECONDS",
+    "RECOVERY_TIMEOUT_SECONDS",
 ];
 
 /// The sections of a policy, reached with a double underscore.
@@ -52,8 +67,14 @@ pub(crate) fn key_path(prefix: &str, name: &str) -> Result<Option<Vec<String>>, 
     } else {
         &FLAT_KEYS
     };
+    let extra: &[&str] = if tail.is_some() {
+        &[]
+    } else {
+        &FLAT_DURATION_KEYS
+    };
     let found = keys
         .iter()
+        .chain(extra)
         .filter_map(|key| {
             let policy = head.strip_suffix(key)?.strip_suffix('_')?;
             (!policy.is_empty()).then_some((policy, *key))
@@ -76,6 +97,73 @@ pub(crate) fn key_path(prefix: &str, name: &str) -> Result<Option<Vec<String>>, 
         }
     }
     Ok(Some(path))
+}
+
+/// The variable `name` probably meant, when it is one small slip (a letter missing, added,
+/// changed, or two swapped) away from naming a setting: `APP_DB_TIMEOUT_SECODNS` →
+/// `APP_DB_TIMEOUT_SECONDS`. `name` is one [`key_path`] refused.
+pub(crate) fn suggestion(prefix: &str, name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    let rest = upper.strip_prefix(prefix)?.strip_prefix('_')?;
+    let (head, tail) = match rest.split_once("__") {
+        Some((head, tail)) => (head, Some(tail)),
+        None => (rest, None),
+    };
+    let keys: Vec<&str> = match tail {
+        Some(_) => SECTIONS.to_vec(),
+        None => FLAT_KEYS
+            .iter()
+            .chain(&FLAT_DURATION_KEYS)
+            .copied()
+            .collect(),
+    };
+    // Every split of `head` at an underscore into a policy name and a would-be key.
+    let best = head
+        .match_indices('_')
+        .map(|(at, _)| (&head[..at], &head[at + 1..]))
+        .filter(|(policy, written)| !policy.is_empty() && !written.is_empty())
+        .flat_map(|(policy, written)| {
+            keys.iter().filter_map(move |key| {
+                let distance = edit_distance(written, key);
+                let allowed = if key.len() >= 8 { 2 } else { 1 };
+                (distance > 0 && distance <= allowed).then_some((distance, policy, *key))
+            })
+        })
+        .min_by_key(|(distance, _, key)| (*distance, std::cmp::Reverse(key.len())))?;
+    let (_, policy, key) = best;
+    let mut fixed = format!("{prefix}_{policy}_{key}");
+    if let Some(tail) = tail {
+        fixed.push_str("__");
+        fixed.push_str(tail);
+    }
+    key_path(prefix, &fixed).ok().flatten()?;
+    Some(fixed)
+}
+
+/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbours, each counting one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut table = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in table.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in table[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[i - 1][j] + 1)
+                .min(table[i][j - 1] + 1)
+                .min(table[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[i - 2][j - 2] + 1);
+            }
+            table[i][j] = best;
+        }
+    }
+    table[a.len()][b.len()]
 }
 
 fn no_key_reason(prefix: &str, head: &str, nested: bool) -> String {
@@ -160,6 +248,44 @@ mod tests {
         );
         assert_eq!(path("OTHER_API_TIMEOUT"), Ok(None));
         assert_eq!(path("PALISADEX_API_TIMEOUT"), Ok(None));
+    }
+
+    #[test]
+    fn the_seconds_spellings_of_durations_are_settings() {
+        assert_eq!(
+            path("PALISADE_DATABASE_TIMEOUT_SECONDS"),
+            Ok(Some("policies.database.timeout_seconds".into()))
+        );
+        assert_eq!(
+            path("PALISADE_USER_DB_RECOVERY_TIMEOUT_SECONDS"),
+            Ok(Some("policies.user_db.recovery_timeout_seconds".into()))
+        );
+        assert_eq!(
+            path("PALISADE_API_RETRY__BASE_DELAY_SECONDS"),
+            Ok(Some("policies.api.retry.base_delay_seconds".into()))
+        );
+    }
+
+    #[test]
+    fn one_slip_away_from_a_setting_is_suggested() {
+        let suggest = |name: &str| suggestion("APP", name);
+        assert_eq!(
+            suggest("APP_DATABASE_TIMEOUT_SECODNS").as_deref(),
+            Some("APP_DATABASE_TIMEOUT_SECONDS")
+        );
+        assert_eq!(
+            suggest("APP_USER_DB_MAX_ATEMPTS").as_deref(),
+            Some("APP_USER_DB_MAX_ATTEMPTS")
+        );
+        assert_eq!(
+            suggest("APP_API_RETRI__JITTER").as_deref(),
+            Some("APP_API_RETRY__JITTER")
+        );
+        for unrelated in ["APP_PORT", "APP_DATABASE_URL", "APP_LOG_LEVEL", "APP_NAME"] {
+            assert_eq!(suggest(unrelated), None, "{unrelated}");
+        }
+        assert_eq!(edit_distance("SECODNS", "SECONDS"), 1);
+        assert_eq!(edit_distance("", "ABC"), 3);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl fmt::Display for Source {
 /// assert_eq!(
 ///     err.to_string(),
 ///     "invalid configuration in TOML text: policies.x.retry.max_attempts = -3: \
-///      expected a whole number from 0 to 4294967295"
+///      expected a whole number from 1 to 4294967295"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +121,11 @@ impl LoadError {
         if self.source.is_none() {
             self.source = source;
         }
+        self
+    }
+
+    pub(crate) fn with_key(mut self, key: String) -> LoadError {
+        self.key = Some(key);
         self
     }
 

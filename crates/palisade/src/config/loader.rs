@@ -12,7 +12,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::Serialize;
 
 use super::error::{LoadError, Source};
-use super::{PalisadeConfig, env};
+use super::{PalisadeConfig, env, seconds};
 
 /// A configuration file format.
 ///
@@ -123,6 +123,59 @@ enum TextLayer {
 struct EnvLayer {
     prefix: Option<String>,
     vars: Option<Vec<(String, String)>>,
+    strict: bool,
+}
+
+/// A variable with the environment prefix that names no setting, which loading ignored
+/// (see [`Loader::strict_env`]): most likely one of the application's own
+/// (`APP_DATABASE_URL`), perhaps a misspelt setting (`APP_DATABASE_TIMEOUT_SECODNS`).
+///
+/// ```
+/// use palisade::config::Loader;
+/// let config = Loader::new()
+///     .env_prefix("APP")
+///     .env_from([("APP_PORT", "8080"), ("APP_DB_MAX_ATEMPTS", "3")])
+///     .load()?;
+/// let ignored = config.ignored_env_vars();
+/// assert_eq!(ignored[0].name(), "APP_DB_MAX_ATEMPTS");
+/// assert_eq!(ignored[0].suggestion(), Some("APP_DB_MAX_ATTEMPTS"));
+/// assert_eq!((ignored[1].name(), ignored[1].suggestion()), ("APP_PORT", None));
+/// # Ok::<(), palisade::config::LoadError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredEnvVar {
+    name: String,
+    reason: String,
+    suggestion: Option<String>,
+}
+
+impl IgnoredEnvVar {
+    /// The variable's name, as the environment spells it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Why it names no setting, and what the scheme expects.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The variable it would be with one slip undone (a letter missing, added or changed,
+    /// or two swapped), when that names a setting: the misspelt Palisade variables among
+    /// the ignored ones. An application can refuse to start on one.
+    pub fn suggestion(&self) -> Option<&str> {
+        self.suggestion.as_deref()
+    }
+}
+
+impl fmt::Display for IgnoredEnvVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.reason)?;
+        if let Some(suggestion) = &self.suggestion {
+            write!(f, " (did you mean {suggestion}?)")?;
+        }
+        Ok(())
+    }
 }
 
 /// The marker figment keeps in each layer's metadata, so a value's tag leads back to it.
@@ -132,12 +185,7 @@ const LAYER_MARKER: &str = "palisade-config-layer:";
 struct Layer {
     index: usize,
     name: String,
-    data: LayerData,
-}
-
-enum LayerData {
-    Text(Format, String),
-    Dict(Dict),
+    data: Dict,
 }
 
 impl Provider for Layer {
@@ -149,12 +197,7 @@ impl Provider for Layer {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        match &self.data {
-            LayerData::Text(Format::Toml, text) => Toml::string(text).data(),
-            LayerData::Text(Format::Yaml, text) => Yaml::string(text).data(),
-            LayerData::Text(Format::Json, text) => Json::string(text).data(),
-            LayerData::Dict(dict) => Ok(Profile::Default.collect(dict.clone())),
-        }
+        Ok(Profile::Default.collect(self.data.clone()))
     }
 }
 
@@ -164,12 +207,20 @@ struct Layers {
     sources: Vec<Source>,
     env_index: Option<usize>,
     env_vars: BTreeMap<String, String>,
+    /// (layer, key path) of every value a layer wrote as `<key>_seconds`.
+    seconds: std::collections::BTreeSet<(usize, String)>,
 }
 
 impl Layers {
     fn add(&mut self, source: Source) -> usize {
         self.sources.push(source);
         self.sources.len() - 1
+    }
+
+    /// Remembers which keys of layer `index` were written as `<key>_seconds`.
+    fn record_seconds(&mut self, index: usize, renamed: Vec<seconds::Renamed>) {
+        self.seconds
+            .extend(renamed.into_iter().map(|renamed| (index, renamed.key)));
     }
 
     /// The layer a figment tag's metadata names.
@@ -194,9 +245,13 @@ impl Layers {
     }
 }
 
-/// Where each value of a loaded configuration came from: key path → (layer, source).
+/// Where each value of a loaded configuration came from: key path → (layer, source); and
+/// the key paths that were written as `<key>_seconds`, so messages use the user's spelling.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Origins(pub(crate) Arc<BTreeMap<String, (usize, Source)>>);
+pub(crate) struct Origins(
+    pub(crate) Arc<BTreeMap<String, (usize, Source)>>,
+    pub(crate) Arc<BTreeMap<String, String>>,
+);
 
 impl Loader {
     /// A loader with no layers: add files, environment variables and code values.
@@ -284,6 +339,10 @@ impl Loader {
     /// [`env_from`](Self::env_from)'s variables if given. A trailing underscore on `prefix`
     /// is ignored; names are matched without regard to case.
     ///
+    /// The prefix may be the application's own: a variable with it that names no setting
+    /// (`MYAPP_PORT`, `MYAPP_DATABASE_URL`) is ignored and listed by
+    /// [`PalisadeConfig::ignored_env_vars`], unless [`strict_env`](Self::strict_env) is on.
+    ///
     /// ```
     /// let loader = palisade::config::Loader::new().env_prefix("MYAPP");
     /// # let _ = loader;
@@ -314,6 +373,24 @@ impl Loader {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         self.env.get_or_insert_with(EnvLayer::default).vars = Some(vars);
+        self
+    }
+
+    /// With `true`, a variable with the environment prefix that names no setting is an
+    /// error naming it (and the others), instead of being ignored: for a prefix Palisade
+    /// has to itself, where every such variable is a mistake. Off by default, because an
+    /// application usually shares its prefix with Palisade.
+    ///
+    /// ```
+    /// use palisade::config::Loader;
+    /// let vars = [("APP_PORT", "8080"), ("APP_DB_MAX_ATTEMPTS", "3")];
+    /// let loader = Loader::new().env_prefix("APP").env_from(vars);
+    /// assert!(loader.clone().load().is_ok());
+    /// let err = loader.strict_env(true).load().unwrap_err();
+    /// assert_eq!(err.env_var(), Some("APP_PORT"));
+    /// ```
+    pub fn strict_env(mut self, strict: bool) -> Loader {
+        self.env.get_or_insert_with(EnvLayer::default).strict = strict;
         self
     }
 
@@ -376,35 +453,45 @@ impl Loader {
                     }
                 }
             };
-            check_syntax(format, &text).map_err(|e| e.with_source(Some(source.clone())))?;
+            let with_source = |e: LoadError| e.with_source(Some(source.clone()));
+            check_syntax(format, &text).map_err(with_source)?;
+            let mut dict = parse(&layers, format, &text).map_err(with_source)?;
+            let renamed = seconds::resolve(&mut dict).map_err(with_source)?;
             let index = layers.add(source.clone());
+            layers.record_seconds(index, renamed);
             figment = figment.merge(Layer {
                 index,
                 name: source.to_string(),
-                data: LayerData::Text(format, text),
+                data: dict,
             });
         }
+        let mut ignored = Vec::new();
         if let Some(env) = self.env {
-            let (dict, vars) = env_dict(&env)?;
+            let (dict, vars, renamed, unused) = env_dict(&env)?;
             let index = layers.add(Source::Env(String::new()));
             layers.env_index = Some(index);
             layers.env_vars = vars;
+            layers.record_seconds(index, renamed);
+            ignored = unused;
             figment = figment.merge(Layer {
                 index,
                 name: "environment variables".to_owned(),
-                data: LayerData::Dict(dict),
+                data: dict,
             });
         }
         for (key, value) in self.code {
-            let index = layers.add(Source::Code);
-            let dict = match figment::util::nest(&key, value) {
+            let mut dict = match figment::util::nest(&key, value) {
                 Value::Dict(_, dict) => dict,
                 _ => return Err(LoadError::at_key(key, "is not a key path")),
             };
+            let renamed =
+                seconds::resolve(&mut dict).map_err(|e| e.with_source(Some(Source::Code)))?;
+            let index = layers.add(Source::Code);
+            layers.record_seconds(index, renamed);
             figment = figment.merge(Layer {
                 index,
                 name: "code".to_owned(),
-                data: LayerData::Dict(dict),
+                data: dict,
             });
         }
         let mut config: PalisadeConfig = figment
@@ -414,10 +501,27 @@ impl Loader {
         if let Ok(value) = figment.find_value("policies") {
             collect_origins(&figment, &layers, "policies", &value, &mut origins);
         }
-        config.origins = Origins(Arc::new(origins));
+        let spelled = origins
+            .iter()
+            .filter(|(key, (index, _))| layers.seconds.contains(&(*index, (*key).clone())))
+            .map(|(key, _)| (key.clone(), format!("{key}{}", seconds::SUFFIX)))
+            .collect();
+        config.origins = Origins(Arc::new(origins), Arc::new(spelled));
+        config.ignored_env = ignored;
         config.prefer_later_layers();
         Ok(config)
     }
+}
+
+/// A text's values, read by figment's provider for its format.
+fn parse(layers: &Layers, format: Format, text: &str) -> Result<Dict, LoadError> {
+    let data = match format {
+        Format::Toml => Toml::string(text).data(),
+        Format::Yaml => Yaml::string(text).data(),
+        Format::Json => Json::string(text).data(),
+    };
+    let mut data = data.map_err(|error| translate(layers, error))?;
+    Ok(data.remove(&Profile::Default).unwrap_or_default())
 }
 
 /// Checks the text's syntax with the format's own parser, for its line number.
@@ -477,8 +581,17 @@ fn one_line(message: &str) -> String {
     lines.join("; ")
 }
 
+/// The environment layer: its dict, the variable behind each key path, the keys written
+/// as `<key>_seconds`, and the variables that name no setting.
+type EnvData = (
+    Dict,
+    BTreeMap<String, String>,
+    Vec<seconds::Renamed>,
+    Vec<IgnoredEnvVar>,
+);
+
 /// The environment layer as a dict, and the variable behind each key path.
-fn env_dict(env: &EnvLayer) -> Result<(Dict, BTreeMap<String, String>), LoadError> {
+fn env_dict(env: &EnvLayer) -> Result<EnvData, LoadError> {
     let prefix = env
         .prefix
         .as_deref()
@@ -498,19 +611,75 @@ fn env_dict(env: &EnvLayer) -> Result<(Dict, BTreeMap<String, String>), LoadErro
     vars.sort();
     let mut dict = Dict::new();
     let mut names = BTreeMap::new();
+    let mut ignored = Vec::new();
     for (name, text) in vars {
         let source = Some(Source::Env(name.clone()));
         let path = match env::key_path(&prefix, &name) {
             Ok(Some(path)) => path,
             Ok(None) => continue,
-            Err(reason) => return Err(LoadError::whole(source, reason)),
+            Err(reason) => {
+                let suggestion = env::suggestion(&prefix, &name);
+                ignored.push(IgnoredEnvVar {
+                    name,
+                    reason,
+                    suggestion,
+                });
+                continue;
+            }
         };
         let key = path.join(".");
         insert(&mut dict, &path, env::value(&text))
             .map_err(|reason| LoadError::at_key(key.clone(), reason).with_source(source))?;
         names.insert(key, name);
     }
-    Ok((dict, names))
+    if env.strict
+        && let Some(first) = ignored.first()
+    {
+        // What is wrong and the names first, the scheme last: the reason may be clipped.
+        let (what, scheme) = first
+            .reason
+            .split_once(": ")
+            .unwrap_or((first.reason.as_str(), ""));
+        let mut reason = format!("{what} (strict_env is on)");
+        if let Some(suggestion) = &first.suggestion {
+            reason = format!("{reason}; did you mean {suggestion}?");
+        }
+        if ignored.len() > 1 {
+            let others: Vec<&str> = ignored[1..].iter().map(|v| v.name.as_str()).collect();
+            reason = format!(
+                "{reason}; other variables that name no setting: {}",
+                others.join(", ")
+            );
+        }
+        if !scheme.is_empty() {
+            reason = format!("{reason}; {scheme}");
+        }
+        return Err(LoadError::whole(
+            Some(Source::Env(first.name.clone())),
+            reason,
+        ));
+    }
+    let renamed = seconds::resolve(&mut dict).map_err(|error| {
+        // The error names the `_seconds` key; the variable that set it is the source, and a
+        // clash also names the other variable.
+        let var = |key: &str| names.get(key).cloned();
+        let written = error.key().unwrap_or_default().to_owned();
+        let plain = written.strip_suffix(seconds::SUFFIX).unwrap_or(&written);
+        let error = match (error.value(), var(plain)) {
+            (None, Some(other)) => LoadError::at_key(
+                written.clone(),
+                format!("{} (environment variable {other})", error.reason()),
+            ),
+            _ => error,
+        };
+        error.with_source(var(&written).map(Source::Env))
+    })?;
+    for renamed in &renamed {
+        if let Some(name) = names.remove(&renamed.written) {
+            names.insert(renamed.key.clone(), name);
+        }
+    }
+    Ok((dict, names, renamed, ignored))
 }
 
 /// The process's variables that start with the prefix; a non-UTF-8 value of one is an
@@ -614,9 +783,10 @@ fn translate(layers: &Layers, error: figment::Error) -> LoadError {
             Some(variant.clone()),
             format!("expected one of: {}", expected.join(", ")),
         ),
-        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-            (Some(shown(actual)), format!("expected {}", plain(expected)))
-        }
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => (
+            Some(shown(actual)),
+            format!("expected {}", plain(expected, &key)),
+        ),
         Kind::Message(message) if key.is_empty() && message.contains("expected a map") => (
             None,
             format!("{}: the document must be a table", strip_location(message)),
@@ -649,11 +819,17 @@ fn shown(actual: &Actual) -> String {
     }
 }
 
-/// serde's names of expected types, in words.
-fn plain(expected: &str) -> String {
+/// serde's names of expected types, in words; a whole number's range is the one the
+/// setting at `key` accepts when the pipeline is built, so the message agrees with that
+/// check (`max_attempts` starts at 1, not at 0).
+fn plain(expected: &str, key: &str) -> String {
+    let whole = |type_max: u64| {
+        let (min, max) = whole_number_range(key).unwrap_or((0, type_max));
+        format!("a whole number from {min} to {}", max.min(type_max))
+    };
     match expected {
-        "u32" => "a whole number from 0 to 4294967295".to_owned(),
-        "u64" | "usize" => "a whole number from 0 to 18446744073709551615".to_owned(),
+        "u32" => whole(u64::from(u32::MAX)),
+        "u64" | "usize" => whole(u64::MAX),
         "f64" | "f32" => "a number".to_owned(),
         "a boolean" | "bool" => "true or false".to_owned(),
         "a map" => "a table".to_owned(),
@@ -662,4 +838,29 @@ fn plain(expected: &str) -> String {
             None => other.to_owned(),
         },
     }
+}
+
+/// The whole numbers the setting at `key` (`policies.<name>.<path>`) accepts, where that is
+/// narrower than its type's: the same bounds the policies' `build()` checks.
+fn whole_number_range(key: &str) -> Option<(u64, u64)> {
+    let path = key.strip_prefix("policies.")?.split_once('.')?.1;
+    let u32_max = u64::from(u32::MAX);
+    Some(match path {
+        "max_attempts"
+        | "retry.max_attempts"
+        | "failure_threshold"
+        | "circuit_breaker.failure_threshold"
+        | "circuit_breaker.minimum_calls"
+        | "circuit_breaker.half_open_requests"
+        | "circuit_breaker.success_threshold"
+        | "circuit_breaker.sliding_window.size"
+        | "rate_limit.burst"
+        | "rate_limit.capacity"
+        | "rate_limit.max_requests" => (1, u32_max),
+        "circuit_breaker.sliding_window.buckets" => (1, 1000),
+        "bulkhead.max_concurrent" => (1, crate::sync::semaphore::MAX_PERMITS as u64),
+        "hedge.max_hedged_attempts" => (1, u64::from(crate::hedge::MAX_HEDGED_ATTEMPTS)),
+        "hedge.sample_size" | "hedge.min_samples" => (1, u64::from(crate::hedge::MAX_SAMPLE_SIZE)),
+        _ => return None,
+    })
 }

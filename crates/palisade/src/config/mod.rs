@@ -49,7 +49,7 @@
 //! ```toml
 //! [policies.payments]                 # one table per named pipeline
 //! preset = "api"                      # database, api, cache, file, ml, kafka, vault, network
-//! timeout = "2s"                      # per attempt (shortcut: the pipeline's timeout)
+//! timeout = "2s"                      # per attempt (or timeout_seconds = 2.0, as every duration)
 //! total_timeout = "10s"               # all attempts and sleeps
 //! max_attempts = 5                    # shortcuts for retry.* ...
 //! base_delay = "200ms"
@@ -97,7 +97,16 @@
 //! are 24 hours and 7 days, months and years are refused. Plain numbers are seconds, because
 //! the reference docs write `timeout_seconds = 30.0`: `30`, `0.5` and `"30"` all work.
 //! Negative, NaN and infinite durations are errors. Saved files use the shortest exact unit
-//! (`"1500ms"`). **Rates** are `"permits/period"`: `"100/s"`, `"600/m"`, `"5/250ms"`,
+//! (`"1500ms"`).
+//!
+//! **`_seconds` spellings.** Every duration key also takes the reference docs' spelling with
+//! `_seconds` and a number of seconds: `timeout_seconds = 30.0`, `recovery_timeout_seconds
+//! = 45`, `retry.base_delay_seconds = 0.5`, `PALISADE_DATABASE_TIMEOUT_SECONDS=30`. The value
+//! must be a number (or text that is only one, as an environment variable's is): a unit
+//! string such as `"2m"` under a `_seconds` key is an error, since the key says seconds.
+//! Both spellings in one file (or one set of variables) are an error naming both; across
+//! layers, the later layer's wins as for any key. Errors name the key as it was written,
+//! and saved files use the plain key (`timeout = "30s"`). **Rates** are `"permits/period"`: `"100/s"`, `"600/m"`, `"5/250ms"`,
 //! `"1000/d"`.
 //!
 //! [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
@@ -143,9 +152,48 @@
 //! policy name may contain underscores: the longest key that ends the name wins
 //! (`API_TOTAL_TIMEOUT` is `total_timeout` of `api`). Policy names are lower-cased, so a
 //! policy that environment variables should reach is best named in lower snake case.
+//! The duration keys also take `_SECONDS` with a number of seconds
+//! (`PALISADE_DATABASE_TIMEOUT_SECONDS=30`, `PALISADE_API_RETRY__BASE_DELAY_SECONDS=0.5`).
 //! Values are read as booleans, integers or decimal numbers when they look like one, and
-//! as strings otherwise. A variable with the prefix that names no setting is an error (a
-//! typo there must not be ignored either): give Palisade a prefix of its own.
+//! as strings otherwise.
+//!
+//! ## A prefix shared with the application
+//!
+//! Applications usually give all their variables one prefix (`APP_PORT`,
+//! `APP_DATABASE_URL`) and want Palisade's under it too (`APP_DATABASE_TIMEOUT=30s`), so by
+//! default a variable with the prefix that names no setting is **ignored** — as figment's
+//! and config-rs's environment providers, pydantic-settings (the reference docs'
+//! implementation) and Spring's relaxed binding (resilience4j's
+//! `RESILIENCE4J_CIRCUITBREAKER_...`) treat variables no setting binds. Ignored is not
+//! forgotten: [`PalisadeConfig::ignored_env_vars`] lists them with the reason, and with a
+//! [suggestion](IgnoredEnvVar::suggestion) when the name is one slip (a letter missing,
+//! added, changed, or two swapped) from a setting — `APP_DATABASE_TIMEOUT_SECODNS` suggests
+//! `APP_DATABASE_TIMEOUT_SECONDS` — so a misspelt setting is found at startup, not during
+//! an outage. Log them, or refuse to start on a suggestion.
+//!
+//! [`Loader::strict_env`]`(true)` makes such a variable an error naming it and the other
+//! ones: for a prefix Palisade has to itself (the default `PALISADE`, or one you give it).
+//!
+//! A variable that does name a setting is Palisade's, whatever the application meant by
+//! it: under a shared prefix, keep the application's own names from ending in a setting
+//! (`APP_CACHE_TIMEOUT` is the timeout of a policy `cache`). A variable whose section and
+//! key resolve but are unknown deeper down (`APP_API_RETRY__MAX_ATEMPTS`) is an error, as in
+//! a file.
+//!
+//! ```
+//! use palisade::config::Loader;
+//! let config = Loader::new()
+//!     .env_prefix("APP")
+//!     .env_from([
+//!         ("APP_PORT", "8080"),
+//!         ("APP_DATABASE_URL", "postgres://db"),
+//!         ("APP_DATABASE_TIMEOUT_SECONDS", "30"),
+//!     ])
+//!     .load()?;
+//! assert_eq!(config.policies["database"].timeout, Some(std::time::Duration::from_secs(30)));
+//! assert_eq!(config.ignored_env_vars().len(), 2);
+//! # Ok::<(), palisade::config::LoadError>(())
+//! ```
 //!
 //! # Saving
 //!
@@ -165,6 +213,7 @@ mod env;
 mod error;
 mod loader;
 mod model;
+mod seconds;
 mod value;
 
 use std::collections::BTreeMap;
@@ -176,7 +225,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{LoadError, Source};
 use loader::Origins;
-pub use loader::{DEFAULT_ENV_PREFIX, Format, Loader};
+pub use loader::{DEFAULT_ENV_PREFIX, Format, IgnoredEnvVar, Loader};
 pub use model::{
     BulkheadSection, CircuitBreakerSection, HedgeSection, PolicyConfig, RateLimitAlgorithm,
     RateLimitSection, RecoveryBackoffSection, RetryBudgetSection, RetrySection,
@@ -214,6 +263,9 @@ pub struct PalisadeConfig {
     /// Backends the code registered, by the name a pipeline's `backend` gives.
     #[serde(skip)]
     backends: Backends,
+    /// Variables with the environment prefix that named no setting.
+    #[serde(skip)]
+    ignored_env: Vec<IgnoredEnvVar>,
 }
 
 /// Registered backends by name.
@@ -271,7 +323,40 @@ impl PalisadeConfig {
     /// # Ok::<(), palisade::config::LoadError>(())
     /// ```
     pub fn source_of(&self, key: &str) -> Option<&Source> {
-        self.origins.0.get(key).map(|(_, source)| source)
+        let origin = |key: &str| self.origins.0.get(key).map(|(_, source)| source);
+        origin(key).or_else(|| origin(key.strip_suffix(seconds::SUFFIX)?))
+    }
+
+    /// The variables with the environment prefix that named no setting and were ignored
+    /// (see [`Loader::strict_env`]), sorted by name: the application's own variables, and
+    /// any misspelt Palisade variable — [`IgnoredEnvVar::suggestion`] points those out. Log
+    /// them at startup, or refuse to start on a suggestion.
+    ///
+    /// ```
+    /// use palisade::config::Loader;
+    /// let config = Loader::new()
+    ///     .env_prefix("APP")
+    ///     .env_from([("APP_DATABASE_TIMEOUT_SECODNS", "30"), ("APP_DATABASE_URL", "postgres://db")])
+    ///     .load()?;
+    /// let typos: Vec<String> = config
+    ///     .ignored_env_vars()
+    ///     .iter()
+    ///     .filter(|var| var.suggestion().is_some())
+    ///     .map(|var| var.to_string())
+    ///     .collect();
+    /// assert_eq!(typos.len(), 1);
+    /// assert!(typos[0].starts_with("APP_DATABASE_TIMEOUT_SECODNS names no setting"));
+    /// assert!(typos[0].ends_with("(did you mean APP_DATABASE_TIMEOUT_SECONDS?)"));
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn ignored_env_vars(&self) -> &[IgnoredEnvVar] {
+        &self.ignored_env
+    }
+
+    /// The key as the configuration wrote it: `policies.db.timeout_seconds` for a
+    /// `policies.db.timeout` given in seconds.
+    fn spelled(&self, key: String) -> String {
+        self.origins.1.get(&key).cloned().unwrap_or(key)
     }
 
     /// The builder of pipeline `name` (see [`PolicyConfig::to_builder`]), for code to
@@ -289,7 +374,12 @@ impl PalisadeConfig {
         let policy = self.policies.get(name).ok_or_else(|| self.unknown(name))?;
         let builder = policy.to_builder(name).map_err(|error| {
             let source = error.key().and_then(|key| self.source_of(key)).cloned();
-            error.with_source(source)
+            let spelled = error.key().and_then(|key| self.origins.1.get(key)).cloned();
+            match spelled {
+                Some(key) => error.with_key(key),
+                None => error,
+            }
+            .with_source(source)
         })?;
         match policy.backend.as_deref() {
             None | Some(IN_PROCESS) => Ok(builder),
@@ -395,7 +485,7 @@ impl PalisadeConfig {
         };
         let key = format!("policies.{name}.{relative}");
         let source = self.source_of(&key).cloned();
-        LoadError::invalid(key, error.value(), error.reason()).with_source(source)
+        LoadError::invalid(self.spelled(key), error.value(), error.reason()).with_source(source)
     }
 
     fn unknown(&self, name: &str) -> LoadError {

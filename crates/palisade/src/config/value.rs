@@ -176,7 +176,7 @@ pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     let permits: u32 = permits
         .trim()
         .parse()
-        .map_err(|_| "has permits that are not a whole number from 0 to 4294967295")?;
+        .map_err(|_| "has permits that are not a whole number from 1 to 4294967295")?;
     let period = period.trim();
     // "s" alone means one second.
     let period = if period.starts_with(|c: char| c.is_ascii_digit() || c == '.') {

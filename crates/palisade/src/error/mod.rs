@@ -33,9 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod config;
+pub(crate) mod human;
 pub(crate) mod reason;
 
 pub use config::ConfigError;
+use human::HumanDuration;
 use reason::{State as CircuitState, StopReason};
 
 /// The error of a protected call: the operation's own error, or a policy's rejection.
@@ -284,7 +286,8 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             } => fmt_circuit_open(f, name, *state, *retry_after),
             Error::RateLimited { name, retry_after } => write!(
                 f,
-                "rate limiter '{name}' rejected the call: retry after {retry_after:?}"
+                "rate limiter '{name}' rejected the call: retry after {}",
+                HumanDuration(*retry_after)
             ),
             Error::InsufficientCapacity {
                 name,
@@ -296,7 +299,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                  {requested} were requested: split the request or raise the limit"
             ),
             Error::Timeout { limit } => {
-                write!(f, "operation timed out after {limit:?}")
+                write!(f, "operation timed out after {}", HumanDuration(*limit))
             }
             Error::BulkheadFull {
                 name,
@@ -341,8 +344,9 @@ pub(crate) fn fmt_circuit_open(
         ),
         (_, Some(wait)) => write!(
             f,
-            "circuit breaker '{name}' is open: calls are rejected for another {wait:?}; \
-             retry after that or serve a fallback"
+            "circuit breaker '{name}' is open: calls are rejected for another {}; \
+             retry after that or serve a fallback",
+            HumanDuration(wait)
         ),
         (_, None) => write!(
             f,
@@ -424,6 +428,50 @@ mod tests {
             max_concurrent: 10,
         };
         assert!(full.is_rejection());
+    }
+
+    #[test]
+    fn measured_durations_are_rounded_in_messages_but_exact_in_fields() {
+        let wait = Duration::from_nanos(29_999_941_188);
+        let err: Error<&str> = Error::CircuitOpen {
+            name: "db".into(),
+            state: CircuitState::Open,
+            retry_after: Some(wait),
+        };
+        assert!(
+            err.to_string()
+                .contains("calls are rejected for another 30s;"),
+            "{err}"
+        );
+        assert_eq!(err.retry_after(), Some(wait));
+        let limited: Error<&str> = Error::RateLimited {
+            name: "api".into(),
+            retry_after: Duration::from_nanos(1_234_567),
+        };
+        assert_eq!(
+            limited.to_string(),
+            "rate limiter 'api' rejected the call: retry after 1.23ms"
+        );
+        let timeout: Error<&str> = Error::Timeout {
+            limit: Duration::from_millis(90_000),
+        };
+        assert_eq!(timeout.to_string(), "operation timed out after 1m 30s");
+        let exhausted: Error<&str> = Error::retries_exhausted(
+            2,
+            StopReason::MaxElapsed {
+                budget: Duration::from_secs(10),
+                elapsed: Duration::from_nanos(9_876_543_210),
+                next_delay: Duration::from_nanos(400_123_456),
+            },
+            Error::Operation("x"),
+        );
+        let Error::RetriesExhausted { reason, .. } = exhausted else {
+            unreachable!()
+        };
+        assert_eq!(
+            reason.to_string(),
+            "max_elapsed = 10s would be exceeded: 9.88s used, next delay 400ms"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::human::HumanDuration;
+
 /// The state of a circuit breaker.
 ///
 /// `Closed`, `Open` and `HalfOpen` are the automatic states; `Disabled`, `ForcedOpen` and
@@ -142,7 +144,10 @@ impl fmt::Display for StopReason {
                 next_delay,
             } => write!(
                 f,
-                "max_elapsed = {budget:?} would be exceeded: {elapsed:?} used, next delay {next_delay:?}"
+                "max_elapsed = {} would be exceeded: {} used, next delay {}",
+                HumanDuration(*budget),
+                HumanDuration(*elapsed),
+                HumanDuration(*next_delay)
             ),
             StopReason::BudgetExhausted => f.write_str(
                 "the retry budget is exhausted: retries already reached their share of recent calls",

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::human::HumanDuration;
+
 use super::gcra;
 
 /// What a caller may take from a limiter: the numbers behind `RateLimit-Limit`,
@@ -182,7 +184,11 @@ impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Denied::RateLimited { retry_after, .. } => {
-                write!(f, "rate limited: retry after {retry_after:?}")
+                write!(
+                    f,
+                    "rate limited: retry after {}",
+                    HumanDuration(*retry_after)
+                )
             }
             Denied::ExceedsCapacity {
                 requested,
@@ -244,7 +250,11 @@ impl Throttled {
 
 impl fmt::Display for Throttled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rate limited: retry after {:?}", self.retry_after)
+        write!(
+            f,
+            "rate limited: retry after {}",
+            HumanDuration(self.retry_after)
+        )
     }
 }
 
