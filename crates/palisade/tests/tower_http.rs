@@ -39,7 +39,7 @@ use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
 use palisade::retry::{RetryEvent, StopReason};
 use palisade::timeout::Timeout;
-use palisade::tower::{BufferBodies, PipelineLayer, ReplayBody};
+use palisade::tower::{BufferBodies, PipelineLayer, Replay, ReplayBody, ReplayRequest, Superseded};
 use tokio::net::TcpListener;
 use tower::{ServiceBuilder, service_fn};
 
@@ -376,4 +376,118 @@ async fn rate_limit_bulkhead_breaker_and_timeout_take_a_non_clone_body() {
     assert_eq!((get, post), (StatusCode::OK, StatusCode::OK));
     assert_eq!(body, "ok");
     assert_eq!(breaker.state(), palisade::circuit_breaker::State::Closed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replay buffer itself
+// ---------------------------------------------------------------------------------------------
+
+/// A body of `chunks`, then `trailers` if any.
+struct WithTrailers(VecDeque<Bytes>, Option<axum::http::HeaderMap>);
+
+impl Body for WithTrailers {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let frame = match self.0.pop_front() {
+            Some(chunk) => Frame::data(chunk),
+            None => match self.1.take() {
+                Some(trailers) => Frame::trailers(trailers),
+                None => return Poll::Ready(None),
+            },
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+fn upload_request(body: Chunks) -> Request<Chunks> {
+    Request::post("/upload").body(body).unwrap()
+}
+
+#[tokio::test]
+async fn a_replay_after_a_partial_read_reads_on_from_the_source() {
+    let (first, mut replayer) =
+        BufferBodies::up_to(1024).start(upload_request(Chunks::new(4, 10)), true);
+    let mut body = first.into_body();
+    // The first attempt's server read two chunks, answered, and dropped the rest.
+    body.frame().await.unwrap().unwrap();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+
+    let again = replayer.replay().expect("40 bytes fit");
+    assert_eq!(again.method(), "POST");
+    assert_eq!(again.uri(), "/upload");
+    let whole = again.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(whole, Chunks::concat(4, 10));
+}
+
+#[tokio::test]
+async fn a_replay_supersedes_the_earlier_body() {
+    let (first, mut replayer) =
+        BufferBodies::up_to(1024).start(upload_request(Chunks::new(2, 10)), true);
+    let mut stale = first.into_body();
+    let second = replayer.replay().unwrap();
+
+    let error = stale.frame().await.unwrap().unwrap_err();
+    assert!(error.is::<Superseded>(), "{error}");
+    let whole = second.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(whole, Chunks::concat(2, 10));
+}
+
+#[tokio::test]
+async fn trailers_are_replayed_with_the_data() {
+    let mut trailers = axum::http::HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    let body = WithTrailers(VecDeque::from([Bytes::from("ab")]), Some(trailers.clone()));
+    let request = Request::post("/").body(body).unwrap();
+    let (first, mut replayer) = BufferBodies::new().start(request, true);
+
+    let collected = first.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers(), Some(&trailers));
+    let again = replayer
+        .replay()
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(again.trailers(), Some(&trailers));
+    assert_eq!(again.to_bytes(), "ab");
+}
+
+#[tokio::test]
+async fn past_the_cap_the_first_attempt_streams_on_and_no_replay_is_made() {
+    let (first, mut replayer) =
+        BufferBodies::up_to(25).start(upload_request(Chunks::new(3, 10)), true);
+
+    let whole = first.into_body().collect().await.unwrap().to_bytes();
+
+    assert_eq!(whole, Chunks::concat(3, 10), "the attempt got every byte");
+    assert!(replayer.replay().is_none());
+}
+
+#[tokio::test]
+async fn only_a_body_known_empty_is_replayed_concurrently() {
+    let get = Request::get("/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let (_, empty) = BufferBodies::new().start(get, true);
+    assert!(empty.concurrent(), "hedging may run it twice at once");
+    // A stream with nothing left to send may not say so: it is read, kept and replayed in turn.
+    let (_, silent) = BufferBodies::new().start(upload_request(Chunks::empty()), true);
+    assert!(!silent.concurrent());
+    let (_, streamed) = BufferBodies::new().start(upload_request(Chunks::new(1, 1)), true);
+    assert!(!streamed.concurrent());
+}
+
+#[tokio::test]
+async fn nothing_is_kept_when_the_pipeline_never_repeats() {
+    let (first, mut replayer) = BufferBodies::new().start(upload_request(Chunks::new(2, 5)), false);
+    assert!(replayer.replay().is_none());
+    let whole = first.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(whole, Chunks::concat(2, 5));
 }
