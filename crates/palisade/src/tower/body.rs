@@ -44,7 +44,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// use http_body_util::BodyExt;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-/// let request = http::Request::post("/upload").body(http_body_util::Full::from("hello"))?;
+/// let request = http::Request::post("/upload").body(http_body_util::Full::<bytes::Bytes>::from("hello"))?;
 /// let (first, mut replayer) = BufferBodies::up_to(1024).start(request, true);
 /// assert_eq!(first.into_body().collect().await?.to_bytes(), "hello");
 /// let again = replayer.replay().expect("5 bytes fit in 1 KiB");
@@ -188,8 +188,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The body an attempt's request carries under [`BufferBodies`]: the caller's body,
-/// replayed from the buffer and then read on from the source. See the [module docs](self).
+/// The body an attempt's request carries under [`BufferBodies`]: the caller's body, replayed
+/// from what earlier attempts kept and then read on from the source. Only the newest
+/// attempt's body reads the source: an earlier one polled after a later request was made
+/// fails with [`Superseded`].
 pub struct ReplayBody<B> {
     kind: Kind<B>,
 }

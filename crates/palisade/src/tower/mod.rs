@@ -1,4 +1,5 @@
-//! tower integration: every policy and the pipeline as a [`Layer`] and a [`Service`].
+//! tower integration: every policy and the pipeline as a [`Layer`](tower_layer::Layer) and a
+//! [`Service`](tower_service::Service).
 //!
 //! # Why
 //!
@@ -89,6 +90,7 @@
 //! use http_body_util::{BodyExt, Full};
 //! use palisade::pipeline::Pipeline;
 //! use palisade::tower::{BufferBodies, PipelineLayer, ReplayBody};
+//! use std::io;
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
 //! use tower::{ServiceBuilder, ServiceExt};
@@ -101,26 +103,22 @@
 //! let layer = PipelineLayer::new(pipeline)
 //!     .replay(BufferBodies::new()) // bodies of up to 64 KiB are retried
 //!     .classify_responses(|r: &Response<String>| r.status().is_server_error().then_some(None));
-//! let calls = AtomicU32::new(0);
-//! let calls = &calls;
+//! static CALLS: AtomicU32 = AtomicU32::new(0);
 //! let service = ServiceBuilder::new().layer(layer).service_fn(
-//!     move |req: Request<ReplayBody<Full<Bytes>>>| async move {
-//!         let body = req.into_body().collect().await?.to_bytes();
-//!         let status = match calls.fetch_add(1, Ordering::Relaxed) {
-//!             0 => StatusCode::SERVICE_UNAVAILABLE,
-//!             _ => StatusCode::OK,
-//!         };
-//!         let echo = String::from_utf8_lossy(&body).into_owned();
-//!         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-//!             Response::builder().status(status).body(echo)?,
-//!         )
+//!     |req: Request<ReplayBody<Full<Bytes>>>| async move {
+//!         let body = req.into_body().collect().await.map_err(io::Error::other)?.to_bytes();
+//!         let mut response = Response::new(String::from_utf8_lossy(&body).into_owned());
+//!         if CALLS.fetch_add(1, Ordering::Relaxed) == 0 {
+//!             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+//!         }
+//!         Ok::<_, io::Error>(response)
 //!     },
 //! );
-//! let request = Request::post("/orders").body(Full::from("order #1"))?;
+//! let request = Request::post("/orders").body(Full::<Bytes>::from("order #1"))?;
 //! let response = service.oneshot(request).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
 //! assert_eq!(response.body(), "order #1"); // the second attempt got the whole body
-//! assert_eq!(calls.load(Ordering::Relaxed), 2);
+//! assert_eq!(CALLS.load(Ordering::Relaxed), 2);
 //! # Ok(()) }
 //! ```
 
