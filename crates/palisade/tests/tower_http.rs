@@ -491,3 +491,53 @@ async fn nothing_is_kept_when_the_pipeline_never_repeats() {
     let whole = first.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(whole, Chunks::concat(2, 5));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idempotent_get_is_hedged_and_a_post_with_a_body_is_not() {
+    use tower::ServiceExt;
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let hedge = palisade::hedge::Hedge::builder()
+        .delay(Duration::from_millis(20))
+        .clock(palisade::clock::Clock::tokio())
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(
+            PipelineLayer::from(hedge)
+                .replay(BufferBodies::new())
+                .idempotent(true),
+        )
+        .service_fn(
+            move |request: Request<ReplayBody<http_body_util::Full<Bytes>>>| {
+                let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    if first {
+                        tokio::time::sleep(Duration::from_secs(10)).await; // the slow first attempt
+                    }
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(body.len())
+                }
+            },
+        );
+
+    let get = Request::get("/")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(service.clone().oneshot(get).await.unwrap(), 0);
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(20),
+        "the hedge won"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // A body that may be streaming is never sent twice at once: the slow attempt is waited for.
+    calls.store(0, Ordering::SeqCst);
+    let post = Request::post("/")
+        .body(http_body_util::Full::from("x"))
+        .unwrap();
+    assert_eq!(service.oneshot(post).await.unwrap(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
