@@ -37,6 +37,8 @@
 //!   thread (see [`clock`]).
 //! - `macros` (default): [`resilient`].
 //! - `tower`: [`tower`] layers for every policy and the pipeline.
+//! - `http` (implies `tower`): the layers over `http::Request<B>` with any body; retry
+//!   replays bodies kept up to a cap ([`tower::BufferBodies`]).
 //! - `config`: [`config`] — pipelines from TOML, YAML, JSON and environment variables.
 //! - `serde`: status snapshots as JSON ([`status::StatusReport::to_json`]).
 //! - `metrics`, `tracing`, `prometheus`: [`observe`] — policy events as `metrics` counters,

@@ -28,7 +28,7 @@ use palisade::clock::Clock;
 use palisade::pipeline::{Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::StopReason;
-use palisade::tower::PipelineLayer;
+use palisade::tower::{OneAttempt, PipelineLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep};
@@ -460,4 +460,93 @@ async fn poll_ready_is_always_ready_and_the_pipeline_bounds_the_inner_wait() {
         other => panic!("expected timed-out attempts, got {other:?}"),
     }
     assert_eq!(start.elapsed(), ms(2500));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests that cannot be sent again
+// ---------------------------------------------------------------------------------------------
+
+/// A request that is not `Clone` (a stream, a one-shot channel).
+struct Upload(u32);
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_once_still_goes_through_the_other_policies() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let pipeline = builder()
+        .retry(fixed(3, ms(10)))
+        .circuit_breaker(|b| b.failure_threshold(1).recovery_timeout(secs(30)))
+        .build()
+        .unwrap();
+    let breaker = pipeline.circuit_breaker().unwrap().clone();
+    let mut service = PipelineLayer::new(pipeline)
+        .replay(OneAttempt)
+        .layer(service_fn(move |upload: Upload| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { Err::<(), _>(io::Error::other(format!("upload {} failed", upload.0))) }
+        }));
+
+    match call(&mut service, Upload(7)).await {
+        Err(Error::Operation(e)) => assert_eq!(e.to_string(), "upload 7 failed"),
+        other => panic!("expected the one attempt's error, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "not retried");
+    assert_eq!(breaker.state(), State::Open, "the breaker counted it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_once_that_times_out_ends_with_that_timeout() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let pipeline = builder()
+        .timeout(ms(50))
+        .retry(fixed(3, ms(10)))
+        .build()
+        .unwrap();
+    let mut service = PipelineLayer::new(pipeline)
+        .replay(OneAttempt)
+        .layer(service_fn(move |_: Upload| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                sleep(secs(10)).await;
+                Ok::<_, io::Error>(())
+            }
+        }));
+
+    let start = Instant::now();
+    match call(&mut service, Upload(1)).await {
+        Err(Error::Timeout { limit, .. }) => assert_eq!(limit, ms(50)),
+        other => panic!("expected the attempt's timeout, got {other:?}"),
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no second attempt without a request"
+    );
+    assert_eq!(
+        start.elapsed(),
+        ms(60),
+        "one timeout and one backoff, no more"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_non_repeating_policies_layers_take_requests_that_are_not_clone() {
+    let breaker = palisade::circuit_breaker::CircuitBreaker::builder()
+        .build()
+        .unwrap();
+    let bulkhead = palisade::bulkhead::Bulkhead::builder()
+        .max_concurrent(1)
+        .build()
+        .unwrap();
+    let timeout = palisade::timeout::Timeout::builder()
+        .limit(secs(1))
+        .build()
+        .unwrap();
+    let mut service = ServiceBuilder::new()
+        .layer(PipelineLayer::from(breaker))
+        .layer(PipelineLayer::from(bulkhead))
+        .layer(PipelineLayer::from(timeout))
+        .service_fn(|upload: Upload| async move { Ok::<_, io::Error>(upload.0 * 2) });
+    assert_eq!(call(&mut service, Upload(21)).await.unwrap(), 42);
 }

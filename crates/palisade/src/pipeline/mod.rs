@@ -414,6 +414,21 @@ impl<R, B, H> Pipeline<R, B, H> {
 }
 
 impl<R, B, H> Pipeline<R, B, H> {
+    /// Whether a call may run its operation more than once: retry, or hedging for an
+    /// idempotent call. (The tower layer keeps a request for replay only then.)
+    #[cfg(feature = "tower")]
+    pub(crate) fn repeats(&self, idempotent: bool) -> bool {
+        self.stack.retry.is_some() || (idempotent && self.stack.hedge.is_some())
+    }
+
+    /// The per-attempt timeout's limit, if there is one.
+    #[cfg(feature = "tower")]
+    pub(crate) fn attempt_limit(&self) -> Option<std::time::Duration> {
+        self.stack.attempt_timeout.as_ref().map(Timeout::limit)
+    }
+}
+
+impl<R, B, H> Pipeline<R, B, H> {
     /// When the call started, if anyone listens to the pipeline (no clock read otherwise).
     #[inline]
     pub(super) fn start(&self) -> Option<crate::clock::Instant> {
