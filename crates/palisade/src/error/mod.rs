@@ -308,7 +308,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::RetriesExhausted {
                 attempts,
                 reason,
-                last_error,
+                last_error: _,
                 // The last error is the `source()`, not part of this message: an error report
                 // (anyhow's `{:#}`, tracing's error chains) prints each cause once.
             } => write!(
