@@ -10,7 +10,10 @@ use palisade::pipeline::Pipeline;
 
 /// The counters recorded since the last snapshot (a snapshot drains them), by name and
 /// labels.
-fn counters(snapshotter: &Snapshotter) -> Vec<(String, Vec<(String, String)>, u64)> {
+/// A counter's name, labels and value.
+type Sample = (String, Vec<(String, String)>, u64);
+
+fn counters(snapshotter: &Snapshotter) -> Vec<Sample> {
     let mut all = Vec::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
         if let DebugValue::Counter(n) = value {
@@ -25,11 +28,7 @@ fn counters(snapshotter: &Snapshotter) -> Vec<(String, Vec<(String, String)>, u6
     all
 }
 
-fn counter(
-    all: &[(String, Vec<(String, String)>, u64)],
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<u64> {
+fn counter(all: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<u64> {
     all.iter().find_map(|(n, l, value)| {
         let same = l.len() == labels.len()
             && labels
