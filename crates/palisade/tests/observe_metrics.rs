@@ -210,7 +210,9 @@ fn retry_outcomes_fall_into_the_four_kinds() {
     assert_eq!(kind("successful_with_retry"), 1);
     assert_eq!(kind("failed_with_retry"), 1);
     assert_eq!(kind("failed_without_retry"), 1);
-    assert_eq!(recorded.counter("retry_attempts_total", f), 3);
+    // Every attempt: 1 + 2 + 3 + 1; retries: the attempts after the first.
+    assert_eq!(recorded.counter("retry_attempts_total", f), 7);
+    assert_eq!(recorded.counter("retry_retries_total", f), 3);
     let reason = |r| recorded.counter("retry_gave_up_total", &[("name", "fetch"), ("reason", r)]);
     assert_eq!(reason("max_attempts"), 1);
     assert_eq!(reason("not_retryable"), 1);
@@ -274,9 +276,14 @@ fn bulkhead_slots_are_counted_and_the_active_gauge_follows_them() {
         1
     );
     assert_eq!(held.gauge("bulkhead_active_calls", pool), 1.0);
+    // Admitted at once: no wait sample (only calls that queued are sampled).
     assert_eq!(
-        held.histogram("bulkhead_wait_duration_seconds", pool),
-        [0.0]
+        held.get(
+            MetricKind::Histogram,
+            "bulkhead_wait_duration_seconds",
+            pool
+        ),
+        None
     );
 
     let released = Recorded::during(|| {
@@ -333,7 +340,8 @@ fn a_prefixed_pipeline_reports_every_policy_under_the_prefix() {
         recorded.counter("myapp_circuit_breaker_successes_total", ledger),
         1
     );
-    assert_eq!(recorded.counter("myapp_retry_attempts_total", ledger), 1);
+    assert_eq!(recorded.counter("myapp_retry_attempts_total", ledger), 2);
+    assert_eq!(recorded.counter("myapp_retry_retries_total", ledger), 1);
     assert_eq!(
         recorded.counter(
             "myapp_retry_calls_total",
@@ -346,6 +354,86 @@ fn a_prefixed_pipeline_reports_every_policy_under_the_prefix() {
         "{:?}",
         recorded.names()
     );
+}
+
+#[test]
+fn an_attempt_an_open_breaker_rejects_is_counted_as_rejected_not_as_failed() {
+    let pipeline = Pipeline::builder()
+        .name("orders")
+        .retry(|r| r.max_attempts(3).fixed(ms(10)).jitter(Jitter::None))
+        .circuit_breaker(|b| b)
+        .on_event(MetricsListener::new())
+        .build()
+        .unwrap();
+    let breaker = pipeline.circuit_breaker().unwrap();
+    breaker.force_open();
+
+    let recorded = Recorded::during(|| {
+        let out = pipeline.call_blocking(|| Ok::<_, &str>(()));
+        assert!(
+            matches!(out, Err(palisade::Error::CircuitOpen { .. })),
+            "{out:?}"
+        );
+    });
+
+    let orders = &[("name", "orders")];
+    let kind = |k| {
+        recorded.get(
+            MetricKind::Counter,
+            "retry_calls_total",
+            &[("name", "orders"), ("kind", k)],
+        )
+    };
+    assert_eq!(kind("rejected"), Some(&DebugValue::Counter(1)));
+    assert_eq!(kind("failed_without_retry"), None);
+    let reason = |r| {
+        recorded.get(
+            MetricKind::Counter,
+            "retry_gave_up_total",
+            &[("name", "orders"), ("reason", r)],
+        )
+    };
+    assert_eq!(reason("rejected"), Some(&DebugValue::Counter(1)));
+    assert_eq!(reason("not_retryable"), None);
+    assert_eq!(recorded.counter("retry_attempts_total", orders), 1);
+    assert_eq!(
+        recorded.counter(
+            "circuit_breaker_not_permitted_total",
+            &[("name", "orders"), ("state", "forced_open")]
+        ),
+        1
+    );
+    assert_eq!(
+        recorded.counter(
+            "pipeline_calls_total",
+            &[("name", "orders"), ("outcome", "rejected")]
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_listener_feeds_each_recorder_it_meets_not_the_first_one() {
+    let breaker = CircuitBreaker::builder()
+        .name("db")
+        .on_event(MetricsListener::new())
+        .build()
+        .unwrap();
+    let db = &[("name", "db")];
+    // Before any recorder: the no-op one.
+    breaker.call_blocking(|| Ok::<_, &str>(())).unwrap();
+    // Recorders made one after the other in the same stack slot: each gets its own calls.
+    for calls in 1..=3 {
+        let recorded = Recorded::during(|| {
+            for _ in 0..calls {
+                breaker.call_blocking(|| Ok::<_, &str>(())).unwrap();
+            }
+        });
+        assert_eq!(
+            recorded.counter("circuit_breaker_successes_total", db),
+            calls
+        );
+    }
 }
 
 #[cfg(feature = "tokio")]

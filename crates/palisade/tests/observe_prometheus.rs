@@ -109,7 +109,8 @@ fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets
     });
     let text = prometheus.render();
 
-    assert_line(&text, r#"myapp_retry_attempts_total{name="ledger"} 2"#);
+    assert_line(&text, r#"myapp_retry_attempts_total{name="ledger"} 3"#);
+    assert_line(&text, r#"myapp_retry_retries_total{name="ledger"} 2"#);
     assert_line(
         &text,
         r#"myapp_retry_calls_total{name="ledger",kind="successful_with_retry"} 1"#,

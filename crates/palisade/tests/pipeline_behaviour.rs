@@ -1285,7 +1285,7 @@ async fn a_breaker_rejection_inside_retry_is_published_by_both_policies() {
         [
             "circuit_breaker: transition Closed -> ForcedOpen",
             "circuit_breaker: rejected in ForcedOpen",
-            "retry: retry gave up after 1: the error is not retryable",
+            "retry: retry gave up after 1: an inner policy rejected the attempt without running it (rejections are not retried)",
             "pipeline: call Rejected in 0ns",
         ]
     );

@@ -97,6 +97,7 @@ impl fmt::Display for State {
 /// ```
 /// use palisade::retry::StopReason;
 /// assert_eq!(StopReason::MaxAttempts { max_attempts: 3 }.to_string(), "max_attempts = 3 reached");
+/// assert!(StopReason::Rejected.to_string().starts_with("an inner policy rejected the attempt"));
 /// assert_eq!(
 ///     StopReason::BudgetExhausted.to_string(),
 ///     "the retry budget is exhausted: retries already reached their share of recent calls"
@@ -129,6 +130,12 @@ pub enum StopReason {
     /// The attempt's failure opened the circuit breaker retry runs against (in a pipeline),
     /// so another attempt could only be refused; retry stopped instead of sleeping into it.
     CircuitOpened,
+    /// An inner policy of the pipeline (circuit breaker, bulkhead, rate limiter) refused to
+    /// run the attempt, and the pipeline does not retry rejections: the operation did not
+    /// run, so this is not a failure of the dependency. Like
+    /// [`NotRetryable`](Self::NotRetryable), the call returns the rejection itself (e.g.
+    /// [`Error::CircuitOpen`](crate::Error::CircuitOpen)), never `RetriesExhausted`.
+    Rejected,
 }
 
 impl fmt::Display for StopReason {
@@ -155,6 +162,9 @@ impl fmt::Display for StopReason {
             StopReason::CircuitOpened => {
                 f.write_str("the circuit breaker opened: further attempts would be refused")
             }
+            StopReason::Rejected => f.write_str(
+                "an inner policy rejected the attempt without running it (rejections are not retried)",
+            ),
         }
     }
 }

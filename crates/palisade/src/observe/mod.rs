@@ -28,6 +28,42 @@
 //! labels and help texts, is [`METRICS`]; `deploy/prometheus/alerts.yml` has the alert rules
 //! (CircuitBreakerOpen, HighRetryRate, RateLimitingActive) over these names.
 //!
+//! ## What each metric counts
+//!
+//! Every metric carries `name`, the name of the policy that published the event (in a
+//! pipeline, the pipeline's name). Label values in *italics* are the label's possible values.
+//!
+//! | metric | kind | labels | what updates it |
+//! |---|---|---|---|
+//! | `circuit_breaker_state` | gauge | name, state | set to 1 for the new state and 0 for the five others at every transition, and by [`MetricsListener::record_breaker_state`]; *closed, open, half_open, disabled, forced_open, metrics_only* |
+//! | `circuit_breaker_state_changes_total` | counter | name, from, to | +1 per state transition |
+//! | `circuit_breaker_failures_total` | counter | name | +1 per call outcome the breaker recorded as a failure |
+//! | `circuit_breaker_successes_total` | counter | name | +1 per call outcome recorded as a success |
+//! | `circuit_breaker_ignored_total` | counter | name | +1 per call outcome the breaker's classifier ignored |
+//! | `circuit_breaker_slow_calls_total` | counter | name | +1 per recorded outcome slower than the slow-call threshold (also counted as success or failure) |
+//! | `circuit_breaker_not_permitted_total` | counter | name, state | +1 per call the breaker refused without running it; `state` is the state that refused (*open, forced_open, half_open*) |
+//! | `retry_attempts_total` | counter | name | + the attempts of each call through retry when the call finishes, the first attempt included, attempts an inner policy rejected included |
+//! | `retry_retries_total` | counter | name | +1 per retry scheduled (an attempt after the first), when it is scheduled, before the backoff sleep |
+//! | `retry_calls_total` | counter | name, kind | +1 per call through retry when it finishes: *successful_without_retry, successful_with_retry, failed_without_retry, failed_with_retry* (the operation failed; retry gave up for any reason but `rejected`), *rejected* (an inner policy refused the last attempt and rejections are not retried: the dependency was not called) |
+//! | `retry_gave_up_total` | counter | name, reason | +1 per call retry stopped without success, by [`StopReason`](crate::retry::StopReason): *not_retryable, max_attempts, max_elapsed, budget_exhausted, circuit_opened, rejected* |
+//! | `retry_attempts` | histogram | name | one sample per finished call through retry: its attempts |
+//! | `retry_success_duration_seconds` | histogram | name | one sample per successful call through retry: from the first attempt's start to the last's end, backoff sleeps included |
+//! | `rate_limit_permitted_total` | counter | name | +1 per rate-limiter decision that granted permits (a call waiting, then granted, counts once) |
+//! | `rate_limit_rejected_total` | counter | name | +1 per decision that refused permits |
+//! | `timeout_timed_out_total` | counter | name | +1 each time a time limit fired (in a pipeline: the total limit once, the per-attempt limit per attempt) |
+//! | `timeout_finished_late_total` | counter | name | +1 per blocking operation that returned after its limit (its result discarded) |
+//! | `timeout_late_call_duration_seconds` | histogram | name | one sample per such late return: how long the operation took |
+//! | `bulkhead_permitted_total` | counter | name | +1 per call admitted, at once or after queueing |
+//! | `bulkhead_rejected_total` | counter | name, reason | +1 per call turned away: *full, queue_full, waited_too_long* |
+//! | `bulkhead_active_calls` | gauge | name | +1 at admission, −1 when the slot is released |
+//! | `bulkhead_wait_duration_seconds` | histogram | name | one sample per call admitted after a non-zero wait in the queue: how long it waited. Calls admitted at once are not sampled (they are `bulkhead_permitted_total` minus this histogram's `_count`) |
+//! | `hedge_started_total` | counter | name, trigger | +1 per hedged attempt started (not the first attempt): *delay, failure* |
+//! | `hedge_calls_total` | counter | name, kind | +1 per call through hedge when it settles: *won_by_first, won_by_hedge, failed* |
+//! | `pipeline_calls_total` | counter | name, outcome | +1 per finished pipeline call: *succeeded, failed* (an error from the operation or a timeout, retries exhausted included), *rejected* (a policy refused the call) |
+//! | `pipeline_call_duration_seconds` | histogram | name | one sample per finished pipeline call: its duration, every attempt and backoff sleep included |
+
+//!
+//!
 //! ```
 //! # #[cfg(all(feature = "metrics", feature = "tracing"))] {
 //! use palisade::observe::{MetricsListener, TracingListener};

@@ -153,6 +153,15 @@ fn retry(event: &RetryEvent<'_>) {
         } => debug!(
             target: TARGET, name, attempts, %reason, ?cause, "retry stopped: error not retryable"
         ),
+        // The rejecting policy publishes (and logs) its own rejection.
+        RetryEvent::GaveUp {
+            name,
+            attempts,
+            reason: reason @ StopReason::Rejected,
+            cause,
+        } => debug!(
+            target: TARGET, name, attempts, %reason, ?cause, "retry stopped: attempt rejected"
+        ),
         RetryEvent::GaveUp {
             name,
             attempts,

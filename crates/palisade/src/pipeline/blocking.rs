@@ -88,7 +88,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         loop {
             let outcome = self.attempt_blocking(&mut operation);
             past(&total)?;
-            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => {
                     // No sleep runs into the total limit: give up now (published as timed out).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::circuit_breaker::{CircuitBreaker, State as CircuitState};
 use crate::error::Error;
 use crate::predicate::Predicate;
-use crate::retry::{DelayFn, Outcome, StopReason};
+use crate::retry::{DelayFn, Outcome, StopReason, Veto};
 
 /// How long an operation error asks the caller to wait before trying again (an HTTP 429 or
 /// 503's `Retry-After`). Retry waits at least that long. Implemented for every
@@ -52,7 +52,8 @@ impl<E> RetryAfter<E> for NoHint {
 /// impossible request. When the attempt's failure has just opened the breaker and rejections
 /// are not retried, retry is vetoed ([`StopReason::CircuitOpened`]): the next attempt could
 /// only be refused, so retry stops at once with the attempt's own error instead of sleeping
-/// into an open circuit.
+/// into an open circuit. A rejection that is not retried stops retry as
+/// [`StopReason::Rejected`], not as a permanent error.
 /// How an attempt's own result becomes the pipeline's.
 pub(super) type OperationResult<T, E> = fn(Result<T, E>) -> Result<T, Error<E>>;
 
@@ -62,8 +63,18 @@ pub(super) struct Retryable<'a, R> {
     pub(super) breaker: Option<&'a CircuitBreaker>,
 }
 
-impl<R> Retryable<'_, R> {
-    pub(super) fn veto(&self) -> Option<StopReason> {
+impl<E, R> Veto<Error<E>> for Retryable<'_, R> {
+    /// An inner policy's rejection that is not retried stops retry as
+    /// [`StopReason::Rejected`]: the dependency did not fail, it was not called.
+    fn permanent(&self, error: &Error<E>) -> StopReason {
+        if error.is_rejection() {
+            StopReason::Rejected
+        } else {
+            StopReason::NotRetryable
+        }
+    }
+
+    fn veto(&self) -> Option<StopReason> {
         let refuses = !self.rejections
             && self.breaker.is_some_and(|breaker| {
                 matches!(

@@ -182,7 +182,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let mut attempts = retry.begin();
         loop {
             let outcome = self.attempt(operation, idempotent).await;
-            match attempts.record_or_veto(outcome, &classify, &Never, &floor, || classify.veto()) {
+            match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => retry.clock().sleep(delay).await,
             }

@@ -14,6 +14,24 @@ use crate::clock::{Instant, duration_to_nanos};
 use crate::error::Error;
 use crate::predicate::Predicate;
 
+/// What a caller of [`Attempts::record_or_veto`] adds to the retry predicate's yes or no.
+pub(crate) trait Veto<E> {
+    /// Why retry stops on `error`, which the retry predicate does not retry.
+    fn permanent(&self, _error: &E) -> StopReason {
+        StopReason::NotRetryable
+    }
+
+    /// A reason to stop although the error is retried and attempts remain.
+    fn veto(&self) -> Option<StopReason> {
+        None
+    }
+}
+
+/// Nothing to add: permanent errors are [`StopReason::NotRetryable`], nothing is vetoed.
+pub(crate) struct NoVeto;
+
+impl<E> Veto<E> for NoVeto {}
+
 /// What the loop does next.
 pub(crate) enum Step<T, E> {
     /// Return this to the caller.
@@ -100,12 +118,13 @@ impl<'p> Attempts<'p> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        self.record_or_veto(outcome, retry_if, retry_on_result, delay_fn, || None)
+        self.record_or_veto(outcome, retry_if, retry_on_result, delay_fn, &NoVeto)
     }
 
-    /// [`record`](Self::record), where `veto` may stop a retry that attempts remain for
-    /// (asked only then, before any delay is computed or budget spent): the pipeline stops
-    /// when the attempt's failure has opened its breaker.
+    /// [`record`](Self::record), where `veto` names why retry stops on an error it does not
+    /// retry, and may stop a retry that attempts remain for (asked only then, before any
+    /// delay is computed or budget spent): the pipeline stops when the attempt's failure has
+    /// opened its breaker, and reports an inner policy's rejection as such.
     #[inline]
     pub(crate) fn record_or_veto<T, E, W, R, D, V>(
         &mut self,
@@ -113,14 +132,14 @@ impl<'p> Attempts<'p> {
         retry_if: &W,
         retry_on_result: &R,
         delay_fn: &D,
-        veto: V,
+        veto: &V,
     ) -> Step<T, E>
     where
         E: std::fmt::Debug,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
-        V: FnOnce() -> Option<StopReason>,
+        V: Veto<E>,
     {
         match self.accept(outcome, retry_on_result) {
             Ok(value) => Step::Done(Ok(value)),
@@ -159,17 +178,17 @@ impl<'p> Attempts<'p> {
         outcome: Result<T, E>,
         retry_if: &W,
         delay_fn: &D,
-        veto: V,
+        veto: &V,
     ) -> Step<T, E>
     where
         E: std::fmt::Debug,
         W: Predicate<E>,
         D: DelayFn<T, E>,
-        V: FnOnce() -> Option<StopReason>,
+        V: Veto<E>,
     {
         match outcome {
             Err(error) if !retry_if.test(&error) => {
-                self.publish_gave_up(StopReason::NotRetryable, Cause::Error(&error));
+                self.publish_gave_up(veto.permanent(&error), Cause::Error(&error));
                 Step::Done(Err(Error::Operation(error)))
             }
             retryable => self.retry_or_stop(retryable, delay_fn, veto),
@@ -181,12 +200,12 @@ impl<'p> Attempts<'p> {
         &mut self,
         outcome: Result<T, E>,
         delay_fn: &D,
-        veto: V,
+        veto: &V,
     ) -> Step<T, E>
     where
         E: std::fmt::Debug,
         D: DelayFn<T, E>,
-        V: FnOnce() -> Option<StopReason>,
+        V: Veto<E>,
     {
         let config = &self.shared.config;
         if self.attempts >= config.max_attempts {
@@ -195,7 +214,7 @@ impl<'p> Attempts<'p> {
             };
             return self.stop(outcome, reason);
         }
-        if let Some(reason) = veto() {
+        if let Some(reason) = veto.veto() {
             return self.stop(outcome, reason);
         }
         let mut delay = match delay_fn.delay(self.attempts, Outcome::from(&outcome)) {

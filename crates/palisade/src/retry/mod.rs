@@ -89,7 +89,7 @@ use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
-pub(crate) use attempts::{Attempts, Step};
+pub(crate) use attempts::{Attempts, NoVeto, Step, Veto};
 
 /// A retry policy; see the [module docs](self). Cheap to clone, shareable across threads.
 ///
@@ -429,7 +429,7 @@ impl<W, R, D> Retry<W, R, D> {
         R: Predicate<T>,
         D: DelayFn<T, E>,
     {
-        let step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, || None);
+        let step = attempts.record_rejected(rejected, &self.retry_if, &self.delay_fn, &NoVeto);
         self.blocking_loop(&mut operation, &mut attempts, step)
     }
 
