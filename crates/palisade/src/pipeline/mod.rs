@@ -196,15 +196,21 @@ impl<'a> Now<'a> {
 
     /// The time on `own`, a policy's clock: this call's reading if `same` (`own` reads like
     /// the pipeline's clock), else a reading of `own`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn on(&mut self, same: bool, own: &Clock) -> crate::clock::Instant {
+        match self.reading {
+            Some(reading) if same => reading,
+            _ => self.read(same, own),
+        }
+    }
+
+    /// A reading of `own`, kept if it is the pipeline's clock.
+    #[inline(never)]
+    fn read(&mut self, same: bool, own: &Clock) -> crate::clock::Instant {
         if !same {
             return own.now();
         }
-        match self.reading {
-            Some(reading) => reading,
-            None => *self.reading.insert(self.clock.now()),
-        }
+        *self.reading.insert(self.clock.now())
     }
 
     /// Time may have passed: the next decision reads the clock again.

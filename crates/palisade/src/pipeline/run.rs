@@ -5,10 +5,9 @@ use std::future::Future;
 
 #[cfg(feature = "tracing")]
 use super::call_span;
-use super::classify::{Floor, OperationResult, Retryable};
+use super::classify::{Floor, Retryable};
 use super::{Now, Pipeline, RetryAfter};
 use crate::circuit_breaker::Verdict;
-use crate::clock::Instant;
 use crate::error::Error;
 use crate::fallback::{Action, Fallback};
 use crate::predicate::{Never, Predicate};
@@ -248,39 +247,27 @@ impl<R, B, H> Pipeline<R, B, H> {
         let this = self;
         let result = match (&stack.hedge, idempotent) {
             // Each hedged attempt starts when it is made: its deadline reads the clock then.
-            (Some(hedge), true) => hedge.run(move || this.timed(operation(), None)).await,
+            (Some(hedge), true) => {
+                hedge
+                    .run(move || {
+                        let timeout = this.stack.attempt_timeout.as_ref();
+                        Timed::new(operation(), timeout, operation_result::<T, E>)
+                    })
+                    .await
+            }
+            // One `Timed` around the operation's future: stored once however the policies nest.
             _ => {
-                let start = stack
+                let timeout = stack
                     .attempt_timeout
                     .as_ref()
-                    .map(|t| now.on(stack.same_clock.attempt_timeout, t.clock()));
-                self.timed(operation(), start).await
+                    .map(|t| (t, now.on(stack.same_clock.attempt_timeout, t.clock())));
+                Timed::started(operation(), timeout, operation_result::<T, E>).await
             }
         };
         if let Some(permit) = permit {
             permit.record(self.verdict(&result));
         }
         result
-    }
-
-    /// One attempt under the per-attempt timeout (if any): a single pinned future, so the
-    /// operation's future is stored once however the policies nest.
-    /// `start`: when the attempt started on the timeout's clock, if already read.
-    fn timed<T, E, Fut>(
-        &self,
-        attempt: Fut,
-        start: Option<Instant>,
-    ) -> Timed<'_, Fut, OperationResult<T, E>>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let timeout = self.stack.attempt_timeout.as_ref();
-        match (timeout, start) {
-            (Some(timeout), Some(start)) => {
-                Timed::started(attempt, Some((timeout, start)), operation_result::<T, E>)
-            }
-            _ => Timed::new(attempt, timeout, operation_result::<T, E>),
-        }
     }
 
     pub(super) fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict
