@@ -230,7 +230,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(throttled.retry_after() <= Duration::from_secs(1));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn check(&self) -> Result<(), Throttled> {
         let shared = &*self.shared;
         let now = shared.clock.now();
@@ -249,7 +249,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(l.try_acquire().is_err());
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
         let shared = &*self.shared;
         let outcome = shared.store.try_acquire(shared.clock.now());
