@@ -9,6 +9,8 @@
 //!
 //! Usage: `hot_path_instructions <id> <n>`; ids: `check`, `try_acquire`, `check_reject`,
 //! `governor`, `governor_reject` (precise clocks, the quotas of `benches/rate_limit.rs`),
+//! `check_coarse`, `check_reject_coarse`, `governor_upkeep`, `governor_upkeep_reject` (the
+//! coarse clocks, refreshed every millisecond),
 //! `pipeline` (the async `call` of `benches/pipeline.rs` on a current-thread tokio runtime),
 //! `pipeline_blocking` (the same pipeline's `call_blocking`).
 
@@ -31,27 +33,44 @@ fn run<O>(n: u64, mut routine: impl FnMut() -> O) {
     }
 }
 
-fn limiter(algorithm: Algorithm) -> RateLimiter {
+fn limiter(algorithm: Algorithm, clock: Clock) -> RateLimiter {
     RateLimiter::builder(algorithm)
-        .clock(Clock::monotonic())
+        .clock(clock)
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn admitting() -> RateLimiter {
-    limiter(Algorithm::Gcra {
-        rate: Rate::per_second(u32::MAX),
-        burst: 1_000_000,
-    })
+fn admitting(clock: Clock) -> RateLimiter {
+    limiter(
+        Algorithm::Gcra {
+            rate: Rate::per_second(u32::MAX),
+            burst: 1_000_000,
+        },
+        clock,
+    )
 }
 
-fn spent() -> RateLimiter {
-    let limiter = limiter(Algorithm::Gcra {
-        rate: Rate::new(1, Duration::from_secs(3600)),
-        burst: 1,
-    });
+fn spent(clock: Clock) -> RateLimiter {
+    let limiter = limiter(
+        Algorithm::Gcra {
+            rate: Rate::new(1, Duration::from_secs(3600)),
+            burst: 1,
+        },
+        clock,
+    );
     let _ = limiter.check();
     limiter
+}
+
+/// A coarse clock with its refresher running.
+fn coarse() -> Clock {
+    palisade::clock::start_coarse_clock(Duration::from_millis(1)).unwrap_or_else(|e| panic!("{e}"));
+    Clock::coarse()
+}
+
+fn upkeep() -> governor::clock::QuantaUpkeepClock {
+    governor::clock::QuantaUpkeepClock::from_interval(Duration::from_millis(1))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn pipeline() -> Pipeline {
@@ -77,16 +96,37 @@ fn main() {
         .unwrap_or(1_000_000);
     match id.as_str() {
         "check" => {
-            let l = admitting();
+            let l = admitting(Clock::monotonic());
             run(n, || l.check())
         }
         "try_acquire" => {
-            let l = admitting();
+            let l = admitting(Clock::monotonic());
             run(n, || l.try_acquire())
         }
         "check_reject" => {
-            let l = spent();
+            let l = spent(Clock::monotonic());
             run(n, || l.check())
+        }
+        "check_coarse" => {
+            let l = admitting(coarse());
+            run(n, || l.check())
+        }
+        "check_reject_coarse" => {
+            let l = spent(coarse());
+            run(n, || l.check())
+        }
+        "governor_upkeep" => {
+            let max = NonZeroU32::MAX;
+            let burst = NonZeroU32::new(1_000_000).unwrap_or(NonZeroU32::MIN);
+            let quota = governor::Quota::per_second(max).allow_burst(burst);
+            let g = governor::RateLimiter::direct_with_clock(quota, upkeep());
+            run(n, || g.check())
+        }
+        "governor_upkeep_reject" => {
+            let quota = governor::Quota::per_hour(NonZeroU32::MIN);
+            let g = governor::RateLimiter::direct_with_clock(quota, upkeep());
+            let _ = g.check();
+            run(n, || g.check())
         }
         "governor" => {
             let max = NonZeroU32::MAX;
