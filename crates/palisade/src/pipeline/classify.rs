@@ -53,7 +53,6 @@ impl<E> RetryAfter<E> for NoHint {
 /// are not retried, retry is vetoed ([`StopReason::CircuitOpened`]): the next attempt could
 /// only be refused, so retry stops at once with the attempt's own error instead of sleeping
 /// into an open circuit.
-
 pub(super) struct Retryable<'a, R> {
     pub(super) operation: &'a R,
     pub(super) rejections: bool,
