@@ -205,7 +205,7 @@ impl<'a> Now<'a> {
     }
 
     /// A reading of `own`, kept if it is the pipeline's clock.
-    #[inline(never)]
+    #[inline]
     fn read(&mut self, same: bool, own: &Clock) -> crate::clock::Instant {
         if !same {
             return own.now();

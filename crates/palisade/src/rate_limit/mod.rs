@@ -305,7 +305,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// One permit at `now` (a reading of this limiter's clock) decided in process, as
     /// [`try_acquire_async`](Self::try_acquire_async) would decide it — without a future, and
     /// computing no [`RateLimitInfo`] nobody reads; `None` for a store elsewhere.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit_in_process(&self, now: clock::Instant) -> Option<Result<(), Admission>>
     where
         S: AsInProcess,
