@@ -162,6 +162,11 @@ fn main() {
                     .ok()
             })
         }
+        // The size of the pipeline's call future (not a count).
+        "future_size" => {
+            let p = pipeline();
+            println!("{}", std::mem::size_of_val(&p.call(operation)));
+        }
         other => panic!("unknown id {other:?}"),
     }
 }

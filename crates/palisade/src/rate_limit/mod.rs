@@ -252,11 +252,13 @@ impl<S: StateStore> RateLimiter<S> {
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
         let shared = &*self.shared;
-        let outcome = shared.store.try_acquire(shared.clock.now());
+        let now = shared.clock.now();
+        // Nobody listening: the decision is the answer, built where the caller wants it (a
+        // decision first stored, then moved, costs a store-forwarding stall on its copy).
         if shared.listeners.is_empty() {
-            return outcome;
+            return shared.store.try_acquire(now);
         }
-        self.observed(outcome, 1)
+        self.observed(shared.store.try_acquire(now), 1)
     }
 
     /// Takes `n` permits at once if available now — all or none. More than the limiter can
@@ -272,11 +274,11 @@ impl<S: StateStore> RateLimiter<S> {
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
         let shared = &*self.shared;
-        let outcome = shared.store.try_acquire_n(shared.clock.now(), n);
+        let now = shared.clock.now();
         if shared.listeners.is_empty() {
-            return outcome;
+            return shared.store.try_acquire_n(now, n);
         }
-        self.observed(outcome, n)
+        self.observed(shared.store.try_acquire_n(now, n), n)
     }
 
     /// [`try_acquire_n`](Self::try_acquire_n) for async callers: a store elsewhere makes its
