@@ -2,8 +2,11 @@
 //!
 //! `circuit_breaker/closed_call`, ids `palisade_consecutive` (5 consecutive failures trip),
 //! `palisade_count_window` (100-call window, 50% failure rate), `palisade_time_window` (10 s in
-//! 10 buckets, 50% failure rate, slow-call detection), `recloser` (its default: a 100-call ring
-//! at 50%), `failsafe` (its default consecutive-failures policy).
+//! 10 buckets, 50% failure rate, slow-call detection; two precise clock reads per call: the
+//! default clock), `palisade_time_window_coarse` (the same breaker on [`Clock::coarse`], its
+//! refresher started every millisecond: what opting in to the coarse clock buys a time window),
+//! `recloser` (its default: a 100-call ring at 50%), `failsafe` (its default
+//! consecutive-failures policy).
 //! Goals: count_window ≤ 1.0× recloser; consecutive ≤ 0.6× recloser.
 //!
 //! `circuit_breaker/closed_call_2_threads`: two threads calling one breaker; the time is per
@@ -15,6 +18,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::circuit_breaker::{CircuitBreaker, SlidingWindow};
+use palisade::clock::Clock;
 use palisade_bench::two_threads;
 
 /// The protected call: succeeds with an opaque value. It is inlinable, like the small
@@ -48,7 +52,18 @@ fn count_window() -> CircuitBreaker {
 }
 
 fn time_window() -> CircuitBreaker {
+    time_window_on(Clock::monotonic())
+}
+
+/// A coarse clock with its refresher running (palisade never starts the thread on its own).
+fn coarse() -> Clock {
+    palisade::clock::start_coarse_clock(Duration::from_millis(1)).unwrap_or_else(|e| panic!("{e}"));
+    Clock::coarse()
+}
+
+fn time_window_on(clock: Clock) -> CircuitBreaker {
     CircuitBreaker::builder()
+        .clock(clock)
         .no_failure_threshold()
         .failure_rate_threshold(50.0)
         .slow_call_rate_threshold(80.0)
@@ -74,6 +89,10 @@ fn closed_call(c: &mut Criterion) {
     });
     let breaker = time_window();
     group.bench_function("palisade_time_window", |b| {
+        b.iter(|| black_box(breaker.call_blocking(operation)))
+    });
+    let breaker = time_window_on(coarse());
+    group.bench_function("palisade_time_window_coarse", |b| {
         b.iter(|| black_box(breaker.call_blocking(operation)))
     });
     let recloser = recloser::Recloser::default();

@@ -16,6 +16,7 @@ use palisade::Error;
 use palisade::bulkhead::{Bulkhead, RejectReason};
 use palisade::clock::{Clock, ManualClock, Simulation};
 use palisade::pipeline::Pipeline;
+use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::{Jitter, Retry, StopReason};
 use palisade::timeout::Timeout;
 
@@ -237,6 +238,137 @@ fn a_timeouts_deadline_is_fixed_when_the_call_starts() {
         at(secs(5)),
         "5 s after the call started, not after it first waited"
     );
+}
+
+/// A pipeline reads its clock once for the decisions made before anything waited; a wait for
+/// a permit is something, so the attempt's deadline counts from after it.
+fn waiting_rate_limited_pipeline(clock: &ManualClock) -> Pipeline {
+    Pipeline::builder()
+        .clock(clock.clone())
+        .rate_limit(Algorithm::Gcra {
+            rate: Rate::per_second(1),
+            burst: 1,
+        })
+        .rate_limit_max_wait(secs(2))
+        .timeout(secs(5))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn an_attempts_deadline_counts_from_after_the_wait_for_a_permit() {
+    let manual = ManualClock::new();
+    let clock = Clock::from(&manual);
+    let pipeline = waiting_rate_limited_pipeline(&manual);
+    let sim = Simulation::new(&manual);
+    let first = sim.block_on(pipeline.call(|| async { Ok::<_, ()>(1) }));
+    assert_eq!(first.unwrap(), Ok(1));
+    // The second call waits 1 s for its permit, then its attempt takes 4.5 s: 4.5 s of a 5 s
+    // limit, so in time (not 5.5 s counted from before the wait).
+    let second = sim.block_on(pipeline.call(|| {
+        let clock = clock.clone();
+        async move {
+            clock.sleep(ms(4_500)).await;
+            Ok::<_, ()>(2)
+        }
+    }));
+    assert_eq!(second.unwrap(), Ok(2));
+    assert_eq!(manual.now(), at(ms(5_500)));
+}
+
+#[test]
+fn a_blocking_attempts_deadline_counts_from_after_the_wait_for_a_permit() {
+    let manual = ManualClock::new();
+    let pipeline = waiting_rate_limited_pipeline(&manual);
+    assert_eq!(pipeline.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    let second = pipeline.call_blocking(|| {
+        manual.advance(ms(4_500));
+        Ok::<_, ()>(2)
+    });
+    assert_eq!(second, Ok(2));
+    assert_eq!(manual.now(), at(ms(5_500)));
+}
+
+#[test]
+fn an_attempts_deadline_counts_from_after_the_wait_for_a_bulkhead_slot() {
+    // The rate limiter decides at once (the call's one clock reading), then the call queues
+    // 3 s for the bulkhead's one slot: its attempt's 5 s count from then.
+    let manual = ManualClock::new();
+    let clock = Clock::from(&manual);
+    let pipeline = Pipeline::builder()
+        .clock(manual.clone())
+        .rate_limit(Algorithm::Gcra {
+            rate: Rate::per_second(1000),
+            burst: 10,
+        })
+        .bulkhead(|b| b.max_concurrent(1).max_queue(1))
+        .timeout(secs(5))
+        .build()
+        .unwrap();
+    let sim = Simulation::new(&manual);
+    let call = |work: Duration| {
+        let (pipeline, clock) = (pipeline.clone(), clock.clone());
+        async move {
+            pipeline
+                .call(|| {
+                    let clock = clock.clone();
+                    async move {
+                        clock.sleep(work).await;
+                        Ok::<_, ()>(work)
+                    }
+                })
+                .await
+        }
+    };
+    let holder = sim.spawn(call(secs(3)));
+    let queued = sim.spawn(call(ms(4_500)));
+    let (held, waited) = sim
+        .block_on(async { (holder.await, queued.await) })
+        .unwrap();
+    assert_eq!(held, Ok(secs(3)));
+    assert_eq!(
+        waited,
+        Ok(ms(4_500)),
+        "4.5 s of its 5 s, counted from its slot"
+    );
+    assert_eq!(manual.now(), at(ms(7_500)));
+}
+
+#[test]
+fn a_shared_timeout_on_its_own_clock_reads_that_clock() {
+    // The pipeline's clock stands at 0, the shared timeout's at 100 s: the attempt's deadline
+    // is 105 s on the timeout's clock, not a reading of the pipeline's.
+    let (pipeline_clock, own) = (ManualClock::new(), ManualClock::new());
+    own.advance(secs(100));
+    let timeout = Timeout::builder()
+        .limit(secs(5))
+        .clock(own.clone())
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder()
+        .clock(pipeline_clock.clone())
+        .rate_limit(Algorithm::Gcra {
+            rate: Rate::per_second(1),
+            burst: 1,
+        })
+        .shared_timeout(timeout.clone())
+        .build()
+        .unwrap();
+    let out = pipeline.call_blocking(|| {
+        own.advance(secs(4));
+        Ok::<_, ()>("in time")
+    });
+    assert_eq!(out, Ok("in time"));
+    let late = Pipeline::builder()
+        .clock(pipeline_clock)
+        .shared_timeout(timeout)
+        .build()
+        .unwrap()
+        .call_blocking(|| {
+            own.advance(secs(6));
+            Ok::<_, ()>("late")
+        });
+    assert!(matches!(late, Err(Error::Timeout { .. })));
 }
 
 #[test]

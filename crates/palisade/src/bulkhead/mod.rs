@@ -198,6 +198,16 @@ impl Bulkhead {
         }
     }
 
+    /// A free slot if one is free now, as [`acquire`](Self::acquire) would take it without
+    /// waiting; `None` (nothing published) otherwise.
+    #[inline]
+    pub(crate) fn acquire_free(&self) -> Option<BulkheadPermit> {
+        self.shared
+            .slots
+            .try_acquire()
+            .then(|| self.permit(Duration::ZERO))
+    }
+
     /// Takes a slot, waiting in the queue if the bulkhead is full and has one (see the
     /// [module docs](self)): rejected at once if there is no queue or it is full, after
     /// `max_wait` if no slot comes free by then. Cancel-safe: dropping the future leaves the

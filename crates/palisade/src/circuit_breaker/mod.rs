@@ -101,6 +101,7 @@ pub use local::LocalState;
 pub use machine::{Admission, Machine, TrialStep, WindowCounts};
 pub use permit::Permit;
 pub use stats::CircuitBreakerStats;
+pub(crate) use store::AsInProcess;
 pub use store::{DynStateStore, Rejected, Role, StateStore, Store, Ticket};
 
 use crate::clock::Clock;
@@ -364,6 +365,18 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         let inner = &*self.inner;
         let ticket = inner.store.acquire(&inner.core)?;
         Ok(Permit::borrowed(inner, ticket))
+    }
+
+    /// [`acquire`](Self::acquire) without a future when the store decides in process (it
+    /// never waits there); `None` for a store elsewhere.
+    #[inline]
+    pub(crate) fn acquire_in_process(&self) -> Option<Result<Permit<'_, S>, Rejected>>
+    where
+        S: AsInProcess,
+    {
+        let inner = &*self.inner;
+        let local = inner.store.in_process()?;
+        Some(StateStore::acquire(local, &inner.core).map(|ticket| Permit::borrowed(inner, ticket)))
     }
 
     /// [`try_acquire`](Self::try_acquire) for async callers: a store that grants trial calls

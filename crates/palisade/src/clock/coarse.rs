@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{Instant, duration_to_nanos};
+use super::Instant;
 
 /// The instant every coarse clock counts from.
 pub(super) fn origin() -> quanta::Instant {
@@ -17,9 +17,16 @@ pub(super) fn origin() -> quanta::Instant {
 /// precise read before it runs.
 #[inline]
 pub(super) fn now(origin: quanta::Instant) -> Instant {
-    Instant(duration_to_nanos(
-        quanta::Instant::recent().saturating_duration_since(origin),
-    ))
+    let since = quanta::Instant::recent().saturating_duration_since(origin);
+    // quanta's instants are `u64` nanoseconds and the duration is their difference, so this
+    // cannot overflow, and it undoes `Duration::from_nanos` exactly: the compiler folds the
+    // division and the multiplication away (a `u128` round trip would keep both).
+    Instant(
+        since
+            .as_secs()
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(u64::from(since.subsec_nanos())),
+    )
 }
 
 /// Starts the thread that refreshes [`Clock::coarse`](super::Clock::coarse) every

@@ -188,6 +188,11 @@ impl Timers {
 }
 
 impl ManualClock {
+    /// Whether `other` is this clock or a clone of it (one time).
+    pub(crate) fn is(&self, other: &ManualClock) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A clock at its origin (time zero), auto-advancing.
     ///
     /// ```

@@ -350,6 +350,23 @@ impl Clock {
         }
     }
 
+    /// Whether a reading of `self` is a reading of `other`: the same source of time (a
+    /// pipeline reuses one reading for the policies whose clocks read alike).
+    pub(crate) fn reads_like(&self, other: &Clock) -> bool {
+        match (&self.source, &other.source) {
+            // Every precise source is a clone of the one calibrated `quanta::Clock`.
+            (
+                Source::Monotonic(_) | Source::Timer(..),
+                Source::Monotonic(_) | Source::Timer(..),
+            ) => true,
+            (Source::Coarse(a), Source::Coarse(b)) => a == b,
+            (Source::Manual(a), Source::Manual(b)) => a.is(b),
+            #[cfg(feature = "tokio")]
+            (Source::Tokio(a), Source::Tokio(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Whether this is a [`ManualClock`] (virtual time).
     ///
     /// ```

@@ -5,7 +5,7 @@ use std::fmt;
 #[cfg(feature = "tracing")]
 use super::call_span;
 use super::classify::{Floor, Retryable};
-use super::{Pipeline, RetryAfter};
+use super::{Now, Pipeline, RetryAfter};
 use crate::error::Error;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::predicate::{Never, Predicate};
@@ -46,21 +46,46 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
+        let same = stack.same_clock;
+        // One reading of the clock for every decision made before anything waited.
+        let mut now = Now::new(&stack.clock);
         if let Some(limiter) = &stack.rate_limiter {
             match stack.rate_limit_max_wait {
-                None => limiter.try_acquire().map(drop),
-                Some(wait) => limiter.acquire_n_blocking(1, Some(wait)).map(drop),
+                None if limiter.store().is_in_process() => {
+                    let at = now.on(same.rate_limiter, limiter.clock());
+                    if let Some(Err(refusal)) = limiter.admit_in_process(at) {
+                        return Err(limiter.refusal(refusal));
+                    }
+                }
+                // A store elsewhere may take a round trip.
+                None => {
+                    let outcome = limiter.try_acquire();
+                    now.waited();
+                    outcome.map_err(|denied| limiter.rejection(denied))?;
+                }
+                Some(wait) => {
+                    let outcome = limiter.acquire_n_blocking(1, Some(wait));
+                    now.waited();
+                    outcome.map_err(|denied| limiter.rejection(denied))?;
+                }
             }
-            .map_err(|denied| limiter.rejection(denied))?;
         }
         let _slot = match &stack.bulkhead {
-            Some(bulkhead) => Some(bulkhead.acquire_blocking().map_err(Error::from)?),
+            Some(bulkhead) => Some(match bulkhead.acquire_free() {
+                Some(slot) => slot,
+                None => {
+                    let slot = bulkhead.acquire_blocking();
+                    now.waited();
+                    slot.map_err(Error::from)?
+                }
+            }),
             None => None,
         };
-        let total = stack
-            .total_timeout
-            .as_ref()
-            .map(|t| (t, Deadline::start(stack.clock.clone(), t.limit())));
+        // The total limit is measured on the pipeline's clock.
+        let total = stack.total_timeout.as_ref().map(|t| {
+            let start = now.on(true, &stack.clock);
+            (t, Deadline::started(stack.clock.clone(), start, t.limit()))
+        });
         // An attempt that overran the total limit ends the call (published as finished late).
         let past = |total: &Option<(&Timeout, Deadline)>| match total {
             Some((timeout, deadline)) if deadline.is_expired() => timeout.settle(
@@ -72,7 +97,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             _ => Ok(()),
         };
         let Some(retry) = &stack.retry else {
-            let result = self.attempt_blocking(&mut operation);
+            let result = self.attempt_blocking(&mut operation, now);
             past(&total)?;
             return result;
         };
@@ -86,7 +111,9 @@ impl<R, B, H> Pipeline<R, B, H> {
         };
         let mut attempts = retry.begin();
         loop {
-            let outcome = self.attempt_blocking(&mut operation);
+            let outcome = self.attempt_blocking(&mut operation, now);
+            // The attempt took time: later attempts read the clock again.
+            now.waited();
             past(&total)?;
             match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
                 Step::Done(result) => return result.map_err(Error::flatten),
@@ -129,20 +156,31 @@ impl<R, B, H> Pipeline<R, B, H> {
         fallback.recover_blocking(self.call_blocking(operation))
     }
 
-    fn attempt_blocking<T, E, F>(&self, operation: &mut F) -> Result<T, Error<E>>
+    fn attempt_blocking<T, E, F>(&self, operation: &mut F, mut now: Now<'_>) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         B: Predicate<E>,
     {
         let stack = &*self.stack;
         let permit = match &stack.breaker {
-            Some(breaker) => Some(breaker.try_acquire().map_err(Error::from)?),
+            Some(breaker) => Some(match breaker.acquire_in_process() {
+                Some(permit) => permit.map_err(Error::from)?,
+                None => {
+                    // A store elsewhere may take a round trip.
+                    let permit = breaker.try_acquire();
+                    now.waited();
+                    permit.map_err(Error::from)?
+                }
+            }),
             None => None,
         };
         let result = match &stack.attempt_timeout {
             None => operation().map_err(Error::Operation),
             // A late attempt becomes a timeout, published by the policy.
-            Some(timeout) => timeout.run_blocking(|_| operation().map_err(Error::Operation)),
+            Some(timeout) => {
+                let start = now.on(stack.same_clock.attempt_timeout, timeout.clock());
+                timeout.run_blocking_started(start, |_| operation().map_err(Error::Operation))
+            }
         };
         if let Some(permit) = permit {
             permit.record(self.verdict(&result));

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{NoHint, POLICY, Pipeline, Stack};
+use super::{NoHint, POLICY, Pipeline, SameClock, Stack};
 use crate::backend::Backend;
 use crate::builder::PolicyBuilder;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
@@ -565,26 +565,30 @@ impl PipelineBuilder {
         let attempt_timeout =
             Part::resolve(self.attempt_timeout, |limit| timeout("timeout", limit))?;
         Ok(Pipeline {
-            stack: Arc::new(Stack {
-                name,
-                clock,
-                rate_limiter,
-                rate_limit_max_wait: self.rate_limit_max_wait,
-                bulkhead,
-                total_timeout,
-                retry,
-                retry_rejections: self.retry_rejections,
-                breaker,
-                hedge,
-                attempt_timeout,
-                listeners: {
-                    let mut own = Listeners::new();
-                    for listener in &listeners {
-                        own.push_arc(Arc::clone(listener));
-                    }
-                    own
-                },
-            }),
+            stack: Arc::new(
+                Stack {
+                    name,
+                    clock,
+                    rate_limiter,
+                    rate_limit_max_wait: self.rate_limit_max_wait,
+                    bulkhead,
+                    total_timeout,
+                    retry,
+                    retry_rejections: self.retry_rejections,
+                    breaker,
+                    hedge,
+                    attempt_timeout,
+                    listeners: {
+                        let mut own = Listeners::new();
+                        for listener in &listeners {
+                            own.push_arc(Arc::clone(listener));
+                        }
+                        own
+                    },
+                    same_clock: SameClock::default(),
+                }
+                .with_same_clock(),
+            ),
             retry_if: Always,
             failure_if: Always,
             retry_after: NoHint,

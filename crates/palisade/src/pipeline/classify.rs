@@ -54,9 +54,6 @@ impl<E> RetryAfter<E> for NoHint {
 /// only be refused, so retry stops at once with the attempt's own error instead of sleeping
 /// into an open circuit. A rejection that is not retried stops retry as
 /// [`StopReason::Rejected`], not as a permanent error.
-/// How an attempt's own result becomes the pipeline's.
-pub(super) type OperationResult<T, E> = fn(Result<T, E>) -> Result<T, Error<E>>;
-
 pub(super) struct Retryable<'a, R> {
     pub(super) operation: &'a R,
     pub(super) rejections: bool,

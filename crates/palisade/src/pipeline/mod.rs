@@ -139,6 +139,85 @@ pub(crate) struct Stack {
     pub(crate) attempt_timeout: Option<Timeout>,
     /// Listeners of the pipeline itself: one [`PipelineEvent`] per call.
     pub(crate) listeners: Listeners<Pipeline>,
+    /// Which policies read time as the pipeline's clock does (see [`Now`]).
+    pub(crate) same_clock: SameClock,
+}
+
+/// Which of a stack's policies read time as its clock does, so that one reading serves them
+/// all: those the pipeline builds get its clock; a shared policy may have its own.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SameClock {
+    pub(crate) rate_limiter: bool,
+    pub(crate) total_timeout: bool,
+    pub(crate) attempt_timeout: bool,
+}
+
+impl Stack {
+    /// The stack with [`same_clock`](Self::same_clock) worked out from its policies' clocks.
+    fn with_same_clock(mut self) -> Stack {
+        let clock = &self.clock;
+        self.same_clock = SameClock {
+            rate_limiter: self
+                .rate_limiter
+                .as_ref()
+                .is_some_and(|l| l.clock().reads_like(clock)),
+            total_timeout: self
+                .total_timeout
+                .as_ref()
+                .is_some_and(|t| t.clock().reads_like(clock)),
+            attempt_timeout: self
+                .attempt_timeout
+                .as_ref()
+                .is_some_and(|t| t.clock().reads_like(clock)),
+        };
+        self
+    }
+}
+
+/// One reading of a pipeline's clock, taken when a call first needs the time and reused by
+/// every decision made before anything could have waited: the in-process rate limiter, the
+/// total timeout's deadline, the first attempt's deadline. Anything that may have taken time
+/// (a wait, a store elsewhere, an attempt) calls [`waited`](Self::waited), and the next
+/// decision reads the clock again. A policy on another clock reads its own.
+#[derive(Clone, Copy)]
+pub(super) struct Now<'a> {
+    clock: &'a Clock,
+    reading: Option<crate::clock::Instant>,
+}
+
+impl<'a> Now<'a> {
+    #[inline]
+    pub(super) fn new(clock: &'a Clock) -> Self {
+        Now {
+            clock,
+            reading: None,
+        }
+    }
+
+    /// The time on `own`, a policy's clock: this call's reading if `same` (`own` reads like
+    /// the pipeline's clock), else a reading of `own`.
+    #[inline(always)]
+    pub(super) fn on(&mut self, same: bool, own: &Clock) -> crate::clock::Instant {
+        match self.reading {
+            Some(reading) if same => reading,
+            _ => self.read(same, own),
+        }
+    }
+
+    /// A reading of `own`, kept if it is the pipeline's clock.
+    #[inline]
+    fn read(&mut self, same: bool, own: &Clock) -> crate::clock::Instant {
+        if !same {
+            return own.now();
+        }
+        *self.reading.insert(self.clock.now())
+    }
+
+    /// Time may have passed: the next decision reads the clock again.
+    #[inline]
+    pub(super) fn waited(&mut self) {
+        self.reading = None;
+    }
 }
 
 impl Kind for Pipeline {
@@ -184,10 +263,11 @@ impl Pipeline {
             hedge: None,
             attempt_timeout: None,
             listeners: Listeners::new(),
+            same_clock: SameClock::default(),
         };
         set(&mut stack);
         Pipeline {
-            stack: Arc::new(stack),
+            stack: Arc::new(stack.with_same_clock()),
             retry_if: Always,
             failure_if: Always,
             retry_after: NoHint,
@@ -345,7 +425,9 @@ impl<R, B, H> Pipeline<R, B, H> {
             hedge,
             attempt_timeout: new.attempt_timeout.clone(),
             listeners: new.listeners.clone(),
-        };
+            same_clock: SameClock::default(),
+        }
+        .with_same_clock();
         (
             Pipeline {
                 stack: Arc::new(stack),

@@ -5,8 +5,8 @@ use std::future::Future;
 
 #[cfg(feature = "tracing")]
 use super::call_span;
-use super::classify::{Floor, OperationResult, Retryable};
-use super::{Pipeline, RetryAfter};
+use super::classify::{Floor, Retryable};
+use super::{Now, Pipeline, RetryAfter};
 use crate::circuit_breaker::Verdict;
 use crate::error::Error;
 use crate::fallback::{Action, Fallback};
@@ -137,21 +137,50 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
+        let same = stack.same_clock;
+        // One reading of the clock for every decision made before anything waited.
+        let mut now = Now::new(&stack.clock);
         if let Some(limiter) = &stack.rate_limiter {
             match stack.rate_limit_max_wait {
-                // A store elsewhere decides asynchronously; the in-process one at once.
-                None => limiter.try_acquire_async(1).await.map(drop),
-                Some(wait) => limiter.acquire_n(1, Some(wait)).await.map(drop),
+                // The in-process store decides at once, without a future.
+                None if limiter.store().is_in_process() => {
+                    let at = now.on(same.rate_limiter, limiter.clock());
+                    if let Some(Err(refusal)) = limiter.admit_in_process(at) {
+                        return Err(limiter.refusal(refusal));
+                    }
+                }
+                // A store elsewhere decides asynchronously.
+                None => {
+                    let outcome = limiter.try_acquire_async(1).await;
+                    now.waited();
+                    outcome.map_err(|denied| limiter.rejection(denied))?;
+                }
+                Some(wait) => {
+                    let outcome = limiter.acquire_n(1, Some(wait)).await;
+                    now.waited();
+                    outcome.map_err(|denied| limiter.rejection(denied))?;
+                }
             }
-            .map_err(|denied| limiter.rejection(denied))?;
         }
         let _slot = match &stack.bulkhead {
-            Some(bulkhead) => Some(bulkhead.acquire().await.map_err(Error::from)?),
+            Some(bulkhead) => Some(match bulkhead.acquire_free() {
+                Some(slot) => slot,
+                None => {
+                    let slot = bulkhead.acquire().await;
+                    now.waited();
+                    slot.map_err(Error::from)?
+                }
+            }),
             None => None,
         };
         match &stack.total_timeout {
-            Some(timeout) => timeout.run(self.retried(&mut operation, idempotent)).await,
-            None => self.retried(&mut operation, idempotent).await,
+            Some(timeout) => {
+                let start = now.on(same.total_timeout, timeout.clock());
+                timeout
+                    .run_started(start, self.retried(&mut operation, idempotent, now))
+                    .await
+            }
+            None => self.retried(&mut operation, idempotent, now).await,
         }
     }
 
@@ -159,6 +188,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         &self,
         operation: &mut F,
         idempotent: bool,
+        mut now: Now<'_>,
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -169,7 +199,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let Some(retry) = &self.stack.retry else {
-            return self.attempt(operation, idempotent).await;
+            return self.attempt(operation, idempotent, now).await;
         };
         let classify = Retryable {
             operation: &self.retry_if,
@@ -181,7 +211,9 @@ impl<R, B, H> Pipeline<R, B, H> {
         };
         let mut attempts = retry.begin();
         loop {
-            let outcome = self.attempt(operation, idempotent).await;
+            let outcome = self.attempt(operation, idempotent, now).await;
+            // The attempt took time: later attempts read the clock again.
+            now.waited();
             match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => retry.clock().sleep(delay).await,
@@ -193,6 +225,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         &self,
         operation: &mut F,
         idempotent: bool,
+        mut now: Now<'_>,
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -201,28 +234,40 @@ impl<R, B, H> Pipeline<R, B, H> {
     {
         let stack = &*self.stack;
         let permit = match &stack.breaker {
-            Some(breaker) => Some(breaker.acquire().await.map_err(Error::from)?),
+            Some(breaker) => Some(match breaker.acquire_in_process() {
+                Some(permit) => permit.map_err(Error::from)?,
+                None => {
+                    let permit = breaker.acquire().await;
+                    now.waited();
+                    permit.map_err(Error::from)?
+                }
+            }),
             None => None,
         };
         let this = self;
         let result = match (&stack.hedge, idempotent) {
-            (Some(hedge), true) => hedge.run(move || this.timed(operation())).await,
-            _ => self.timed(operation()).await,
+            // Each hedged attempt starts when it is made: its deadline reads the clock then.
+            (Some(hedge), true) => {
+                hedge
+                    .run(move || {
+                        let timeout = this.stack.attempt_timeout.as_ref();
+                        Timed::new(operation(), timeout, operation_result::<T, E>)
+                    })
+                    .await
+            }
+            // One `Timed` around the operation's future: stored once however the policies nest.
+            _ => {
+                let timeout = stack
+                    .attempt_timeout
+                    .as_ref()
+                    .map(|t| (t, now.on(stack.same_clock.attempt_timeout, t.clock())));
+                Timed::started(operation(), timeout, operation_result::<T, E>).await
+            }
         };
         if let Some(permit) = permit {
             permit.record(self.verdict(&result));
         }
         result
-    }
-
-    /// One attempt under the per-attempt timeout (if any): a single pinned future, so the
-    /// operation's future is stored once however the policies nest.
-    fn timed<T, E, Fut>(&self, attempt: Fut) -> Timed<'_, Fut, OperationResult<T, E>>
-    where
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let timeout = self.stack.attempt_timeout.as_ref();
-        Timed::new(attempt, timeout, operation_result::<T, E>)
     }
 
     pub(super) fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict

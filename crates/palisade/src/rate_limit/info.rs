@@ -215,9 +215,18 @@ impl std::error::Error for Denied {}
 /// assert!(throttled.to_string().starts_with("rate limited: retry after"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Throttled {
-    retry_after: Duration,
+    wait: Wait,
+}
+
+/// How long a [`Throttled`] waits: the limiter's nanoseconds as they are (turned into a
+/// `Duration` only if asked: the division is not paid on the refusal's path), or a duration
+/// given by a store.
+#[derive(Clone, Copy)]
+enum Wait {
+    Nanos(u64),
+    Exact(Duration),
 }
 
 impl Throttled {
@@ -230,7 +239,17 @@ impl Throttled {
     /// assert_eq!(Throttled::new(Duration::from_secs(1)).retry_after(), Duration::from_secs(1));
     /// ```
     pub fn new(retry_after: Duration) -> Self {
-        Throttled { retry_after }
+        Throttled {
+            wait: Wait::Exact(retry_after),
+        }
+    }
+
+    /// A refusal for `nanos` nanoseconds.
+    #[inline]
+    pub(crate) fn from_nanos(nanos: u64) -> Self {
+        Throttled {
+            wait: Wait::Nanos(nanos),
+        }
     }
 
     /// Time until one permit would be admitted.
@@ -243,8 +262,28 @@ impl Throttled {
     /// assert!(l.check().unwrap_err().retry_after() > Duration::ZERO);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
+    #[inline]
     pub fn retry_after(&self) -> Duration {
-        self.retry_after
+        match self.wait {
+            Wait::Nanos(nanos) => Duration::from_nanos(nanos),
+            Wait::Exact(duration) => duration,
+        }
+    }
+}
+
+impl PartialEq for Throttled {
+    fn eq(&self, other: &Self) -> bool {
+        self.retry_after() == other.retry_after()
+    }
+}
+
+impl Eq for Throttled {}
+
+impl fmt::Debug for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttled")
+            .field("retry_after", &self.retry_after())
+            .finish()
     }
 }
 
@@ -253,7 +292,7 @@ impl fmt::Display for Throttled {
         write!(
             f,
             "rate limited: retry after {}",
-            HumanDuration(self.retry_after)
+            HumanDuration(self.retry_after())
         )
     }
 }
@@ -303,5 +342,26 @@ impl<'a> RateLimitEvent<'a> {
         match self {
             RateLimitEvent::Permitted { name, .. } | RateLimitEvent::Rejected { name, .. } => name,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_result_stays_two_words() {
+        assert_eq!(std::mem::size_of::<Result<(), Throttled>>(), 16);
+    }
+
+    #[test]
+    fn a_refusal_in_nanoseconds_equals_the_same_duration() {
+        let nanos = Throttled::from_nanos(1_500_000_000);
+        assert_eq!(nanos, Throttled::new(Duration::from_millis(1_500)));
+        assert_eq!(nanos.retry_after(), Duration::from_millis(1_500));
+        assert_eq!(
+            format!("{nanos:?}"),
+            format!("{:?}", Throttled::new(Duration::from_millis(1_500)))
+        );
     }
 }

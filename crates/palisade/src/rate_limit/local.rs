@@ -138,7 +138,7 @@ impl LocalState {
     fn check_at(&self, now: u64) -> Result<(), Throttled> {
         match self.acquire_one(now) {
             One::Admitted(_) => Ok(()),
-            One::Rejected { wait, .. } => Err(Throttled::new(Duration::from_nanos(wait))),
+            One::Rejected { wait, .. } => Err(Throttled::from_nanos(wait)),
             One::Slow => throttled(self.acquire_one_slow(now)),
         }
     }

@@ -113,6 +113,28 @@ struct Shared<S> {
     turn: Semaphore,
 }
 
+/// A refusal by [`RateLimiter::admit_in_process`]: the short form when nobody listens.
+pub(crate) enum Admission {
+    Throttled(Throttled),
+    Denied(Denied),
+}
+
+/// A store that may be the in-process one.
+pub(crate) trait AsInProcess {
+    /// The in-process state, if that is where this store keeps it.
+    fn in_process(&self) -> Option<&LocalState>;
+}
+
+impl AsInProcess for Store {
+    #[inline]
+    fn in_process(&self) -> Option<&LocalState> {
+        match self {
+            Store::InProcess(local) => Some(local),
+            Store::Custom(_) => None,
+        }
+    }
+}
+
 /// The waiting turn, given to the next waiter when dropped.
 struct Turn<'a>(&'a Semaphore);
 
@@ -208,7 +230,7 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(throttled.retry_after() <= Duration::from_secs(1));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn check(&self) -> Result<(), Throttled> {
         let shared = &*self.shared;
         let now = shared.clock.now();
@@ -227,14 +249,16 @@ impl<S: StateStore> RateLimiter<S> {
     /// assert!(l.try_acquire().is_err());
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<RateLimitInfo, Denied> {
         let shared = &*self.shared;
-        let outcome = shared.store.try_acquire(shared.clock.now());
+        let now = shared.clock.now();
+        // Nobody listening: the decision is the answer, built where the caller wants it (a
+        // decision first stored, then moved, costs a store-forwarding stall on its copy).
         if shared.listeners.is_empty() {
-            return outcome;
+            return shared.store.try_acquire(now);
         }
-        self.observed(outcome, 1)
+        self.observed(shared.store.try_acquire(now), 1)
     }
 
     /// Takes `n` permits at once if available now — all or none. More than the limiter can
@@ -250,11 +274,11 @@ impl<S: StateStore> RateLimiter<S> {
     #[inline]
     pub fn try_acquire_n(&self, n: u32) -> Result<RateLimitInfo, Denied> {
         let shared = &*self.shared;
-        let outcome = shared.store.try_acquire_n(shared.clock.now(), n);
+        let now = shared.clock.now();
         if shared.listeners.is_empty() {
-            return outcome;
+            return shared.store.try_acquire_n(now, n);
         }
-        self.observed(outcome, n)
+        self.observed(shared.store.try_acquire_n(now, n), n)
     }
 
     /// [`try_acquire_n`](Self::try_acquire_n) for async callers: a store elsewhere makes its
@@ -278,6 +302,26 @@ impl<S: StateStore> RateLimiter<S> {
             return outcome;
         }
         self.observed(outcome, n)
+    }
+
+    /// One permit at `now` (a reading of this limiter's clock) decided in process, as
+    /// [`try_acquire_async`](Self::try_acquire_async) would decide it — without a future, and
+    /// computing no [`RateLimitInfo`] nobody reads; `None` for a store elsewhere.
+    #[inline(always)]
+    pub(crate) fn admit_in_process(&self, now: clock::Instant) -> Option<Result<(), Admission>>
+    where
+        S: AsInProcess,
+    {
+        let shared = &*self.shared;
+        let local = shared.store.in_process()?;
+        if shared.listeners.is_empty() {
+            return Some(local.check(now).map_err(Admission::Throttled));
+        }
+        Some(
+            self.observed(local.try_acquire(now), 1)
+                .map(drop)
+                .map_err(Admission::Denied),
+        )
     }
 
     /// Publishes a decision about `n` permits (asking for nothing takes nothing: no event).
@@ -487,6 +531,18 @@ impl<S: StateStore> RateLimiter<S> {
 
     /// The [`Error`] a call gets for `denied`: [`Error::RateLimited`] or
     /// [`Error::InsufficientCapacity`], named after this limiter.
+    /// The pipeline's error for a refusal by [`admit_in_process`](Self::admit_in_process).
+    #[cold]
+    pub(crate) fn refusal<E>(&self, refusal: Admission) -> Error<E> {
+        match refusal {
+            Admission::Throttled(throttled) => Error::RateLimited {
+                name: Arc::clone(&self.shared.name),
+                retry_after: throttled.retry_after(),
+            },
+            Admission::Denied(denied) => self.rejection(denied),
+        }
+    }
+
     pub(crate) fn rejection<E>(&self, denied: Denied) -> Error<E> {
         match denied {
             Denied::RateLimited { retry_after, .. } => Error::RateLimited {

@@ -51,8 +51,15 @@ impl Deadline {
     /// ```
     pub fn start(clock: impl Into<Clock>, limit: Duration) -> Deadline {
         let clock = clock.into();
+        let start = clock.now();
+        Deadline::started(clock, start, limit)
+    }
+
+    /// A deadline `limit` after `start`, a reading of `clock`.
+    #[inline]
+    pub(crate) fn started(clock: Clock, start: Instant, limit: Duration) -> Deadline {
         Deadline {
-            start: clock.now(),
+            start,
             clock,
             limit,
         }

@@ -235,13 +235,18 @@ impl Timeout {
     }
 
     /// The async timeout for a pipeline, whose inner steps already speak [`Error`] (an inner
-    /// policy's rejection passes through unchanged). [`call`](Self::call) is this with the
-    /// operation's error wrapped.
-    pub(crate) fn run<T, E, Fut>(&self, future: Fut) -> impl Future<Output = Result<T, Error<E>>>
+    /// policy's rejection passes through unchanged), for a call that started at `start` (a
+    /// reading of this policy's clock). [`call`](Self::call) is this with the operation's
+    /// error wrapped, started now.
+    pub(crate) fn run_started<T, E, Fut>(
+        &self,
+        start: crate::clock::Instant,
+        future: Fut,
+    ) -> impl Future<Output = Result<T, Error<E>>>
     where
         Fut: Future<Output = Result<T, Error<E>>>,
     {
-        Timed::new(future, Some(self), std::convert::identity)
+        Timed::started(future, Some((self, start)), std::convert::identity)
     }
 
     /// Runs `operation` on this thread, handing it a [`Deadline`] to pass on to its I/O or
@@ -287,7 +292,21 @@ impl Timeout {
     where
         F: FnOnce(Deadline) -> Result<T, Error<E>>,
     {
-        let deadline = self.deadline();
+        self.run_blocking_started(self.shared.clock.now(), operation)
+    }
+
+    /// [`run_blocking`](Self::run_blocking) for a call that started at `start` (a reading of
+    /// this policy's clock).
+    #[inline]
+    pub(crate) fn run_blocking_started<T, E, F>(
+        &self,
+        start: crate::clock::Instant,
+        operation: F,
+    ) -> Result<T, Error<E>>
+    where
+        F: FnOnce(Deadline) -> Result<T, Error<E>>,
+    {
+        let deadline = Deadline::started(self.shared.clock.clone(), start, self.limit());
         let (clock, start) = (deadline.clock.clone(), deadline.start);
         let outcome = operation(deadline);
         self.settle(outcome, clock.now().saturating_duration_since(start))

@@ -40,10 +40,18 @@ impl<'a, W, M> Timed<'a, W, M> {
     /// the call's result by `map`.
     #[inline]
     pub(crate) fn new(work: W, policy: Option<&'a Timeout>, map: M) -> Self {
+        Self::started(work, policy.map(|p| (p, p.clock().now())), map)
+    }
+
+    /// [`new`](Self::new) for a call that started at `start`, a reading of the policy's
+    /// clock taken by the caller (a pipeline reads its clock once for every decision made
+    /// before anything waited).
+    #[inline]
+    pub(crate) fn started(work: W, policy: Option<(&'a Timeout, Instant)>, map: M) -> Self {
         Timed {
             work: Some(work),
             timer: None,
-            limit: policy.map(|p| (p, p.clock().now().saturating_add(p.limit()))),
+            limit: policy.map(|(p, start)| (p, start.saturating_add(p.limit()))),
             map,
         }
     }
