@@ -21,7 +21,7 @@ pub(crate) fn positive(
     Ok(value)
 }
 
-/// Converts a number of seconds (as the reference docs write delays) into a duration,
+/// Converts a number of seconds (as configuration often writes delays) into a duration,
 /// refusing NaN, infinities, zero, negatives and values too large to represent.
 pub(crate) fn positive_secs(
     policy: &'static str,

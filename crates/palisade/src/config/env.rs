@@ -28,7 +28,7 @@ const FLAT_KEYS: [&str; 11] = [
     "RETRY_REJECTIONS",
 ];
 
-/// The settings of [`FLAT_KEYS`] that are durations, and so also take the reference docs'
+/// The settings of [`FLAT_KEYS`] that are durations, and so also take the
 /// `_SECONDS` spelling (`PALISADE_DATABASE_TIMEOUT_SECONDS=30`).
 const FLAT_DURATION_KEYS: [&str; 5] = [
     "TIMEOUT_SECONDS",

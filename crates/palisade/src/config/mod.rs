@@ -6,7 +6,7 @@
 //! The right numbers for a dependency — how long an attempt may take, how often to retry,
 //! when to stop calling it — are operational decisions: they change per environment and
 //! during incidents, without a rebuild. So each named pipeline can be described in a file
-//! and overridden by environment variables, the reference docs' scheme
+//! and overridden by environment variables
 //! (`PALISADE_DATABASE_TIMEOUT=30s`, `PALISADE_API_MAX_ATTEMPTS=5`).
 //!
 //! ```
@@ -94,12 +94,12 @@
 //! `"2 hours, 30 minutes"`, `"1d"` — read by [jiff]'s "friendly" format, the same grammar
 //! `#[resilient(timeout = "...")]` takes: units ns, us/µs, ms, s, m, h, d, w and their
 //! spelled-out forms, largest first, each once, a fraction only on the last; days and weeks
-//! are 24 hours and 7 days, months and years are refused. Plain numbers are seconds, because
-//! the reference docs write `timeout_seconds = 30.0`: `30`, `0.5` and `"30"` all work.
+//! are 24 hours and 7 days, months and years are refused. Plain numbers are seconds, as
+//! configuration often writes them: `30`, `0.5` and `"30"` all work.
 //! Negative, NaN and infinite durations are errors. Saved files use the shortest exact unit
 //! (`"1500ms"`).
 //!
-//! **`_seconds` spellings.** Every duration key also takes the reference docs' spelling with
+//! **`_seconds` spellings.** Every duration key also takes a spelling with
 //! `_seconds` and a number of seconds: `timeout_seconds = 30.0`, `recovery_timeout_seconds
 //! = 45`, `retry.base_delay_seconds = 0.5`, `PALISADE_DATABASE_TIMEOUT_SECONDS=30`. The value
 //! must be a number (or text that is only one, as an environment variable's is): a unit
@@ -162,8 +162,7 @@
 //! Applications usually give all their variables one prefix (`APP_PORT`,
 //! `APP_DATABASE_URL`) and want Palisade's under it too (`APP_DATABASE_TIMEOUT=30s`), so by
 //! default a variable with the prefix that names no setting is **ignored** — as figment's
-//! and config-rs's environment providers, pydantic-settings (the reference docs'
-//! implementation) and Spring's relaxed binding (resilience4j's
+//! and config-rs's environment providers, pydantic-settings and Spring's relaxed binding (resilience4j's
 //! `RESILIENCE4J_CIRCUITBREAKER_...`) treat variables no setting binds. Ignored is not
 //! forgotten: [`PalisadeConfig::ignored_env_vars`] lists them with the reason, and with a
 //! [suggestion](IgnoredEnvVar::suggestion) when the name is one slip (a letter missing,
@@ -197,8 +196,7 @@
 //!
 //! # Saving
 //!
-//! [`PalisadeConfig::save_to_file`] writes the effective (merged) configuration, the
-//! reference docs' `save_to_file`; loading the saved file gives the same configuration.
+//! [`PalisadeConfig::save_to_file`] writes the effective (merged) configuration; loading the saved file gives the same configuration.
 //!
 //! ```
 //! use palisade::config::{Format, Loader};
@@ -549,8 +547,7 @@ impl PalisadeConfig {
         text.map_err(|reason| LoadError::whole(None, format!("cannot write {format}: {reason}")))
     }
 
-    /// Writes the configuration to `path`, in the format its extension names (the
-    /// reference docs' `save_to_file`).
+    /// Writes the configuration to `path`, in the format its extension names.
     ///
     /// ```
     /// use palisade::config::{Loader, PalisadeConfig, PolicyConfig};

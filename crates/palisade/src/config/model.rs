@@ -52,7 +52,7 @@ pub struct PolicyConfig {
     /// [`PalisadeConfig::with_backend`](super::PalisadeConfig::with_backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
-    /// Per-attempt timeout (the reference docs' `timeout_seconds`).
+    /// Per-attempt timeout (also spelled `timeout_seconds`).
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     /// Bound on the whole call: every attempt and backoff sleep.

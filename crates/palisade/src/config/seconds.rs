@@ -1,4 +1,4 @@
-//! The reference docs' `_seconds` spellings: `timeout_seconds = 30.0` is `timeout = 30.0`.
+//! The `_seconds` spellings: `timeout_seconds = 30.0` is `timeout = 30.0`.
 //!
 //! Every duration setting `<key>` may also be written `<key>_seconds`, a number of seconds.
 //! Each layer (a file, the environment, a value set in code) is rewritten to the plain

@@ -115,7 +115,7 @@ pub(crate) fn plain_number(text: &str) -> Option<f64> {
     if numeric { text.parse().ok() } else { None }
 }
 
-/// A duration from a number of seconds (the reference docs' `30.0`).
+/// A duration from a number of seconds (`30.0`).
 pub(crate) fn duration_from_secs(secs: f64) -> Result<Duration, Refused> {
     if secs.is_nan() || secs.is_infinite() {
         return Err(Refused::NotFinite);

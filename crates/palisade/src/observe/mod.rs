@@ -23,7 +23,7 @@
 //! # The metrics
 //!
 //! Names follow Prometheus conventions (`_total` counters, `_seconds` histograms) and the
-//! reference docs' dashboards and alert rules; every metric carries the policy's `name`.
+//! dashboards and alert rules of `deploy/prometheus/`; every metric carries the policy's `name`.
 //! [`MetricsListener::prefix`] prepends `<prefix>_` to every name. The full list, with kinds,
 //! labels and help texts, is [`METRICS`]; `deploy/prometheus/alerts.yml` has the alert rules
 //! (CircuitBreakerOpen, HighRetryRate, RateLimitingActive) over these names.

@@ -324,8 +324,7 @@ impl PipelineBuilder {
         self
     }
 
-    /// Bounds each attempt by `limit` (the presets' `timeout`, the reference docs'
-    /// `timeout_seconds`). A timed-out attempt is retried and counts as a breaker failure.
+    /// Bounds each attempt by `limit` (the presets' `timeout`). A timed-out attempt is retried and counts as a breaker failure.
     ///
     /// ```
     /// use std::time::Duration;

@@ -117,8 +117,7 @@ pub enum Algorithm {
         /// Tokens at start, at most `capacity`; `None` for a full bucket.
         initial_tokens: Option<u32>,
     },
-    /// `max_requests` per fixed `window` (the reference docs' `RateLimiter(max_requests,
-    /// window_seconds)`).
+    /// `max_requests` per fixed `window`.
     FixedWindow {
         /// Permits per window; 1 to 16,777,215.
         max_requests: u32,

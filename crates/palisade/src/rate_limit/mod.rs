@@ -11,8 +11,8 @@
 //! # Algorithms
 //!
 //! Five, chosen by [`Algorithm`]: GCRA (the default choice: one `u64` of state, smooth, with
-//! a burst), token bucket (the same mathematics with a starting fill), fixed window (the
-//! reference docs' `RateLimiter(max_requests, window_seconds)`), sliding window counter and
+//! a burst), token bucket (the same mathematics with a starting fill), fixed window
+//! (`max_requests` per `window`), sliding window counter and
 //! sliding window log (exact). GCRA, token bucket and fixed window decide with one
 //! compare-and-swap and take no lock.
 //!
