@@ -1,160 +1,170 @@
-//! Retry and a circuit breaker protecting calls to a real service on loopback.
+//! A pipeline — per-attempt timeout, retry, circuit breaker — protecting calls to a real
+//! service on loopback.
 //!
 //! A tiny TCP service on 127.0.0.1 answers `pong` — except when told to be flaky (drop the
-//! next connections) or down (drop every connection). The client wraps each request in a
-//! circuit breaker, and the breaker in a retry policy that retries transient network errors
-//! but never a rejection by the open breaker. The story:
+//! next connections), slow (answer after two seconds) or down (drop every connection). Each
+//! call goes through one [`Pipeline`]: retry for transient network errors, a circuit breaker
+//! that stops calling a service that keeps failing, and a timeout per attempt. The story:
 //!
 //! 1. the service is flaky: retry absorbs it;
-//! 2. the service goes down: retries fail, the breaker trips, later calls fail fast;
-//! 3. the service comes back: after the recovery timeout a trial call closes the breaker.
+//! 2. the service is slow: each attempt times out;
+//! 3. the service goes down: retries fail, the breaker trips, later calls fail fast;
+//! 4. the service comes back: after the recovery timeout a trial call closes the breaker.
+//!
+//! Errors print as people read them: each cause once, outermost first.
 //!
 //! Run it with `cargo run -p palisade --example demo`.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use palisade::Error;
-use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent};
+use palisade::circuit_breaker::CircuitBreakerEvent;
 use palisade::event::Event;
-use palisade::retry::{Cause, Jitter, Retry, StopReason};
+use palisade::pipeline::Pipeline;
+use palisade::retry::{Jitter, RetryEvent};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
-/// How many upcoming connections the service drops; negative means "all of them".
-type Failures = Arc<AtomicI64>;
+/// What the service does with the next connections: 0 answer, n > 0 drop the next n,
+/// -1 drop all, -2 answer after two seconds.
+type Mode = Arc<AtomicI64>;
+const DOWN: i64 = -1;
+const SLOW: i64 = -2;
 
-fn start_service() -> io::Result<(SocketAddr, Failures)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+async fn start_service() -> io::Result<(SocketAddr, Mode)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let failures: Failures = Arc::new(AtomicI64::new(0));
-    let to_fail = failures.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let left = to_fail.load(Ordering::SeqCst);
-            if left != 0 {
-                if left > 0 {
-                    to_fail.fetch_sub(1, Ordering::SeqCst);
+    let mode: Mode = Arc::new(AtomicI64::new(0));
+    let service_mode = mode.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mode = service_mode.clone();
+            tokio::spawn(async move {
+                match mode.load(Ordering::SeqCst) {
+                    0 => {}
+                    SLOW => tokio::time::sleep(Duration::from_secs(2)).await,
+                    DOWN => return, // closed without an answer
+                    left => {
+                        mode.store(left - 1, Ordering::SeqCst);
+                        return;
+                    }
                 }
-                drop(stream); // closed without an answer
-            } else {
-                let _ = stream.write_all(b"pong\n");
-            }
+                let _ = stream.write_all(b"pong\n").await;
+            });
         }
     });
-    Ok((addr, failures))
+    Ok((addr, mode))
 }
 
 /// One request: connect, read a line.
-fn ping(addr: SocketAddr) -> io::Result<String> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+async fn ping(addr: SocketAddr) -> io::Result<String> {
+    let stream = TcpStream::connect(addr).await?;
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
+    BufReader::new(stream).read_line(&mut line).await?;
     if line.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::ConnectionAborted,
-            "service closed the connection without answering",
+            "the service closed the connection without answering",
         ));
     }
     Ok(line.trim_end().to_string())
 }
 
-/// Retry transient network errors; never retry a call the breaker refused to run.
-fn worth_retrying(error: &Error<io::Error>) -> bool {
-    match error {
-        Error::Operation(e) => matches!(
-            e.kind(),
-            io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionRefused
-                | io::ErrorKind::TimedOut
-        ),
-        _ => false,
-    }
+/// Transient network errors are worth another attempt; anything else is an answer.
+fn transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::TimedOut
+    )
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (addr, failures) = start_service()?;
+/// An error and its causes, outermost first, as an error report prints them.
+fn report(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (addr, mode) = start_service().await?;
     let started = Instant::now();
-    let at = move || format!("{:>6.0?}", started.elapsed());
+    let at = move || format!("{:>5}ms", started.elapsed().as_millis());
 
-    let log_at = at;
-    let breaker = CircuitBreaker::builder()
+    let pipeline = Pipeline::builder()
         .name("pong-service")
-        .failure_threshold(3)
-        .recovery_timeout(Duration::from_millis(600))
-        .half_open_requests(1)
-        .on_event(move |event: &Event<'_>| {
-            if let Event::CircuitBreaker(CircuitBreakerEvent::StateTransition {
-                from,
-                to,
-                reason,
-                ..
-            }) = event
-            {
-                println!("  [{}] breaker {from} -> {to} ({reason})", log_at());
+        .timeout(Duration::from_millis(300)) // per attempt
+        .retry(|r| {
+            r.max_attempts(3)
+                .exponential(Duration::from_millis(40))
+                .jitter(Jitter::Full)
+        })
+        .circuit_breaker(|b| {
+            b.failure_threshold(5)
+                .recovery_timeout(Duration::from_millis(600))
+                .half_open_requests(1)
+        })
+        .on_event(move |event: &Event<'_>| match event {
+            Event::CircuitBreaker(CircuitBreakerEvent::StateTransition {
+                from, to, reason, ..
+            }) => println!("  [{}] breaker {from} -> {to} ({reason})", at()),
+            Event::Retry(RetryEvent::RetryScheduled { attempt, delay, .. }) => {
+                println!("  [{}] attempt {attempt} failed; retrying in {delay:.0?}", at())
             }
-        })
-        .build()?;
-
-    let retry = Retry::builder()
-        .name("pong")
-        .max_attempts(3)
-        .exponential(Duration::from_millis(40))
-        .jitter(Jitter::Full)
-        .on_retry(|attempt, delay, cause: Cause<'_>| {
-            println!("  attempt {attempt} failed ({cause:?}); retrying in {delay:.0?}")
-        })
-        .on_failure(|attempts, reason: StopReason, _| {
-            println!("  retry gave up after {attempts} attempt(s): {reason}")
+            _ => {}
         })
         .build()?
-        .retry_if(worth_retrying as fn(&Error<io::Error>) -> bool);
+        .retry_if(transient);
 
-    let call = || {
-        let report = retry.call_blocking_with_report(|| breaker.call_blocking(|| ping(addr)));
-        match report.result {
-            Ok(answer) => println!(
-                "  [{}] -> {answer} after {} attempt(s)",
-                at(),
-                report.attempts
-            ),
-            // Retry returns the breaker's rejection as the operation error it saw.
-            Err(err) => match err.into_operation_error() {
-                Some(inner @ Error::CircuitOpen { .. }) => {
-                    println!("  [{}] -> failed fast: {inner}", at())
-                }
-                Some(inner) => println!("  [{}] -> failed: {inner}", at()),
-                None => println!("  [{}] -> failed", at()),
-            },
+    let call = || async {
+        match pipeline.call(|| ping(addr)).await {
+            Ok(answer) => println!("  [{}] -> {answer}", at()),
+            Err(error) if error.is_rejection() => {
+                println!("  [{}] -> failed fast: {}", at(), report(&error))
+            }
+            Err(error) => println!("  [{}] -> failed: {}", at(), report(&error)),
         }
     };
 
     println!("1. The service is flaky (drops two connections):");
-    failures.store(2, Ordering::SeqCst);
-    call();
+    mode.store(2, Ordering::SeqCst);
+    call().await;
 
-    println!("2. The service goes down:");
-    failures.store(-1, Ordering::SeqCst);
-    for _ in 0..3 {
-        call();
+    println!("2. The service is slow (answers after 2 s; each attempt may take 300 ms):");
+    mode.store(SLOW, Ordering::SeqCst);
+    call().await;
+
+    println!("3. The service goes down:");
+    mode.store(DOWN, Ordering::SeqCst);
+    call().await;
+    call().await;
+    if let Some(breaker) = pipeline.circuit_breaker() {
+        println!("   breaker: {}", breaker.state());
     }
-    println!("   breaker: {}", breaker.state());
 
-    println!("3. The service comes back; calls are rejected until the recovery timeout:");
-    failures.store(0, Ordering::SeqCst);
-    call();
-    thread::sleep(Duration::from_millis(700));
-    call();
-    call();
-    let stats = breaker.stats();
-    println!(
-        "   breaker: {} — {} ok, {} failed, {} rejected",
-        stats.state, stats.successful_calls, stats.failed_calls, stats.not_permitted_calls
-    );
+    println!("4. The service comes back; calls are refused until the recovery timeout:");
+    mode.store(0, Ordering::SeqCst);
+    call().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    call().await;
+    call().await;
+    if let Some(breaker) = pipeline.circuit_breaker() {
+        let stats = breaker.stats();
+        println!(
+            "   breaker: {} — {} ok, {} failed, {} refused",
+            stats.state, stats.successful_calls, stats.failed_calls, stats.not_permitted_calls
+        );
+    }
     Ok(())
 }
