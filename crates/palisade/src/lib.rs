@@ -1,33 +1,41 @@
 //! # Palisade: calls that survive failure
 //!
 //! Your service calls things that fail — databases, HTTP APIs, caches, object stores, brokers.
-//! Palisade wraps those calls in policies that make failure survivable: [`retry`] with backoff
-//! and jitter, a [`circuit_breaker`], [`rate_limit`]ers (direct and keyed); timeouts,
-//! bulkheads, fallbacks and hedging as they land. Every policy shares the same foundations:
+//! Palisade wraps those calls in policies that make failure survivable: a per-attempt
+//! [`timeout`], [`retry`] with backoff and jitter, a [`circuit_breaker`], [`rate_limit`]ers
+//! (direct and keyed), a [`bulkhead`], a [`fallback`] and [`hedge`]d requests — composed in
+//! one [`pipeline`], with [`presets`] for the usual kinds of dependency.
 //!
-//! - [`clock`] — one time source (precise, coarse, manual, tokio), so every timing behaviour
-//!   runs on virtual time in tests;
-//! - [`Error`] — one error type that keeps your operation's error apart from a policy's
-//!   rejection;
-//! - [`event`] — one listener mechanism for logs, metrics and callbacks, free when unused;
-//! - [`predicate`] — one way to say which outcomes count (retryable, failure, ignored).
-//!
-//! The common case is one expression:
+//! The common case is one preset pipeline, built once and shared:
 //!
 //! ```
-//! use palisade::retry::Retry;
-//! use std::time::Duration;
+//! use palisade::presets::Preset;
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let retry = Retry::builder()
-//!     .max_attempts(3)
-//!     .exponential(Duration::from_millis(200))
-//!     .build()?;
-//! let body = retry.call(|| async { Ok::<_, std::io::Error>("hello") }).await?;
-//! assert_eq!(body, "hello");
+//! // 30 s per attempt, 3 attempts with exponential backoff from 0.5 s and full jitter,
+//! // a breaker that opens after 3 consecutive failures and tries again after 30 s.
+//! let users = Preset::Database.pipeline().name("users").build()?;
+//! let user = users.call(|| async { Ok::<_, std::io::Error>("user 7") }).await?;
+//! assert_eq!(user, "user 7");
 //! # Ok(()) }
 //! ```
+//!
+//! A call returns `Result<T, Error<E>>`: [`Error::Operation`] is your error, untouched; the
+//! other variants say which policy stepped in (an open circuit, a timeout, exhausted retries,
+//! a full bulkhead, a rate limit) and when to try again. [`resilient`] does the same as an
+//! attribute on a function.
+//!
+//! Every policy shares the same foundations:
+//!
+//! - [`clock`] — one time base for reading and waiting (precise, coarse, tokio, your runtime's
+//!   timer, or virtual time: a [`ManualClock`](clock::ManualClock) runs every policy without
+//!   real waits, and a [`Simulation`](clock::Simulation) replays a scenario exactly);
+//! - [`Error`] — one error type that keeps your operation's error apart from a policy's
+//!   rejection, each cause reported once;
+//! - [`event`] — one listener mechanism for logs, metrics and callbacks, free when unused;
+//! - [`backend`] — where breakers and limiters keep their state: in this process, or shared
+//!   by a fleet.
 //!
 //! ## Features
 //!
@@ -40,7 +48,8 @@
 //! - `http` (implies `tower`): the layers over `http::Request<B>` with any body; retry
 //!   replays bodies kept up to a cap ([`tower::BufferBodies`]).
 //! - `config`: [`config`] — pipelines from TOML, YAML, JSON and environment variables.
-//! - `serde`: status snapshots as JSON ([`status::StatusReport::to_json`]).
+//! - `serde`: status and health as JSON ([`status::StatusReport::to_json`],
+//!   [`health::HealthReport::to_json`]).
 //! - `metrics`, `tracing`, `prometheus`: [`observe`] — policy events as `metrics` counters,
 //!   gauges and histograms, as `tracing` events (and a span per pipeline call), and as
 //!   Prometheus text.
