@@ -115,12 +115,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .recovery_timeout(Duration::from_millis(600))
                 .half_open_requests(1)
         })
+        // A ping is safe to send twice: a timed-out attempt may be repeated (without this, a
+        // late attempt — which may have reached the service — ends the call).
+        .idempotent(true)
         .on_event(move |event: &Event<'_>| match event {
             Event::CircuitBreaker(CircuitBreakerEvent::StateTransition {
-                from, to, reason, ..
+                from,
+                to,
+                reason,
+                ..
             }) => println!("  [{}] breaker {from} -> {to} ({reason})", at()),
             Event::Retry(RetryEvent::RetryScheduled { attempt, delay, .. }) => {
-                println!("  [{}] attempt {attempt} failed; retrying in {delay:.0?}", at())
+                println!(
+                    "  [{}] attempt {attempt} failed; retrying in {delay:.0?}",
+                    at()
+                )
             }
             _ => {}
         })

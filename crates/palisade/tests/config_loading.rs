@@ -1355,3 +1355,40 @@ fn whole_number_messages_give_the_range_the_build_accepts() {
     let err = toml("[policies.x.rate_limit]\nrate = \"-1/s\"\nburst = 1").unwrap_err();
     assert!(err.reason().contains("from 1 to 4294967295"), "{err}");
 }
+
+#[test]
+fn idempotent_comes_from_a_file_or_the_environment_and_lets_timed_out_attempts_repeat() {
+    let from_file = Loader::from_str(
+        Format::Toml,
+        "[policies.reads]\npreset = \"cache\"\nidempotent = true\n",
+    )
+    .load()
+    .expect("loads");
+    assert_eq!(from_file.policies["reads"].idempotent, Some(true));
+    let from_env = Loader::from_str(Format::Toml, "[policies.writes]\npreset = \"database\"\n")
+        .env_from([("PALISADE_WRITES_IDEMPOTENT", "false")])
+        .load()
+        .expect("loads");
+    assert_eq!(from_env.policies["writes"].idempotent, Some(false));
+
+    // A late attempt: repeated only where the calls were declared idempotent.
+    let late_calls = |config: &PalisadeConfig, name: &str, preset: Preset| {
+        let clock = ManualClock::new();
+        let p = config
+            .builder(name)
+            .expect("known")
+            .clock(clock.clone())
+            .build()
+            .expect("builds");
+        let limit = preset.settings().timeout;
+        let mut calls = 0;
+        let _ = p.call_blocking(|| {
+            calls += 1;
+            clock.advance(limit + Duration::from_nanos(1));
+            Ok::<_, &str>(())
+        });
+        calls
+    };
+    assert_eq!(late_calls(&from_file, "reads", Preset::Cache), 2); // its 2 attempts
+    assert_eq!(late_calls(&from_env, "writes", Preset::Database), 1);
+}

@@ -308,6 +308,7 @@ fn a_prefixed_pipeline_reports_every_policy_under_the_prefix() {
         .retry(|r| r.max_attempts(2).fixed(ms(10)).jitter(Jitter::None))
         .circuit_breaker(|b| b.failure_threshold(5))
         .on_event(MetricsListener::new().prefix("myapp"))
+        .idempotent(true) // the late first attempt is retried
         .build()
         .unwrap();
 

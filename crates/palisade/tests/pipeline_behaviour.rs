@@ -409,6 +409,7 @@ async fn a_per_attempt_timeout_is_retried_and_counted_as_a_breaker_failure() {
         .timeout(secs(1))
         .retry(fixed(3, ms(100)))
         .circuit_breaker(|b| b.failure_threshold(5))
+        .idempotent(true)
         .build()
         .unwrap();
     let calls = Cell::new(0);
@@ -436,6 +437,7 @@ async fn exhausted_retries_carry_the_last_timeout() {
     let p = builder()
         .timeout(secs(1))
         .retry(fixed(3, ms(100)))
+        .idempotent(true)
         .build()
         .unwrap();
     let start = Instant::now();
@@ -462,6 +464,7 @@ async fn the_per_attempt_timeout_fires_per_attempt_and_the_total_timeout_ends_th
         .total_timeout(ms(4800))
         .retry(fixed(10, ms(500)))
         .circuit_breaker(|b| b.failure_threshold(10))
+        .idempotent(true)
         .build()
         .unwrap();
     let calls = Cell::new(0);
@@ -490,6 +493,7 @@ async fn an_attempt_cut_short_by_the_total_timeout_is_not_recorded_by_the_breake
         .total_timeout(secs(3))
         .retry(fixed(10, ms(500)))
         .circuit_breaker(|b| b.failure_threshold(10).half_open_requests(1))
+        .idempotent(true)
         .build()
         .unwrap();
     let dropped = Cell::new(0);
@@ -584,26 +588,60 @@ async fn retry_if_leaves_errors_it_rejects_unretried() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_if_does_not_stop_per_attempt_timeouts_from_being_retried() {
-    let p = builder()
+async fn a_timed_out_attempt_is_not_repeated_unless_the_call_is_idempotent() {
+    // An INSERT that committed but answered late must not run again: a pipeline that was not
+    // declared idempotent starts a timed-out operation exactly once, whatever retry_if says.
+    for refuse_all in [false, true] {
+        let p = builder()
+            .timeout(secs(1))
+            .retry(fixed(3, ms(100)))
+            .build()
+            .unwrap()
+            .retry_if(move |_: &u16| !refuse_all);
+        let calls = Cell::new(0);
+        let err = p
+            .call(|| {
+                bump(&calls);
+                async {
+                    sleep(HANG).await;
+                    Ok::<(), u16>(())
+                }
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.get(), 1, "retry_if refusing all: {refuse_all}");
+        assert_eq!(timeout_limit(&err), secs(1));
+    }
+    // Declared idempotent — for the pipeline or for one call — it is attempted again.
+    let idempotent = builder()
         .timeout(secs(1))
-        .retry(fixed(2, ms(100)))
+        .retry(fixed(3, ms(100)))
+        .idempotent(true)
         .build()
-        .unwrap()
-        .retry_if(|_: &u16| false);
-    let calls = Cell::new(0);
-    let err = p
-        .call(|| {
+        .unwrap();
+    let per_call = builder()
+        .timeout(secs(1))
+        .retry(fixed(3, ms(100)))
+        .build()
+        .unwrap();
+    for (p, one_call) in [(&idempotent, false), (&per_call, true)] {
+        let calls = Cell::new(0);
+        let op = || {
             bump(&calls);
             async {
                 sleep(HANG).await;
                 Ok::<(), u16>(())
             }
-        })
-        .await
+        };
+        let err = if one_call {
+            p.call_idempotent(op).await
+        } else {
+            p.call(op).await
+        }
         .unwrap_err();
-    assert_eq!(calls.get(), 2);
-    assert_eq!(timeout_limit(&exhausted(err, 2, max_attempts(2))), secs(1));
+        assert_eq!(calls.get(), 3);
+        assert_eq!(timeout_limit(&exhausted(err, 3, max_attempts(3))), secs(1));
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -1173,6 +1211,7 @@ async fn the_pipelines_listener_hears_every_policy_under_the_pipelines_name() {
         .circuit_breaker(|b| b.failure_threshold(5))
         .hedge(|h| h.delay(secs(5)))
         .timeout(secs(1))
+        .idempotent(true)
         .build()
         .unwrap();
     let calls = Cell::new(0);

@@ -175,6 +175,7 @@ fn a_late_attempt_is_a_timeout_retried_and_counted_as_a_breaker_failure() {
         .timeout(secs(1))
         .retry(fixed(3, ms(100)))
         .circuit_breaker(|b| b.failure_threshold(5))
+        .idempotent(true)
         .build()
         .unwrap();
     let calls = Cell::new(0);
@@ -212,6 +213,7 @@ fn exhausted_blocking_retries_carry_the_last_timeout() {
     let p = builder(&clock)
         .timeout(secs(1))
         .retry(fixed(3, ms(100)))
+        .idempotent(true)
         .build()
         .unwrap();
     let err = p

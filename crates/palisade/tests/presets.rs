@@ -97,10 +97,38 @@ fn every_preset_pipeline_carries_its_numbers() {
 }
 
 #[test]
+fn presets_do_not_repeat_a_timed_out_attempt_by_default() {
+    for (preset, name, timeout, ..) in TABLE {
+        let clock = ManualClock::new();
+        let p = preset.pipeline().clock(clock.clone()).build().unwrap();
+        let mut calls = 0;
+        let err = p
+            .call_blocking(|| {
+                calls += 1;
+                clock.advance(ms(timeout) + Duration::from_nanos(1));
+                Ok::<_, &str>("late")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout { limit, .. } if limit == ms(timeout)),
+            "{name}: {err:?}"
+        );
+        assert_eq!(calls, 1, "{name}: a late attempt may have done its work");
+    }
+}
+
+#[test]
 fn every_presets_timeout_bounds_each_attempt() {
     for (preset, name, timeout, attempts, ..) in TABLE {
         let clock = ManualClock::new();
-        let p = preset.pipeline().clock(clock.clone()).build().unwrap();
+        // Declared idempotent, so late attempts are attempted again (see
+        // `presets_do_not_repeat_a_timed_out_attempt_by_default` for the default).
+        let p = preset
+            .pipeline()
+            .clock(clock.clone())
+            .idempotent(true)
+            .build()
+            .unwrap();
         // Exactly the limit is in time.
         let out = p.call_blocking(|| {
             clock.advance(ms(timeout));

@@ -441,6 +441,7 @@ async fn poll_ready_is_always_ready_and_the_pipeline_bounds_the_inner_wait() {
     let pipeline = builder()
         .timeout(secs(1))
         .retry(fixed(2, ms(500)))
+        .idempotent(true)
         .build()
         .unwrap();
     let mut service = PipelineLayer::new(pipeline).layer(NeverReady);
@@ -498,9 +499,11 @@ async fn a_request_sent_once_still_goes_through_the_other_policies() {
 async fn a_request_sent_once_that_times_out_ends_with_that_timeout() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
+    // Declared idempotent, so only the missing copy of the request stops a second attempt.
     let pipeline = builder()
         .timeout(ms(50))
         .retry(fixed(3, ms(10)))
+        .idempotent(true)
         .build()
         .unwrap();
     let mut service = PipelineLayer::new(pipeline)

@@ -14,7 +14,7 @@
 use figment::value::Value;
 
 /// The settings directly under a policy, as the environment spells them.
-const FLAT_KEYS: [&str; 11] = [
+const FLAT_KEYS: [&str; 12] = [
     "PRESET",
     "SEED",
     "BACKEND",
@@ -26,6 +26,7 @@ const FLAT_KEYS: [&str; 11] = [
     "FAILURE_THRESHOLD",
     "RECOVERY_TIMEOUT",
     "RETRY_REJECTIONS",
+    "IDEMPOTENT",
 ];
 
 /// The settings of [`FLAT_KEYS`] that are durations, and so also take the

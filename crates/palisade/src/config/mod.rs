@@ -57,6 +57,7 @@
 //! failure_threshold = 5               # ... and circuit_breaker.*
 //! recovery_timeout = "30s"
 //! retry_rejections = false
+//! idempotent = false                  # true: a timed-out attempt may be repeated
 //!
 //! [policies.payments.retry]           # RetrySection
 //! max_attempts = 5
@@ -147,7 +148,7 @@
 //!
 //! `KEY` is one of the settings directly under a policy (`PRESET`, `TIMEOUT`,
 //! `TOTAL_TIMEOUT`, `MAX_ATTEMPTS`, `BASE_DELAY`, `MAX_DELAY`, `FAILURE_THRESHOLD`,
-//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
+//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`, `IDEMPOTENT`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
 //! `RATE_LIMIT`, `BULKHEAD`, `HEDGE`) followed by a double underscore and its keys. The
 //! policy name may contain underscores: the longest key that ends the name wins
 //! (`API_TOTAL_TIMEOUT` is `total_timeout` of `api`). Policy names are lower-cased, so a

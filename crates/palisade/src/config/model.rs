@@ -77,6 +77,10 @@ pub struct PolicyConfig {
     /// [`PipelineBuilder::retry_rejections`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_rejections: Option<bool>,
+    /// Whether the calls are idempotent, so a timed-out attempt may be repeated; see
+    /// [`PipelineBuilder::idempotent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
     /// Retry settings; present adds retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySection>,
@@ -537,6 +541,7 @@ impl PolicyConfig {
             });
         }
         builder = set(builder, self.retry_rejections, |b, v| b.retry_rejections(v));
+        builder = set(builder, self.idempotent, |b, v| b.idempotent(v));
         builder = set(builder, self.timeout, |b, v| b.timeout(v));
         builder = set(builder, self.total_timeout, |b, v| b.total_timeout(v));
         builder = set(builder, self.max_attempts, |b, v| b.max_attempts(v));

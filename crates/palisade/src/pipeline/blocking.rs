@@ -104,6 +104,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: stack.retry_rejections,
+            timeouts: stack.idempotent,
             breaker: stack.breaker.as_ref(),
         };
         let floor = Floor {

@@ -96,6 +96,7 @@ pub struct PipelineBuilder {
     total_timeout: Option<Part<Duration, Timeout>>,
     retry: Option<Part<RetryBuilder, Retry>>,
     retry_rejections: bool,
+    idempotent: bool,
     breaker: Option<Part<CircuitBreakerBuilder, CircuitBreaker>>,
     hedge: Option<Part<HedgeBuilder, Hedge>>,
     attempt_timeout: Option<Part<Duration, Timeout>>,
@@ -115,6 +116,7 @@ impl PipelineBuilder {
             total_timeout: None,
             retry: None,
             retry_rejections: false,
+            idempotent: false,
             breaker: None,
             hedge: None,
             attempt_timeout: None,
@@ -394,6 +396,44 @@ impl PipelineBuilder {
         self
     }
 
+    /// Declares the calls through this pipeline idempotent: safe to run twice. Only then is
+    /// an attempt that timed out — which may have reached the dependency and done its work,
+    /// an INSERT that committed but answered late — attempted again. Off by default: a
+    /// timed-out attempt ends the call with [`Error::Timeout`](crate::Error::Timeout) (it
+    /// still counts as a failure for the breaker). Per call,
+    /// [`call_idempotent`](Pipeline::call_idempotent) declares the same for one call.
+    /// Errors your operation returns are retried as `retry_if` says, idempotent or not: only
+    /// your error type knows whether it came before or after the request was sent.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// let build = |idempotent| palisade::pipeline::Pipeline::builder()
+    ///     .timeout(Duration::from_millis(100))
+    ///     .retry(|r| r.max_attempts(3))
+    ///     .idempotent(idempotent)
+    ///     .build();
+    /// for (idempotent, expected) in [(false, 1), (true, 3)] {
+    ///     let started = AtomicU32::new(0);
+    ///     let out = build(idempotent)?
+    ///         .call(|| async {
+    ///             started.fetch_add(1, Ordering::SeqCst);
+    ///             tokio::time::sleep(Duration::from_secs(1)).await; // answers too late
+    ///             Ok::<_, std::io::Error>(())
+    ///         })
+    ///         .await;
+    ///     assert!(out.is_err());
+    ///     assert_eq!(started.load(Ordering::SeqCst), expected);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
     /// Adds a circuit breaker configured by `configure` (applied to the preset's breaker, if
     /// any; a shared breaker is replaced by a fresh one — so are the shortcuts
     /// [`failure_threshold`](Self::failure_threshold) and
@@ -574,6 +614,7 @@ impl PipelineBuilder {
                     total_timeout,
                     retry,
                     retry_rejections: self.retry_rejections,
+                    idempotent: self.idempotent,
                     breaker,
                     hedge,
                     attempt_timeout,
@@ -602,6 +643,7 @@ impl fmt::Debug for PipelineBuilder {
             .field("total_timeout", &self.total_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("retry_rejections", &self.retry_rejections)
+            .field("idempotent", &self.idempotent)
             .finish_non_exhaustive()
     }
 }

@@ -48,7 +48,7 @@ impl<E> RetryAfter<E> for NoHint {
 }
 
 /// Retry's question inside a pipeline: the user's predicate for operation errors; per-attempt
-/// timeouts always; rejections only when configured; never an exhausted inner retry or an
+/// timeouts only for idempotent calls (a timed-out attempt may have done its work); rejections only when configured; never an exhausted inner retry or an
 /// impossible request. When the attempt's failure has just opened the breaker and rejections
 /// are not retried, retry is vetoed ([`StopReason::CircuitOpened`]): the next attempt could
 /// only be refused, so retry stops at once with the attempt's own error instead of sleeping
@@ -57,6 +57,8 @@ impl<E> RetryAfter<E> for NoHint {
 pub(super) struct Retryable<'a, R> {
     pub(super) operation: &'a R,
     pub(super) rejections: bool,
+    /// The call is idempotent: a timed-out attempt may be repeated.
+    pub(super) timeouts: bool,
     pub(super) breaker: Option<&'a CircuitBreaker>,
 }
 
@@ -88,7 +90,7 @@ impl<E, R: Predicate<E>> Predicate<Error<E>> for Retryable<'_, R> {
     fn test(&self, error: &Error<E>) -> bool {
         match error {
             Error::Operation(error) => self.operation.test(error),
-            Error::Timeout { .. } => true,
+            Error::Timeout { .. } => self.timeouts,
             Error::CircuitOpen { .. } | Error::BulkheadFull { .. } | Error::RateLimited { .. } => {
                 self.rejections
             }

@@ -134,6 +134,9 @@ pub(crate) struct Stack {
     pub(crate) total_timeout: Option<Timeout>,
     pub(crate) retry: Option<Retry>,
     pub(crate) retry_rejections: bool,
+    /// Calls are declared idempotent: an attempt that may have reached the dependency (it
+    /// timed out) may be repeated.
+    pub(crate) idempotent: bool,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) hedge: Option<Hedge>,
     pub(crate) attempt_timeout: Option<Timeout>,
@@ -259,6 +262,7 @@ impl Pipeline {
             total_timeout: None,
             retry: None,
             retry_rejections: false,
+            idempotent: false,
             breaker: None,
             hedge: None,
             attempt_timeout: None,
@@ -421,6 +425,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             total_timeout: new.total_timeout.clone(),
             retry: new.retry.clone(),
             retry_rejections: new.retry_rejections,
+            idempotent: new.idempotent,
             breaker,
             hedge,
             attempt_timeout: new.attempt_timeout.clone(),

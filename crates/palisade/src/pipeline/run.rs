@@ -204,6 +204,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: self.stack.retry_rejections,
+            timeouts: idempotent || self.stack.idempotent,
             breaker: self.stack.breaker.as_ref(),
         };
         let floor = Floor {
