@@ -337,6 +337,10 @@ fn builder(args: &Args, fn_name: &str) -> TokenStream {
             chain.extend(quote_spanned!(setting.span=> .#method(#count)));
         }
     }
+    if let Some(idempotent) = &args.idempotent {
+        let flag = idempotent.value;
+        chain.extend(quote_spanned!(idempotent.span=> .idempotent(#flag)));
+    }
     if let Some(backend) = &args.backend {
         let path = &backend.tokens;
         chain.extend(quote_spanned!(backend.span=> .backend(#path())));

@@ -74,6 +74,7 @@
 //! | `total_timeout` | duration | all attempts and backoff sleeps together |
 //! | `base_delay`, `max_delay` | duration | retry's first delay and its cap |
 //! | `recovery_timeout` | duration | how long the breaker stays open |
+//! | `idempotent` | `true` or `false` (default) | whether an attempt that timed out may be repeated: only a body that is safe to run twice should say `true` |
 //!
 //! A duration is a string with units — `"250ms"`, `"30s"`, `"2m"`, `"1.5s"`, `"1m30s"`,
 //! `"1m 30s"`, `"2 hours"`, `"1d"` — or, as the reference docs write it, a float number of

@@ -120,11 +120,35 @@ async fn question_mark_converts_into_the_body_error_type() {
 
 static SLOW_CALLS: AtomicU32 = AtomicU32::new(0);
 
-#[resilient(timeout = "50ms", max_attempts = 2, base_delay = "10ms")]
+#[resilient(
+    timeout = "50ms",
+    max_attempts = 2,
+    base_delay = "10ms",
+    idempotent = true
+)]
 async fn slow() -> Result<(), DbError> {
     SLOW_CALLS.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(())
+}
+
+static SLOW_WRITE_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[resilient(timeout = "50ms", max_attempts = 2, base_delay = "10ms")]
+async fn slow_write() -> Result<(), DbError> {
+    SLOW_WRITE_CALLS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_runs_once_unless_the_function_is_idempotent() {
+    let error = slow_write().await.unwrap_err();
+    assert_eq!(SLOW_WRITE_CALLS.load(Ordering::SeqCst), 1);
+    assert!(
+        matches!(error, palisade::Error::Timeout { limit, .. } if limit == Duration::from_millis(50)),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

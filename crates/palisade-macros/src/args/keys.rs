@@ -34,6 +34,7 @@ pub(crate) enum Field {
     MaxDelay,
     RecoveryTimeout,
     Backend,
+    Idempotent,
 }
 
 /// How a key's value is written.
@@ -51,6 +52,8 @@ pub(super) enum Kind {
     Seconds,
     /// A path to a function (`backend = crate::fleet`).
     Path,
+    /// `true` or `false`.
+    Bool,
 }
 
 /// Every accepted key: its spelling, the field it sets and how its value is written.
@@ -68,6 +71,7 @@ const KEYS: &[(&str, Field, Kind)] = &[
     ("max_delay", Field::MaxDelay, Kind::Duration),
     ("recovery_timeout", Field::RecoveryTimeout, Kind::Duration),
     ("backend", Field::Backend, Kind::Path),
+    ("idempotent", Field::Idempotent, Kind::Bool),
 ];
 
 /// Settings of the reference docs' decorator that the attribute deliberately does not take,

@@ -65,6 +65,8 @@ pub(crate) struct Args {
     pub(crate) recovery_timeout: Option<Setting<u64>>,
     /// The function that gives the pipeline its backend: a path, in `tokens`.
     pub(crate) backend: Option<Setting<()>>,
+    /// The body is safe to run twice: a timed-out attempt may be repeated.
+    pub(crate) idempotent: Option<Setting<bool>>,
     /// A preset was given, even `"custom"` (then `preset` is `None`).
     preset_given: bool,
 }
@@ -154,6 +156,20 @@ impl Args {
                 }
                 self.backend = Some(setting((), key, value));
             }
+            Kind::Bool => match value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(flag),
+                    ..
+                }) => self.idempotent = Some(setting(flag.value, key, value)),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        value,
+                        format!(
+                            "`{key}` takes `true` or `false` (`{key} = true`: the body is safe                              to run twice, so an attempt that timed out may be repeated)"
+                        ),
+                    ));
+                }
+            },
         }
         Ok(())
     }

@@ -215,3 +215,12 @@ fn edit_distance_counts_typos() {
     assert_eq!(did_you_mean("nme", ["name", "preset"]), Some("name"));
     assert_eq!(did_you_mean("xyz", ["name", "preset"]), None);
 }
+
+#[test]
+fn idempotent_takes_a_bool_literal() {
+    let args = parse(quote!(preset = "database", idempotent = true)).unwrap();
+    assert_eq!(args.idempotent.map(|s| s.value), Some(true));
+    assert!(
+        error(quote!(preset = "database", idempotent = "yes")).contains("takes `true` or `false`")
+    );
+}
