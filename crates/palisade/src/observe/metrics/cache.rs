@@ -1,0 +1,196 @@
+//! The handle cache: label keys per policy name, handles per process-wide recorder.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use ::metrics::{
+    Counter as CounterHandle, Gauge as GaugeHandle, Histogram as HistogramHandle, Key, Label,
+    Recorder, SharedString,
+};
+
+use super::table::*;
+use crate::circuit_breaker::State;
+
+/// Entries per [`Chunk`].
+pub(super) const CHUNK: usize = 8;
+
+/// An append-only list of entries, read without locks.
+pub(super) struct Chunk {
+    pub(super) entries: [OnceLock<Entry>; CHUNK],
+    pub(super) next: OnceLock<Box<Chunk>>,
+}
+
+impl Chunk {
+    pub(super) fn new() -> Self {
+        Chunk {
+            entries: [const { OnceLock::new() }; CHUNK],
+            next: OnceLock::new(),
+        }
+    }
+}
+
+/// What the listener keeps for one policy name.
+pub(super) struct Entry {
+    /// The policy name, as the `name` label's value.
+    pub(super) label: SharedString,
+    /// The key of every series, at [`series`] indices.
+    pub(super) keys: Box<[Key]>,
+    /// Handles registered from `keys`, per process-wide recorder ([`RECORDERS`] index).
+    pub(super) handles: [Box<[OnceLock<Handle>]>; 2],
+}
+
+pub(super) enum Handle {
+    Counter(CounterHandle),
+    Gauge(GaugeHandle),
+    Histogram(HistogramHandle),
+}
+
+impl Entry {
+    pub(super) fn new(names: &[SharedString], policy: &str) -> Entry {
+        let label = SharedString::from_shared(Arc::from(policy));
+        let mut keys = Vec::with_capacity(SERIES);
+        for (metric, name) in names.iter().enumerate() {
+            let name_label = || Label::new("name", label.clone());
+            match (series_count(metric), EXTRA[metric]) {
+                (0, _) => {}
+                (_, Some((key, values))) => keys.extend(values.iter().map(|value| {
+                    Key::from_parts(
+                        name.clone(),
+                        vec![name_label(), Label::from_static_parts(key, value)],
+                    )
+                })),
+                (_, None) => keys.push(Key::from_parts(name.clone(), vec![name_label()])),
+            }
+        }
+        let handles = || (0..SERIES).map(|_| OnceLock::new()).collect();
+        Entry {
+            label,
+            keys: keys.into_boxed_slice(),
+            handles: [handles(), handles()],
+        }
+    }
+}
+
+/// The recorders that live as long as the process, by address, in the order first seen:
+/// the facade's no-op recorder and the global recorder (installed at most once, never
+/// dropped). Only their handles are cached.
+pub(super) static RECORDERS: [OnceLock<usize>; 2] = [OnceLock::new(), OnceLock::new()];
+
+/// The last recorder address found to be a scoped recorder (0: none), so that updates into
+/// a scoped recorder do not ask again.
+pub(super) static SCOPED: Mutex<usize> = Mutex::new(0);
+
+pub(super) fn address(recorder: &dyn Recorder) -> usize {
+    std::ptr::from_ref(recorder).cast::<()>() as usize
+}
+
+/// The [`RECORDERS`] index of `recorder`, if it lives as long as the process.
+#[inline]
+pub(super) fn process_wide(recorder: &dyn Recorder) -> Option<usize> {
+    let address = address(recorder);
+    for (index, known) in RECORDERS.iter().enumerate() {
+        match known.get() {
+            Some(&known) if known == address => return Some(index),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    identify(address)
+}
+
+/// A recorder address not seen before (or a scoped one): a thread that has no scoped
+/// recorder sees the global recorder or the no-op one; if it sees this address, the
+/// recorder lives as long as the process. Asked once per new address.
+#[cold]
+#[inline(never)]
+pub(super) fn identify(wanted: usize) -> Option<usize> {
+    let mut scoped = SCOPED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *scoped == wanted {
+        return None;
+    }
+    let seen_elsewhere = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("palisade-metrics-probe".into())
+            .spawn_scoped(scope, || ::metrics::with_recorder(address))
+            .ok()
+            .and_then(|probe| probe.join().ok())
+    });
+    if seen_elsewhere != Some(wanted) {
+        *scoped = wanted;
+        return None;
+    }
+    for (index, known) in RECORDERS.iter().enumerate() {
+        // Under the lock: nobody else sets a slot between the test and the set.
+        match known.get() {
+            Some(&known) if known == wanted => return Some(index),
+            Some(_) => {}
+            None => {
+                let _ = known.set(wanted);
+                return Some(index);
+            }
+        }
+    }
+    None
+}
+
+/// One event's updates: the current recorder, the policy's entry and, if the recorder is a
+/// process-wide one, its cached handles.
+pub(super) struct Updates<'a> {
+    pub(super) recorder: &'a dyn Recorder,
+    pub(super) entry: &'a Entry,
+    pub(super) handles: Option<&'a [OnceLock<Handle>]>,
+}
+
+impl Updates<'_> {
+    #[inline]
+    pub(super) fn handle(
+        &self,
+        series: usize,
+        register: impl FnOnce() -> Handle,
+    ) -> Option<&Handle> {
+        self.handles
+            .and_then(|handles| handles.get(series))
+            .map(|handle| handle.get_or_init(register))
+    }
+
+    pub(super) fn key(&self, series: usize) -> &Key {
+        // `keys` has SERIES elements and `series` indices stay below SERIES (unit-tested).
+        &self.entry.keys[series]
+    }
+
+    pub(super) fn count(&self, series: usize, value: u64) {
+        let register = || self.recorder.register_counter(self.key(series), &METADATA);
+        match self.handle(series, || Handle::Counter(register())) {
+            Some(Handle::Counter(counter)) => counter.increment(value),
+            Some(_) => {}
+            None => register().increment(value),
+        }
+    }
+
+    pub(super) fn gauge(&self, series: usize, update: impl FnOnce(&GaugeHandle)) {
+        let register = || self.recorder.register_gauge(self.key(series), &METADATA);
+        match self.handle(series, || Handle::Gauge(register())) {
+            Some(Handle::Gauge(gauge)) => update(gauge),
+            Some(_) => {}
+            None => update(&register()),
+        }
+    }
+
+    pub(super) fn observe(&self, series: usize, value: f64) {
+        let register = || {
+            self.recorder
+                .register_histogram(self.key(series), &METADATA)
+        };
+        match self.handle(series, || Handle::Histogram(register())) {
+            Some(Handle::Histogram(histogram)) => histogram.record(value),
+            Some(_) => {}
+            None => register().record(value),
+        }
+    }
+
+    pub(super) fn breaker_state(&self, state: State) {
+        for (index, s) in STATES.into_iter().enumerate() {
+            let value = if s == state { 1.0 } else { 0.0 };
+            self.gauge(series(M::CbState, index), |gauge| gauge.set(value));
+        }
+    }
+}
