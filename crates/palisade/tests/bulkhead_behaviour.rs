@@ -431,7 +431,9 @@ fn a_blocking_waiter_gives_up_after_max_wait_on_the_policy_clock() {
         let b = b.clone();
         move || b.acquire_blocking().map(|_permit| ())
     });
-    while b.queued() != 1 {
+    // Queued, and its wait registered on the clock: only then may time move (a wait
+    // registered after the first step would be measured from there).
+    while b.queued() != 1 || clock.pending_timers() == 0 {
         std::thread::yield_now();
     }
     clock.advance(Duration::from_millis(999));

@@ -416,6 +416,15 @@ impl Future for ManualSleep {
             }
             {
                 let mut timers = this.clock.timers();
+                // Time moves only under this lock: checked again here, a step taken since the
+                // check above cannot slip between it and the registration (the timer would be
+                // queued after that step fired what was due, and never fire).
+                if this.clock.now() >= this.deadline {
+                    if let Some(key) = this.key.take() {
+                        timers.remove(key);
+                    }
+                    return Poll::Ready(());
+                }
                 match this.key.and_then(|key| timers.armed(key)) {
                     Some(slot) => {
                         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
