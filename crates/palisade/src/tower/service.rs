@@ -269,48 +269,23 @@ fn settle<E, Resp>(
     error: Error<Failure<E, Resp>>,
     attempt_limit: Option<Duration>,
 ) -> Result<Resp, Error<E>> {
-    Err(match error {
-        Error::Operation(Failure::Response { response, .. }) => return Ok(response),
-        Error::Operation(Failure::Error { error, .. }) => Error::Operation(error),
-        Error::Operation(Failure::NotReplayable) => Error::Timeout {
-            limit: attempt_limit.unwrap_or_default(),
-        },
+    match error {
+        Error::Operation(Failure::Response { response, .. }) => Ok(response),
         Error::RetriesExhausted {
             attempts,
             reason,
             last_error,
-        } => match settle(*last_error, attempt_limit) {
-            Ok(response) => return Ok(response),
-            Err(last) => Error::retries_exhausted(attempts, reason, last),
-        },
-        Error::CircuitOpen {
-            name,
-            state,
-            retry_after,
-        } => Error::CircuitOpen {
-            name,
-            state,
-            retry_after,
-        },
-        Error::RateLimited { name, retry_after } => Error::RateLimited { name, retry_after },
-        Error::InsufficientCapacity {
-            name,
-            requested,
-            capacity,
-        } => Error::InsufficientCapacity {
-            name,
-            requested,
-            capacity,
-        },
-        Error::Timeout { limit } => Error::Timeout { limit },
-        Error::BulkheadFull {
-            name,
-            max_concurrent,
-        } => Error::BulkheadFull {
-            name,
-            max_concurrent,
-        },
-    })
+        } => settle(*last_error, attempt_limit)
+            .map_err(|last| Error::retries_exhausted(attempts, reason, last)),
+        // The policies' own rejections pass through as they are.
+        other => Err(other.and_then_operation(|failure| match failure {
+            Failure::Error { error, .. } => Error::Operation(error),
+            // (A response was settled above.)
+            Failure::NotReplayable | Failure::Response { .. } => Error::Timeout {
+                limit: attempt_limit.unwrap_or_default(),
+            },
+        })),
+    }
 }
 
 impl<S, R, B, H, C, P> fmt::Debug for PipelineService<S, R, B, H, C, P> {
