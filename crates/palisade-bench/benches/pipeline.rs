@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::observe::Prometheus;
 use palisade::pipeline::Pipeline;
-use palisade::rate_limit::{Algorithm, Rate};
+use palisade_bench::ATTEMPT_TIMEOUT;
 use tokio::runtime::Runtime;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_resilience::bulkhead::BulkheadLayer;
@@ -68,9 +68,6 @@ use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 use tower_resilience::ratelimiter::RateLimiterLayer;
 use tower_resilience::retry::{ExponentialRandomBackoff, RetryLayer};
 use tower_resilience::timelimiter::TimeLimiterLayer;
-
-/// Per-attempt timeout, both sides.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The protected operation: an async call that succeeds with an opaque value.
 async fn operation() -> Result<u64, std::io::Error> {
@@ -91,15 +88,7 @@ fn palisade_pipeline() -> Pipeline {
 }
 
 fn palisade_builder() -> palisade::pipeline::PipelineBuilder {
-    Pipeline::builder()
-        .rate_limit(Algorithm::Gcra {
-            rate: Rate::per_second(u32::MAX),
-            burst: 1_000_000,
-        })
-        .bulkhead(|b| b.max_concurrent(1024))
-        .timeout(ATTEMPT_TIMEOUT)
-        .retry(|r| r.max_attempts(3))
-        .circuit_breaker(|b| b)
+    palisade_bench::happy_path_pipeline()
 }
 
 fn happy_path(c: &mut Criterion) {

@@ -25,27 +25,15 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::clock::Clock;
-use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
-use palisade_bench::two_threads;
+use palisade::rate_limit::{Algorithm, Rate};
+use palisade_bench::{
+    coarse_clock as coarse, limiter as palisade, spent_limiter as spent, two_threads,
+};
 
 const BURST: u32 = 1_000_000;
 
 fn rate() -> Rate {
     Rate::per_second(u32::MAX)
-}
-
-/// A coarse clock with its upkeep running (palisade never starts the thread on its own; the
-/// quanta release governor uses keeps its own upkeep).
-fn coarse() -> Clock {
-    palisade::clock::start_coarse_clock(Duration::from_millis(1)).unwrap_or_else(|e| panic!("{e}"));
-    Clock::coarse()
-}
-
-fn palisade(algorithm: Algorithm, clock: Clock) -> RateLimiter {
-    RateLimiter::builder(algorithm)
-        .clock(clock)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn gcra() -> Algorithm {
@@ -97,17 +85,6 @@ fn direct_check(c: &mut Criterion) {
 
 fn direct_check_reject(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limit/direct_check_reject");
-    let spent = |clock: Clock| {
-        let limiter = palisade(
-            Algorithm::Gcra {
-                rate: Rate::new(1, Duration::from_secs(3600)),
-                burst: 1,
-            },
-            clock,
-        );
-        let _ = limiter.check();
-        limiter
-    };
     let quota = governor::Quota::per_hour(NonZeroU32::MIN);
     let limiter = spent(Clock::monotonic());
     group.bench_function("palisade_gcra", |b| b.iter(|| black_box(limiter.check())));

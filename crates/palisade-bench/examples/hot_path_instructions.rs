@@ -20,7 +20,15 @@ use std::time::Duration;
 
 use palisade::clock::Clock;
 use palisade::pipeline::Pipeline;
-use palisade::rate_limit::{Algorithm, Rate, RateLimiter};
+use palisade::rate_limit::RateLimiter;
+use palisade_bench::{admitting_quota, coarse_clock as coarse, limiter, spent_limiter as spent};
+
+/// The pipeline of `benches/pipeline.rs`.
+fn pipeline() -> Pipeline {
+    palisade_bench::happy_path_pipeline()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
 
 async fn operation() -> Result<u64, std::io::Error> {
     Ok(black_box(42))
@@ -33,57 +41,12 @@ fn run<O>(n: u64, mut routine: impl FnMut() -> O) {
     }
 }
 
-fn limiter(algorithm: Algorithm, clock: Clock) -> RateLimiter {
-    RateLimiter::builder(algorithm)
-        .clock(clock)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn admitting(clock: Clock) -> RateLimiter {
-    limiter(
-        Algorithm::Gcra {
-            rate: Rate::per_second(u32::MAX),
-            burst: 1_000_000,
-        },
-        clock,
-    )
-}
-
-fn spent(clock: Clock) -> RateLimiter {
-    let limiter = limiter(
-        Algorithm::Gcra {
-            rate: Rate::new(1, Duration::from_secs(3600)),
-            burst: 1,
-        },
-        clock,
-    );
-    let _ = limiter.check();
-    limiter
-}
-
-/// A coarse clock with its refresher running.
-fn coarse() -> Clock {
-    palisade::clock::start_coarse_clock(Duration::from_millis(1)).unwrap_or_else(|e| panic!("{e}"));
-    Clock::coarse()
+    limiter(admitting_quota(), clock)
 }
 
 fn upkeep() -> governor::clock::QuantaUpkeepClock {
     governor::clock::QuantaUpkeepClock::from_interval(Duration::from_millis(1))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn pipeline() -> Pipeline {
-    Pipeline::builder()
-        .rate_limit(Algorithm::Gcra {
-            rate: Rate::per_second(u32::MAX),
-            burst: 1_000_000,
-        })
-        .bulkhead(|b| b.max_concurrent(1024))
-        .timeout(Duration::from_secs(1))
-        .retry(|r| r.max_attempts(3))
-        .circuit_breaker(|b| b)
-        .build()
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -7,26 +7,16 @@
 //! Usage: `pipeline_instructions <palisade|palisade_metrics> <n>`.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use palisade::observe::Prometheus;
-use palisade::pipeline::Pipeline;
-use palisade::rate_limit::{Algorithm, Rate};
 
 async fn operation() -> Result<u64, std::io::Error> {
     Ok(black_box(42))
 }
 
+/// The pipeline of `benches/pipeline.rs`.
 fn builder() -> palisade::pipeline::PipelineBuilder {
-    Pipeline::builder()
-        .rate_limit(Algorithm::Gcra {
-            rate: Rate::per_second(u32::MAX),
-            burst: 1_000_000,
-        })
-        .bulkhead(|b| b.max_concurrent(1024))
-        .timeout(Duration::from_secs(1))
-        .retry(|r| r.max_attempts(3))
-        .circuit_breaker(|b| b)
+    palisade_bench::happy_path_pipeline()
 }
 
 fn main() {
