@@ -281,8 +281,14 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
         "palisade: the pipeline of #[resilient] fn `{fn_name}` did not build although its \
          arguments were checked at compile time; please report this as a palisade bug: {{}}"
     );
+    // A pipeline that retries or has a breaker classifies errors (`E: Classify`).
+    let pipeline_ty = if classifies(args) {
+        quote!(::palisade::pipeline::Classified)
+    } else {
+        quote!(::palisade::pipeline::Pipeline)
+    };
     let new_body = quote! {{
-        static __PALISADE_PIPELINE: ::std::sync::OnceLock<::palisade::pipeline::Pipeline> =
+        static __PALISADE_PIPELINE: ::std::sync::OnceLock<#pipeline_ty> =
             ::std::sync::OnceLock::new();
         #delay_checks
         let #pipeline_var = __PALISADE_PIPELINE.get_or_init(|| match #pipeline.build() {
@@ -296,6 +302,18 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
     Ok(function.into_token_stream())
 }
 
+/// Whether the pipeline retries or has a circuit breaker (a preset, or a retry or breaker
+/// setting): then it retries and counts errors by their class, and `E` must implement
+/// `palisade::classify::Classify`. A pipeline of timeouts alone does not ask.
+fn classifies(args: &Args) -> bool {
+    args.preset.is_some()
+        || args.max_attempts.is_some()
+        || args.failure_threshold.is_some()
+        || args.base_delay.is_some()
+        || args.max_delay.is_some()
+        || args.recovery_timeout.is_some()
+}
+
 /// `Preset::X.pipeline().name(..)` (or `Pipeline::builder()`) followed by each override.
 fn builder(args: &Args, fn_name: &str) -> TokenStream {
     let mut chain = match &args.preset {
@@ -303,6 +321,7 @@ fn builder(args: &Args, fn_name: &str) -> TokenStream {
             let variant = syn::Ident::new(preset.variant, preset.span);
             quote_spanned!(preset.span=> ::palisade::presets::Preset::#variant.pipeline())
         }
+        None if classifies(args) => quote!(::palisade::pipeline::Pipeline::builder().classified()),
         None => quote!(::palisade::pipeline::Pipeline::builder()),
     };
     let name = match &args.name {

@@ -19,6 +19,19 @@ enum DbError {
     Io(std::io::ErrorKind),
 }
 
+/// Unavailable: the database was not reached (retried); not found: an answer; an I/O error by
+/// its kind.
+impl palisade::classify::Classify for DbError {
+    fn class(&self) -> palisade::classify::ErrorClass {
+        use palisade::classify::{Classify, ErrorClass};
+        match self {
+            DbError::Unavailable => ErrorClass::Unreached,
+            DbError::NotFound(_) => ErrorClass::Answer,
+            DbError::Io(kind) => std::io::Error::from(*kind).class(),
+        }
+    }
+}
+
 impl From<std::io::Error> for DbError {
     fn from(error: std::io::Error) -> Self {
         DbError::Io(error.kind())
@@ -269,7 +282,7 @@ fn countdown(mut left: u32) -> Result<u32, DbError> {
     // A blocking body may mutate its arguments; the change carries into the next attempt.
     left -= 1;
     if left > 0 {
-        return Err(DbError::NotFound(u64::from(left)));
+        return Err(DbError::Unavailable);
     }
     Ok(left)
 }
@@ -381,7 +394,8 @@ impl Repository {
     #[inline]
     pub fn find(&self, id: u64) -> Result<&str, DbError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Err(DbError::NotFound(id));
+            let _ = id;
+            return Err(DbError::Unavailable);
         }
         Ok(&self.name)
     }

@@ -13,6 +13,7 @@
 //! counts every time. The Prometheus exposition goes to stdout; a summary (health and status)
 //! goes to stderr.
 
+use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -54,7 +55,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = flaky.fetch_add(1, Ordering::Relaxed);
             async move {
                 if n.is_multiple_of(2) {
-                    Err(format!("502 from the payment provider (request {n})"))
+                    // A 503 "come back later": the provider did nothing, so even a
+                    // non-idempotent charge is retried.
+                    Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        format!("503 from the payment provider (request {n})"),
+                    ))
                 } else {
                     Ok("charged")
                 }
@@ -75,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inventory = registry.pipeline("inventory")?;
     for _ in 0..5 {
         let result = inventory
-            .call(|| async { Err::<u32, _>("connection refused") })
+            .call(|| async { Err::<u32, _>(io::Error::from(io::ErrorKind::ConnectionRefused)) })
             .await;
         if let Err(error) = result {
             eprintln!("inventory: {error}");
@@ -124,7 +130,7 @@ impl palisade::registry::PipelineSource for WithObservability {
     fn builder(
         &self,
         name: &str,
-    ) -> Option<Result<palisade::pipeline::PipelineBuilder, palisade::ConfigError>> {
+    ) -> Option<Result<palisade::pipeline::ClassifiedBuilder, palisade::ConfigError>> {
         palisade::registry::PipelineSource::builder(&self.config, name)
             .map(|b| b.map(|b| b.clock(Clock::tokio()).on_event(self.listener.clone())))
     }
@@ -133,9 +139,9 @@ impl palisade::registry::PipelineSource for WithObservability {
         &self,
         name: &str,
         decorate: &dyn Fn(
-            palisade::pipeline::PipelineBuilder,
-        ) -> palisade::pipeline::PipelineBuilder,
-    ) -> Option<Result<palisade::pipeline::Pipeline, palisade::ConfigError>> {
+            palisade::pipeline::ClassifiedBuilder,
+        ) -> palisade::pipeline::ClassifiedBuilder,
+    ) -> Option<Result<palisade::pipeline::Classified, palisade::ConfigError>> {
         let listener = self.listener.clone();
         palisade::registry::PipelineSource::build(&self.config, name, &move |b| {
             decorate(b.clock(Clock::tokio()).on_event(listener.clone()))

@@ -64,6 +64,7 @@ mod backoff;
 mod builder;
 pub mod bulkhead;
 pub mod circuit_breaker;
+pub mod classify;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;

@@ -52,6 +52,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::classify::ByClass;
 use crate::error::ConfigError;
 use crate::pipeline::{Pipeline, PipelineBuilder};
 use crate::rate_limit::{Algorithm, Rate};
@@ -216,9 +217,10 @@ impl Preset {
     /// assert_eq!(p.retry().map(|r| r.config().max_attempts), Some(3));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn pipeline(self) -> PipelineBuilder {
+    pub fn pipeline(self) -> PipelineBuilder<ByClass, ByClass> {
         let s = self.settings();
         Pipeline::builder()
+            .classified()
             .name(self.name())
             .timeout(s.timeout)
             .retry(|r| {

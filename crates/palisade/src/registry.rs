@@ -33,16 +33,18 @@ use std::sync::{Arc, RwLock};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::health::{HealthCheck, HealthReport};
-use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::pipeline::{Classified, ClassifiedBuilder, Pipeline, PipelineBuilder};
 use crate::status::{
     BreakerStatus, BulkheadStatus, History, PolicyStatus, RateLimitStatus, StatusReport, WallTime,
 };
 
 /// Where a registry gets the pipeline for a name: typically a configuration. Implemented for
-/// every `Fn(&str) -> Option<Result<PipelineBuilder, ConfigError>>` (`None`: no such policy).
+/// every `Fn(&str) -> Option<Result<PipelineBuilder<_, _>, ConfigError>>` (`None`: no such
+/// policy). The registry's pipelines are [`Classified`]: a builder from
+/// [`Pipeline::builder`] is classified when the registry takes it.
 ///
 /// ```
-/// use palisade::pipeline::{Pipeline, PipelineBuilder};
+/// use palisade::pipeline::Pipeline;
 /// use palisade::registry::PipelineSource;
 /// let only_cache = |name: &str| (name == "cache").then(|| Ok(Pipeline::builder().name(name)));
 /// assert!(only_cache.builder("cache").is_some());
@@ -50,7 +52,7 @@ use crate::status::{
 /// ```
 pub trait PipelineSource: Send + Sync {
     /// The builder for `name`, `None` if the source has no such policy.
-    fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, ConfigError>>;
+    fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, ConfigError>>;
 
     /// Builds pipeline `name` with `decorate` applied to its builder last (the registry adds
     /// its history listener there). The default builds [`builder`](Self::builder) and places
@@ -59,12 +61,12 @@ pub trait PipelineSource: Send + Sync {
     fn build(
         &self,
         name: &str,
-        decorate: &dyn Fn(PipelineBuilder) -> PipelineBuilder,
-    ) -> Option<Result<Pipeline, ConfigError>> {
+        decorate: &dyn Fn(ClassifiedBuilder) -> ClassifiedBuilder,
+    ) -> Option<Result<Classified, ConfigError>> {
         self.builder(name).map(|builder| {
             builder
                 .map(decorate)
-                .and_then(PipelineBuilder::build)
+                .and_then(ClassifiedBuilder::build)
                 .map_err(|error| at(name, error))
         })
     }
@@ -75,12 +77,12 @@ pub trait PipelineSource: Send + Sync {
     }
 }
 
-impl<F> PipelineSource for F
+impl<F, R, B> PipelineSource for F
 where
-    F: Fn(&str) -> Option<Result<PipelineBuilder, ConfigError>> + Send + Sync,
+    F: Fn(&str) -> Option<Result<PipelineBuilder<R, B>, ConfigError>> + Send + Sync,
 {
-    fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, ConfigError>> {
-        self(name)
+    fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, ConfigError>> {
+        self(name).map(|builder| builder.map(PipelineBuilder::classified))
     }
 }
 
@@ -102,7 +104,7 @@ pub struct Registry {
 
 struct Inner {
     source: RwLock<Arc<dyn PipelineSource>>,
-    pipelines: RwLock<BTreeMap<String, Pipeline>>,
+    pipelines: RwLock<BTreeMap<String, Classified>>,
     history: Option<History>,
     /// Stamps status reports when there is no history (whose clock stamps them otherwise).
     wall: WallTime,
@@ -254,7 +256,7 @@ impl Registry {
     /// assert!(palisade::registry::Registry::empty().names().is_empty());
     /// ```
     pub fn empty() -> Self {
-        Registry::new(|_: &str| None)
+        Registry::new(|_: &str| None::<Result<ClassifiedBuilder, ConfigError>>)
     }
 
     /// The pipeline named `name`: the existing one, or a new one from the source (built once,
@@ -267,7 +269,7 @@ impl Registry {
     /// assert_eq!(registry.pipeline("payments")?.name(), "payments");
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn pipeline(&self, name: &str) -> Result<Pipeline, ConfigError> {
+    pub fn pipeline(&self, name: &str) -> Result<Classified, ConfigError> {
         if let Some(pipeline) = read(&self.inner.pipelines).get(name) {
             return Ok(pipeline.clone());
         }
@@ -285,11 +287,11 @@ impl Registry {
     /// them before their first call); the first error stops it.
     ///
     /// ```
-    /// use palisade::pipeline::{Pipeline, PipelineBuilder};
+    /// use palisade::pipeline::{Pipeline, ClassifiedBuilder};
     /// use palisade::registry::{PipelineSource, Registry};
     /// struct Two;
     /// impl PipelineSource for Two {
-    ///     fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, palisade::ConfigError>> {
+    ///     fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, palisade::ConfigError>> {
     ///         Some(Ok(Pipeline::builder().name(name)))
     ///     }
     ///     fn names(&self) -> Vec<String> { vec!["a".into(), "b".into()] }
@@ -307,7 +309,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Registers `pipeline` under `name`, replacing any pipeline of that name.
+    /// Registers `pipeline`'s policies under `name`, replacing any pipeline of that name. The
+    /// registry hands out [`Classified`] pipelines: the hooks `pipeline` carries are not
+    /// kept (set them again on what [`get`](Self::get) returns).
     ///
     /// ```
     /// use palisade::pipeline::Pipeline;
@@ -316,7 +320,8 @@ impl Registry {
     /// assert_eq!(registry.names(), ["x"]);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn insert(&self, name: impl Into<String>, pipeline: Pipeline) {
+    pub fn insert<R, B, H>(&self, name: impl Into<String>, pipeline: Pipeline<R, B, H>) {
+        let pipeline = pipeline.retry_after(crate::pipeline::NoHint).classified();
         write(&self.inner.pipelines).insert(name.into(), pipeline);
     }
 
@@ -325,7 +330,7 @@ impl Registry {
     /// ```
     /// assert!(palisade::registry::Registry::empty().get("x").is_none());
     /// ```
-    pub fn get(&self, name: &str) -> Option<Pipeline> {
+    pub fn get(&self, name: &str) -> Option<Classified> {
         read(&self.inner.pipelines).get(name).cloned()
     }
 
@@ -347,7 +352,7 @@ impl Registry {
     /// assert_eq!(registry.pipelines().len(), 1);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn pipelines(&self) -> Vec<(String, Pipeline)> {
+    pub fn pipelines(&self) -> Vec<(String, Classified)> {
         read(&self.inner.pipelines)
             .iter()
             .map(|(name, pipeline)| (name.clone(), pipeline.clone()))
@@ -441,7 +446,7 @@ impl Registry {
                 None => report.kept.push(name.clone()),
                 Some(_) => {
                     let history = self.inner.history.as_ref();
-                    let decorate = |b: PipelineBuilder| with_history(b, history);
+                    let decorate = |b: ClassifiedBuilder| with_history(b, history);
                     let new = match source.build(name, &decorate) {
                         Some(result) => result?,
                         None => continue,
@@ -463,7 +468,7 @@ impl Registry {
     }
 }
 
-fn with_history(builder: PipelineBuilder, history: Option<&History>) -> PipelineBuilder {
+fn with_history(builder: ClassifiedBuilder, history: Option<&History>) -> ClassifiedBuilder {
     match history {
         Some(history) => builder.on_event(history.clone()),
         None => builder,
@@ -474,8 +479,8 @@ fn build(
     source: &dyn PipelineSource,
     name: &str,
     history: Option<&History>,
-) -> Result<Pipeline, ConfigError> {
-    let decorate = |b: PipelineBuilder| with_history(b, history);
+) -> Result<Classified, ConfigError> {
+    let decorate = |b: ClassifiedBuilder| with_history(b, history);
     source.build(name, &decorate).unwrap_or_else(|| {
         Err(ConfigError::new(
             "registry",

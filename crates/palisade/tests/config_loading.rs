@@ -819,7 +819,7 @@ fn the_per_attempt_timeout_from_configuration_is_the_one_that_fires() {
         .expect("builds");
     let result = p.call_blocking(|| {
         clock.advance(Duration::from_secs(1));
-        Ok::<_, ()>(())
+        Ok::<_, std::io::Error>(())
     });
     let limit = match result {
         Err(Error::Timeout { limit, .. }) => limit,
@@ -1385,7 +1385,7 @@ fn idempotent_comes_from_a_file_or_the_environment_and_lets_timed_out_attempts_r
         let _ = p.call_blocking(|| {
             calls += 1;
             clock.advance(limit + Duration::from_nanos(1));
-            Ok::<_, &str>(())
+            Ok::<_, std::io::Error>(())
         });
         calls
     };

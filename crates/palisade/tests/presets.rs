@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::fault::Down;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,7 +108,7 @@ fn presets_do_not_repeat_a_timed_out_attempt_by_default() {
             .call_blocking(|| {
                 calls += 1;
                 clock.advance(ms(timeout) + Duration::from_nanos(1));
-                Ok::<_, &str>("late")
+                Ok::<_, Down>("late")
             })
             .unwrap_err();
         assert!(
@@ -132,7 +134,7 @@ fn every_presets_timeout_bounds_each_attempt() {
         // Exactly the limit is in time.
         let out = p.call_blocking(|| {
             clock.advance(ms(timeout));
-            Ok::<_, &str>("ok")
+            Ok::<_, Down>("ok")
         });
         assert_eq!(out, Ok("ok"), "{name}");
         // Every attempt a nanosecond late: each one is a timeout of the per-attempt limit.
@@ -141,7 +143,7 @@ fn every_presets_timeout_bounds_each_attempt() {
             .call_blocking(|| {
                 calls += 1;
                 clock.advance(ms(timeout) + Duration::from_nanos(1));
-                Ok::<_, &str>("late")
+                Ok::<_, Down>("late")
             })
             .unwrap_err();
         match err {
@@ -174,15 +176,15 @@ fn every_presets_breaker_opens_after_its_consecutive_failures_for_its_recovery()
             .build()
             .unwrap();
         for _ in 0..failures - 1 {
-            let _ = p.call_blocking(|| Err::<(), _>("down"));
+            let _ = p.call_blocking(|| Err::<(), _>(Down));
         }
         assert_eq!(
             p.circuit_breaker().unwrap().state(),
             State::Closed,
             "{name}"
         );
-        let _ = p.call_blocking(|| Err::<(), _>("down"));
-        match p.call_blocking(|| Ok::<_, &str>(())) {
+        let _ = p.call_blocking(|| Err::<(), _>(Down));
+        match p.call_blocking(|| Ok::<_, Down>(())) {
             Err(Error::CircuitOpen {
                 name: n,
                 state: State::Open,
@@ -222,7 +224,7 @@ fn every_presets_backoff_is_exponential_with_full_jitter_capped_at_max_delay() {
             .build()
             .unwrap();
         for _ in 0..200 {
-            let _ = p.call_blocking(|| Err::<(), _>("down"));
+            let _ = p.call_blocking(|| Err::<(), _>(Down));
         }
         let delays = delays.lock().unwrap();
         assert_eq!(delays.len(), 200 * (attempts as usize - 1), "{name}");
@@ -346,19 +348,19 @@ fn the_api_rate_limit_preset_admits_a_burst_of_20_then_10_per_second() {
         .unwrap();
     for i in 0..20 {
         assert_eq!(
-            p.call_blocking(|| Ok::<_, &str>(i)),
+            p.call_blocking(|| Ok::<_, Down>(i)),
             Ok(i),
             "burst call {i}"
         );
     }
-    match p.call_blocking(|| Ok::<_, &str>(20)) {
+    match p.call_blocking(|| Ok::<_, Down>(20)) {
         Err(Error::RateLimited {
             name, retry_after, ..
         }) => assert_eq!((&*name, retry_after), ("api", ms(100))),
         other => panic!("expected RateLimited, got {other:?}"),
     }
     clock.advance(ms(100));
-    assert_eq!(p.call_blocking(|| Ok::<_, &str>(21)), Ok(21));
+    assert_eq!(p.call_blocking(|| Ok::<_, Down>(21)), Ok(21));
     assert_eq!(now(&clock), ms(100));
 }
 
@@ -373,11 +375,11 @@ fn the_database_rate_limit_preset_admits_a_burst_of_100_then_50_per_second() {
         .unwrap();
     for i in 0..100 {
         assert!(
-            p.call_blocking(|| Ok::<_, &str>(i)).is_ok(),
+            p.call_blocking(|| Ok::<_, Down>(i)).is_ok(),
             "burst call {i}"
         );
     }
-    let err = p.call_blocking(|| Ok::<_, &str>(100)).unwrap_err();
+    let err = p.call_blocking(|| Ok::<_, Down>(100)).unwrap_err();
     assert!(
         matches!(err, Error::RateLimited { retry_after, .. } if retry_after == ms(20)),
         "{err:?}"

@@ -5,16 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::fault::Down;
 use palisade::ConfigError;
 use palisade::circuit_breaker::{CircuitBreaker, SlidingWindow, State};
 use palisade::clock::ManualClock;
 use palisade::health::{self, Health, HealthCheck};
-use palisade::pipeline::{Pipeline, PipelineBuilder};
+use palisade::pipeline::{Classified, Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::registry::Registry;
 
-fn fail(p: &Pipeline) {
-    let _ = p.call_blocking(|| Err::<(), _>("down"));
+fn fail(p: &Classified) {
+    let _ = p.call_blocking(|| Err::<(), _>(Down));
 }
 
 #[test]
@@ -25,7 +28,7 @@ fn one_pipeline_per_name_even_when_callers_race() {
         counter.fetch_add(1, Ordering::SeqCst);
         Some(Ok(Pipeline::builder().name(name).circuit_breaker(|b| b)))
     });
-    let pipelines: Vec<Pipeline> = std::thread::scope(|s| {
+    let pipelines: Vec<Classified> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| s.spawn(|| registry.pipeline("payments").expect("builds")))
             .collect();
@@ -315,7 +318,9 @@ fn a_reload_with_an_error_changes_nothing() {
 fn pipelines_the_new_source_drops_are_kept_and_reported() {
     let registry = Registry::new(source(2, 1, 4, 2));
     let old = registry.pipeline("legacy").unwrap();
-    let report = registry.reload(|_: &str| None).unwrap();
+    let report = registry
+        .reload(|_: &str| None::<Result<PipelineBuilder, ConfigError>>)
+        .unwrap();
     assert_eq!(report.kept, ["legacy"]);
     assert!(registry.pipeline("legacy").unwrap().shares_state_with(&old));
     // A name never created before is now unknown.
@@ -338,10 +343,10 @@ fn status_reports_every_part_and_the_recent_calls_bounded() {
     })
     .with_history(history);
     let p = registry.pipeline("orders").unwrap();
-    let _ = p.call_blocking(|| Ok::<_, &str>(()));
-    let _ = p.call_blocking(|| Err::<(), _>("down"));
-    let _ = p.call_blocking(|| Ok::<_, &str>(()));
-    let _ = p.call_blocking(|| Ok::<_, &str>(())); // the burst of 3 is spent: rejected
+    let _ = p.call_blocking(|| Ok::<_, Down>(()));
+    let _ = p.call_blocking(|| Err::<(), _>(Down));
+    let _ = p.call_blocking(|| Ok::<_, Down>(()));
+    let _ = p.call_blocking(|| Ok::<_, Down>(())); // the burst of 3 is spent: rejected
     let status = registry.status();
     let orders = &status.policies[0];
     assert_eq!(orders.name, "orders");
@@ -379,7 +384,7 @@ fn status_exports_as_json_to_a_file() {
         Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name).circuit_breaker(|b| b))))
             .with_history(palisade::status::History::new(5));
     let p = registry.pipeline("search").unwrap();
-    let _ = p.call_blocking(|| Ok::<_, &str>(()));
+    let _ = p.call_blocking(|| Ok::<_, Down>(()));
     let path = std::env::temp_dir().join(format!("palisade-status-{}.json", std::process::id()));
     registry.status().write_json(&path).unwrap();
     let json = std::fs::read_to_string(&path).unwrap();

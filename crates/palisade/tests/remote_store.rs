@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::fault::Down;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -555,12 +557,10 @@ async fn registries_built_from_configuration_share_the_fleet_state() {
     let payments_one = one.pipeline("payments").unwrap();
     let payments_two = two.pipeline("payments").unwrap();
     for _ in 0..2 {
-        let _ = payments_one
-            .call(|| async { Err::<(), _>("timeout") })
-            .await;
+        let _ = payments_one.call(|| async { Err::<(), _>(Down) }).await;
     }
     tokio::time::sleep(ms(300)).await;
-    let out = payments_two.call(|| async { Ok::<_, &str>(()) }).await;
+    let out = payments_two.call(|| async { Ok::<_, Down>(()) }).await;
     assert!(matches!(out, Err(Error::CircuitOpen { .. })), "{out:?}");
     // Health and status see the shared state too.
     let health = two.health(&palisade::health::HealthCheck::new());

@@ -233,7 +233,7 @@ pub use model::{
 
 use crate::backend::Backend;
 use crate::error::ConfigError;
-use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::pipeline::{Classified, ClassifiedBuilder};
 
 /// Every named pipeline's configuration: the whole file (`[policies.<name>]` tables).
 ///
@@ -369,7 +369,7 @@ impl PalisadeConfig {
     /// assert_eq!(db.retry().map(|r| r.config().max_attempts), Some(7));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder(&self, name: &str) -> Result<PipelineBuilder, LoadError> {
+    pub fn builder(&self, name: &str) -> Result<ClassifiedBuilder, LoadError> {
         let policy = self.policies.get(name).ok_or_else(|| self.unknown(name))?;
         let builder = policy.to_builder(name).map_err(|error| {
             let source = error.key().and_then(|key| self.source_of(key)).cloned();
@@ -438,7 +438,7 @@ impl PalisadeConfig {
     /// );
     /// # Ok::<(), palisade::config::LoadError>(())
     /// ```
-    pub fn pipeline(&self, name: &str) -> Result<Pipeline, LoadError> {
+    pub fn pipeline(&self, name: &str) -> Result<Classified, LoadError> {
         self.pipeline_with(name, |builder| builder)
     }
 
@@ -456,8 +456,8 @@ impl PalisadeConfig {
     pub fn pipeline_with(
         &self,
         name: &str,
-        configure: impl FnOnce(PipelineBuilder) -> PipelineBuilder,
-    ) -> Result<Pipeline, LoadError> {
+        configure: impl FnOnce(ClassifiedBuilder) -> ClassifiedBuilder,
+    ) -> Result<Classified, LoadError> {
         let builder = self.builder(name)?;
         configure(builder)
             .build()
@@ -627,7 +627,7 @@ impl PolicyConfig {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl crate::registry::PipelineSource for PalisadeConfig {
-    fn builder(&self, name: &str) -> Option<Result<PipelineBuilder, crate::ConfigError>> {
+    fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, crate::ConfigError>> {
         self.policies
             .contains_key(name)
             .then(|| self.builder(name).map_err(config_error))
@@ -636,8 +636,8 @@ impl crate::registry::PipelineSource for PalisadeConfig {
     fn build(
         &self,
         name: &str,
-        decorate: &dyn Fn(PipelineBuilder) -> PipelineBuilder,
-    ) -> Option<Result<Pipeline, crate::ConfigError>> {
+        decorate: &dyn Fn(ClassifiedBuilder) -> ClassifiedBuilder,
+    ) -> Option<Result<Classified, crate::ConfigError>> {
         self.policies
             .contains_key(name)
             .then(|| self.pipeline_with(name, decorate).map_err(config_error))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::error::LoadError;
 use super::value::{duration, named, rate};
 use crate::circuit_breaker::SlidingWindow;
-use crate::pipeline::{Pipeline, PipelineBuilder};
+use crate::pipeline::{ClassifiedBuilder, Pipeline};
 use crate::presets::Preset;
 use crate::rate_limit::{Algorithm, Rate};
 use crate::retry::{Jitter, RetryBudgetConfig, Strategy};
@@ -456,10 +456,10 @@ impl PolicyConfig {
     /// let err = policy.to_builder("api").unwrap_err();
     /// assert_eq!(err.key(), Some("policies.api.rate_limit.rate"));
     /// ```
-    pub fn to_builder(&self, name: &str) -> Result<PipelineBuilder, LoadError> {
+    pub fn to_builder(&self, name: &str) -> Result<ClassifiedBuilder, LoadError> {
         let mut builder = match self.preset {
             Some(preset) => preset.pipeline(),
-            None => Pipeline::builder(),
+            None => Pipeline::builder().classified(),
         }
         .name(name);
         builder = set(builder, self.seed, |b, v| b.seed(v));

@@ -1,14 +1,15 @@
 //! The blocking call: the same order on the calling thread.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 #[cfg(feature = "tracing")]
 use super::call_span;
-use super::classify::{Floor, Retryable};
+use super::classify::{FailureIf, Floor, RetryIf, RetryResult, Retryable};
 use super::{Now, Pipeline, RetryAfter};
 use crate::error::Error;
 use crate::fallback::{BlockingAction, Fallback};
-use crate::predicate::{Never, Predicate};
+use crate::predicate::Predicate;
 use crate::retry::Step;
 use crate::timeout::{Deadline, Timeout};
 
@@ -24,9 +25,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     pub fn call_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         #[cfg(feature = "tracing")]
@@ -40,9 +41,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     fn run_policies_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
@@ -104,7 +105,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: stack.retry_rejections,
-            timeouts: stack.idempotent,
+            idempotent: stack.idempotent,
+            result: PhantomData,
             breaker: stack.breaker.as_ref(),
         };
         let floor = Floor {
@@ -116,7 +118,13 @@ impl<R, B, H> Pipeline<R, B, H> {
             // The attempt took time: later attempts read the clock again.
             now.waited();
             past(&total)?;
-            match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
+            match attempts.record_or_veto(
+                outcome,
+                &classify,
+                &RetryResult(&self.retry_if, PhantomData),
+                &floor,
+                &classify,
+            ) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => {
                     // No sleep runs into the total limit: give up now (published as timed out).
@@ -147,9 +155,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
         P: Predicate<Error<E>>,
         A: BlockingAction<T, E>,
@@ -160,7 +168,7 @@ impl<R, B, H> Pipeline<R, B, H> {
     fn attempt_blocking<T, E, F>(&self, operation: &mut F, mut now: Now<'_>) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        B: Predicate<E>,
+        B: FailureIf<T, E>,
     {
         let stack = &*self.stack;
         let permit = match &stack.breaker {

@@ -9,6 +9,7 @@ use crate::backend::Backend;
 use crate::builder::PolicyBuilder;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder};
+use crate::classify::ByClass;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::event::Listener;
@@ -84,7 +85,13 @@ impl Own<'_> {
 /// let err = Pipeline::builder().retry(|r| r.max_attempts(0)).build().unwrap_err();
 /// assert_eq!((err.policy(), err.field()), ("retry", "max_attempts"));
 /// ```
-pub struct PipelineBuilder {
+///
+/// `R` and `B` are the hooks the pipeline will start with: [`Always`] for a builder from
+/// [`Pipeline::builder`] (every error retried and counted), [`ByClass`] for a preset's or
+/// after [`classified`](Self::classified) (see [`crate::classify`]).
+pub struct PipelineBuilder<R = Always, B = Always> {
+    retry_if: R,
+    failure_if: B,
     name: Option<Arc<str>>,
     clock: Option<Clock>,
     listeners: Vec<Arc<dyn Listener>>,
@@ -105,6 +112,8 @@ pub struct PipelineBuilder {
 impl PipelineBuilder {
     pub(super) fn new() -> Self {
         PipelineBuilder {
+            retry_if: Always,
+            failure_if: Always,
             name: None,
             clock: None,
             listeners: Vec::new(),
@@ -120,6 +129,58 @@ impl PipelineBuilder {
             breaker: None,
             hedge: None,
             attempt_timeout: None,
+        }
+    }
+}
+
+impl<R, B> PipelineBuilder<R, B> {
+    /// The pipeline will retry and count errors by their [class](crate::classify): both
+    /// hooks become [`ByClass`] (a preset's builder already does).
+    ///
+    /// ```
+    /// use palisade::pipeline::{Classified, Pipeline};
+    /// let p: Classified = Pipeline::builder().max_attempts(3).classified().build()?;
+    /// let mut calls = 0;
+    /// let _ = p.call_blocking(|| { calls += 1; Err::<(), _>(std::io::Error::from(std::io::ErrorKind::AlreadyExists)) });
+    /// assert_eq!(calls, 1); // a conflict is an answer: not retried
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn classified(self) -> PipelineBuilder<ByClass, ByClass> {
+        self.with_hooks(ByClass, ByClass)
+    }
+
+    /// The pipeline will retry and count every error: both hooks become [`Always`] (for an
+    /// error type that carries no class; see [`Pipeline::unclassified`]).
+    ///
+    /// ```
+    /// use palisade::presets::Preset;
+    /// let p = Preset::Cache.pipeline().unclassified().build()?;
+    /// assert_eq!(p.call_blocking(|| Ok::<_, String>(1)), Ok(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn unclassified(self) -> PipelineBuilder {
+        self.with_hooks(Always, Always)
+    }
+
+    fn with_hooks<R2, B2>(self, retry_if: R2, failure_if: B2) -> PipelineBuilder<R2, B2> {
+        PipelineBuilder {
+            retry_if,
+            failure_if,
+            name: self.name,
+            clock: self.clock,
+            listeners: self.listeners,
+            seed: self.seed,
+            backend: self.backend,
+            rate_limit: self.rate_limit,
+            rate_limit_max_wait: self.rate_limit_max_wait,
+            bulkhead: self.bulkhead,
+            total_timeout: self.total_timeout,
+            retry: self.retry,
+            retry_rejections: self.retry_rejections,
+            idempotent: self.idempotent,
+            breaker: self.breaker,
+            hedge: self.hedge,
+            attempt_timeout: self.attempt_timeout,
         }
     }
 
@@ -558,7 +619,7 @@ impl PipelineBuilder {
     /// let err = palisade::pipeline::Pipeline::builder().timeout(Duration::ZERO).build().unwrap_err();
     /// assert_eq!((err.policy(), err.field(), err.value()), ("pipeline", "timeout", "0ns"));
     /// ```
-    pub fn build(self) -> Result<Pipeline, ConfigError> {
+    pub fn build(self) -> Result<Pipeline<R, B>, ConfigError> {
         let name = self.name.unwrap_or_else(|| Arc::from(POLICY));
         let clock = self.clock.unwrap_or_default();
         let listeners = self.listeners;
@@ -629,14 +690,14 @@ impl PipelineBuilder {
                 }
                 .with_same_clock(),
             ),
-            retry_if: Always,
-            failure_if: Always,
+            retry_if: self.retry_if,
+            failure_if: self.failure_if,
             retry_after: NoHint,
         })
     }
 }
 
-impl fmt::Debug for PipelineBuilder {
+impl<R, B> fmt::Debug for PipelineBuilder<R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineBuilder")
             .field("name", &self.name)

@@ -72,10 +72,13 @@ use std::time::Duration;
 
 pub use crate::event::{CallOutcome, PipelineEvent};
 pub use builder::PipelineBuilder;
-pub use classify::{NoHint, RetryAfter};
+pub use classify::{
+    FailureIf, FailureOnResult, IgnoreIf, NoHint, RetryAfter, RetryIf, RetryOnResult,
+};
 
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
+use crate::classify::ByClass;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::Listener;
@@ -91,9 +94,11 @@ const POLICY: &str = "pipeline";
 /// Policies composed around a call; see the [module docs](self) for the order. Cheap to
 /// clone: clones share every policy's state.
 ///
-/// `R` classifies which operation errors retry retries ([`retry_if`](Self::retry_if)), `B`
-/// which ones the breaker counts as failures ([`failure_if`](Self::failure_if)); both default
-/// to every error.
+/// `R` decides which operation errors retry repeats ([`retry_if`](Self::retry_if), a
+/// [`RetryIf`]), `B` which ones the breaker counts as failures
+/// ([`failure_if`](Self::failure_if), a [`FailureIf`]); a pipeline built by hand retries and
+/// counts every error until told otherwise, one from a preset, a configuration or
+/// `#[resilient]` asks the error's class ([`Classified`], see [`crate::classify`]).
 ///
 /// ```
 /// use palisade::pipeline::Pipeline;
@@ -112,6 +117,31 @@ pub struct Pipeline<R = Always, B = Always, H = NoHint> {
     failure_if: B,
     retry_after: H,
 }
+
+/// A pipeline that retries and counts errors by their [class](crate::classify): what presets,
+/// configuration-built pipelines ([`Registry`](crate::registry::Registry)) and `#[resilient]`
+/// hand out. A plain type to store in a struct:
+///
+/// ```
+/// use palisade::pipeline::Classified;
+/// use palisade::presets::Preset;
+/// struct Users { db: Classified }
+/// let users = Users { db: Preset::Database.pipeline().build()? };
+/// let n = users.db.call_blocking(|| Ok::<_, std::io::Error>(1))?;
+/// # assert_eq!(n, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type Classified<H = NoHint> = Pipeline<ByClass, ByClass, H>;
+
+/// The builder of a [`Classified`] pipeline: a preset's, configuration's, or
+/// [`PipelineBuilder::classified`].
+///
+/// ```
+/// use palisade::pipeline::ClassifiedBuilder;
+/// let builder: ClassifiedBuilder = palisade::presets::Preset::Api.pipeline();
+/// # let _ = builder;
+/// ```
+pub type ClassifiedBuilder = PipelineBuilder<ByClass, ByClass>;
 
 impl<R: Clone, B: Clone, H: Clone> Clone for Pipeline<R, B, H> {
     fn clone(&self) -> Self {
@@ -280,9 +310,11 @@ impl Pipeline {
 }
 
 impl<R, B, H> Pipeline<R, B, H> {
-    /// Retries only the operation errors `predicate` says yes to (per-attempt timeouts are
-    /// always retried; rejections only with
-    /// [`retry_rejections`](PipelineBuilder::retry_rejections)).
+    /// Retries only the operation errors `predicate` says yes to, replacing the pipeline's
+    /// retry hook (a [`Predicate`](crate::predicate::Predicate) decides alone, whatever the
+    /// call's idempotency; any [`RetryIf`] is accepted). Per-attempt timeouts are retried only
+    /// for idempotent calls, rejections only with
+    /// [`retry_rejections`](PipelineBuilder::retry_rejections).
     ///
     /// ```
     /// let p = palisade::pipeline::Pipeline::builder().retry(|r| r.max_attempts(3)).build()?
@@ -302,8 +334,8 @@ impl<R, B, H> Pipeline<R, B, H> {
     }
 
     /// Counts only the operation errors `predicate` says yes to as breaker failures (the
-    /// others count as successes: the dependency answered). Per-attempt timeouts are always
-    /// failures.
+    /// others count as successes: the dependency answered), replacing the pipeline's breaker
+    /// hook (any [`FailureIf`] is accepted). Per-attempt timeouts are always failures.
     ///
     /// ```
     /// let p = palisade::pipeline::Pipeline::builder().circuit_breaker(|b| b.failure_threshold(1)).build()?
@@ -319,6 +351,97 @@ impl<R, B, H> Pipeline<R, B, H> {
             failure_if: predicate,
             retry_after: self.retry_after,
         }
+    }
+
+    /// Counts nothing — neither failure nor success — for the operation errors `predicate`
+    /// says yes to (a cancelled request, a client that went away); the breaker hook decides
+    /// the rest.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .circuit_breaker(|b| b.failure_threshold(1))
+    ///     .build()?
+    ///     .ignore_if(|status: &u16| *status == 499);
+    /// let _ = p.call_blocking(|| Err::<(), u16>(499));
+    /// assert!(p.call_blocking(|| Ok::<_, u16>(())).is_ok()); // 499 did not count
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn ignore_if<I>(self, predicate: I) -> Pipeline<R, IgnoreIf<B, I>, H> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: self.retry_if,
+            failure_if: IgnoreIf::new(self.failure_if, predicate),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Also retries a successful attempt whose value `predicate` says yes to (an HTTP 503
+    /// returned as `Ok`). When retry gives up, the last value is returned as it is.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().max_attempts(3).build()?
+    ///     .retry_on_result(|status: &u16| *status == 503);
+    /// let mut calls = 0;
+    /// let status = p.call_blocking(|| { calls += 1; Ok::<u16, std::io::Error>(if calls < 3 { 503 } else { 200 }) })?;
+    /// assert_eq!((status, calls), (200, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_on_result<P>(self, predicate: P) -> Pipeline<RetryOnResult<R, P>, B, H> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: RetryOnResult::new(self.retry_if, predicate),
+            failure_if: self.failure_if,
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Also counts a successful attempt whose value `predicate` says yes to as a breaker
+    /// failure (an HTTP 500 returned as `Ok`).
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder()
+    ///     .circuit_breaker(|b| b.failure_threshold(1))
+    ///     .build()?
+    ///     .failure_on_result(|status: &u16| *status >= 500);
+    /// let _ = p.call_blocking(|| Ok::<u16, std::io::Error>(502));
+    /// assert!(p.call_blocking(|| Ok::<u16, std::io::Error>(200)).is_err()); // the 502 opened it
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn failure_on_result<P>(self, predicate: P) -> Pipeline<R, FailureOnResult<B, P>, H> {
+        Pipeline {
+            stack: self.stack,
+            retry_if: self.retry_if,
+            failure_if: FailureOnResult::new(self.failure_if, predicate),
+            retry_after: self.retry_after,
+        }
+    }
+
+    /// Retries and counts errors by their [class](crate::classify) (both hooks become
+    /// [`ByClass`]): what presets, configuration and `#[resilient]` do by default.
+    ///
+    /// ```
+    /// let p = palisade::pipeline::Pipeline::builder().max_attempts(3).build()?.classified();
+    /// let mut calls = 0;
+    /// let _ = p.call_blocking(|| { calls += 1; Err::<(), _>(std::io::Error::from(std::io::ErrorKind::NotFound)) });
+    /// assert_eq!(calls, 1); // an answer is not retried
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn classified(self) -> Pipeline<ByClass, ByClass, H> {
+        self.retry_if(ByClass).failure_if(ByClass)
+    }
+
+    /// Retries and counts every operation error (both hooks become
+    /// [`Always`]): for an error type that carries no class (a string, an opaque report),
+    /// when you have decided that every error is worth retrying and is the dependency's fault.
+    ///
+    /// ```
+    /// use palisade::presets::Preset;
+    /// let p = Preset::Cache.pipeline().build()?.unclassified();
+    /// assert_eq!(p.call_blocking(|| Ok::<_, &str>(1)), Ok(1));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn unclassified(self) -> Pipeline<Always, Always, H> {
+        self.retry_if(Always).failure_if(Always)
     }
 
     /// Makes retry wait at least what an operation error asks for (a `Retry-After`), on top

@@ -2,15 +2,16 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 
 #[cfg(feature = "tracing")]
 use super::call_span;
-use super::classify::{Floor, Retryable};
+use super::classify::{FailureIf, Floor, RetryIf, RetryResult, Retryable};
 use super::{Now, Pipeline, RetryAfter};
 use crate::circuit_breaker::Verdict;
 use crate::error::Error;
 use crate::fallback::{Action, Fallback};
-use crate::predicate::{Never, Predicate};
+use crate::predicate::Predicate;
 use crate::retry::Step;
 use crate::timeout::{Timed, operation_result};
 
@@ -31,9 +32,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         self.traced(self.run(operation, false)).await
@@ -58,9 +59,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         self.traced(self.run(operation, true)).await
@@ -88,9 +89,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
         P: Predicate<Error<E>>,
         A: Action<T, E>,
@@ -112,9 +113,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         let start = self.start();
@@ -131,9 +132,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
@@ -193,9 +194,9 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-        R: Predicate<E>,
-        B: Predicate<E>,
+        E: fmt::Debug + 'static,
+        R: RetryIf<T, E>,
+        B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
         let Some(retry) = &self.stack.retry else {
@@ -204,7 +205,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         let classify = Retryable {
             operation: &self.retry_if,
             rejections: self.stack.retry_rejections,
-            timeouts: idempotent || self.stack.idempotent,
+            idempotent: idempotent || self.stack.idempotent,
+            result: PhantomData,
             breaker: self.stack.breaker.as_ref(),
         };
         let floor = Floor {
@@ -215,7 +217,13 @@ impl<R, B, H> Pipeline<R, B, H> {
             let outcome = self.attempt(operation, idempotent, now).await;
             // The attempt took time: later attempts read the clock again.
             now.waited();
-            match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
+            match attempts.record_or_veto(
+                outcome,
+                &classify,
+                &RetryResult(&self.retry_if, PhantomData),
+                &floor,
+                &classify,
+            ) {
                 Step::Done(result) => return result.map_err(Error::flatten),
                 Step::Sleep(delay) => retry.clock().sleep(delay).await,
             }
@@ -231,7 +239,7 @@ impl<R, B, H> Pipeline<R, B, H> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        B: Predicate<E>,
+        B: FailureIf<T, E>,
     {
         let stack = &*self.stack;
         let permit = match &stack.breaker {
@@ -273,12 +281,12 @@ impl<R, B, H> Pipeline<R, B, H> {
 
     pub(super) fn verdict<T, E>(&self, result: &Result<T, Error<E>>) -> Verdict
     where
-        B: Predicate<E>,
+        B: FailureIf<T, E>,
     {
         match result {
+            Ok(value) if self.failure_if.result_is_failure(value) => Verdict::Failure,
             Ok(_) => Verdict::Success,
-            Err(Error::Operation(error)) if self.failure_if.test(error) => Verdict::Failure,
-            Err(Error::Operation(_)) => Verdict::Success,
+            Err(Error::Operation(error)) => self.failure_if.error_verdict(error),
             Err(Error::Timeout { .. }) => Verdict::Failure,
             Err(_) => Verdict::Ignored,
         }

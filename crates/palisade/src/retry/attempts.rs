@@ -113,7 +113,7 @@ impl<'p> Attempts<'p> {
         delay_fn: &D,
     ) -> Step<T, E>
     where
-        E: std::fmt::Debug,
+        E: std::fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -135,7 +135,7 @@ impl<'p> Attempts<'p> {
         veto: &V,
     ) -> Step<T, E>
     where
-        E: std::fmt::Debug,
+        E: std::fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -181,7 +181,7 @@ impl<'p> Attempts<'p> {
         veto: &V,
     ) -> Step<T, E>
     where
-        E: std::fmt::Debug,
+        E: std::fmt::Debug + 'static,
         W: Predicate<E>,
         D: DelayFn<T, E>,
         V: Veto<E>,
@@ -203,7 +203,7 @@ impl<'p> Attempts<'p> {
         veto: &V,
     ) -> Step<T, E>
     where
-        E: std::fmt::Debug,
+        E: std::fmt::Debug + 'static,
         D: DelayFn<T, E>,
         V: Veto<E>,
     {
@@ -258,7 +258,11 @@ impl<'p> Attempts<'p> {
         Step::Sleep(delay)
     }
 
-    fn stop<T, E: std::fmt::Debug>(&self, outcome: Result<T, E>, reason: StopReason) -> Step<T, E> {
+    fn stop<T, E: std::fmt::Debug + 'static>(
+        &self,
+        outcome: Result<T, E>,
+        reason: StopReason,
+    ) -> Step<T, E> {
         self.publish_gave_up(reason, cause_of(&outcome));
         Step::Done(match outcome {
             Ok(value) => Ok(value),
@@ -335,7 +339,7 @@ impl<'p> Attempts<'p> {
     }
 }
 
-fn cause_of<T, E: std::fmt::Debug>(outcome: &Result<T, E>) -> Cause<'_> {
+fn cause_of<T, E: std::fmt::Debug + 'static>(outcome: &Result<T, E>) -> Cause<'_> {
     match outcome {
         Ok(_) => Cause::Result,
         Err(e) => Cause::Error(e),

@@ -1,5 +1,6 @@
 //! The events retry publishes, and why it stops.
 
+use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
@@ -70,22 +71,72 @@ impl<'a> RetryEvent<'a> {
     }
 }
 
-/// What an attempt returned that made retry act: an error (shown through `Debug`, so a
-/// listener can log any error type) or a result the result predicate rejected.
+/// What an attempt returned that made retry act: an error or a result the result predicate
+/// rejected. The error is shown through `Debug` (so a listener can log any error type) and
+/// can be had back as its own type with [`error`](Cause::error) or
+/// [`downcast`](Cause::downcast).
 ///
 /// ```
 /// use palisade::retry::Cause;
 /// let err = std::io::Error::other("reset");
 /// let cause = Cause::Error(&err);
 /// assert!(format!("{cause:?}").contains("reset"));
+/// assert_eq!(cause.error::<std::io::Error>().map(|e| e.kind()), Some(std::io::ErrorKind::Other));
 /// ```
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Cause<'a> {
     /// The attempt returned this error.
-    Error(&'a dyn fmt::Debug),
+    Error(&'a dyn ErrorValue),
     /// The attempt returned `Ok`, but the result predicate asked for a retry.
     Result,
+}
+
+/// An error retry can report: any `Debug + 'static` type (every error type without borrowed
+/// data). Implemented for all of them; it lets a [`Cause`] hand the error back typed.
+///
+/// ```
+/// use palisade::retry::ErrorValue;
+/// fn takes(_: &dyn ErrorValue) {}
+/// takes(&std::io::Error::other("x"));
+/// ```
+pub trait ErrorValue: fmt::Debug + Any {}
+
+impl<T: fmt::Debug + Any> ErrorValue for T {}
+
+impl<'a> Cause<'a> {
+    /// The attempt's error as the operation's own error type `E`: the error itself if it is
+    /// an `E`, or the operation error inside a pipeline's [`Error<E>`](crate::Error). `None`
+    /// for a rejected result, another type, or a policy's error (a timeout).
+    ///
+    /// ```
+    /// use palisade::retry::Cause;
+    /// #[derive(Debug, PartialEq)]
+    /// enum DbError { Busy }
+    /// let err: palisade::Error<DbError> = palisade::Error::Operation(DbError::Busy);
+    /// assert_eq!(Cause::Error(&err).error::<DbError>(), Some(&DbError::Busy));
+    /// assert_eq!(Cause::Result.error::<DbError>(), None);
+    /// ```
+    pub fn error<E: 'static>(&self) -> Option<&'a E> {
+        self.downcast::<E>().or_else(|| {
+            self.downcast::<crate::Error<E>>()
+                .and_then(crate::Error::operation_error)
+        })
+    }
+
+    /// The attempt's error if it is exactly a `T` (in a pipeline, a [`crate::Error<E>`]).
+    ///
+    /// ```
+    /// use palisade::retry::Cause;
+    /// let err: palisade::Error<std::io::Error> = palisade::Error::Operation(std::io::Error::other("x"));
+    /// assert!(Cause::Error(&err).downcast::<palisade::Error<std::io::Error>>().is_some());
+    /// ```
+    pub fn downcast<T: 'static>(&self) -> Option<&'a T> {
+        match *self {
+            Cause::Error(error) => (error as &dyn Any).downcast_ref::<T>(),
+            Cause::Result => None,
+        }
+    }
 }
 
 impl fmt::Debug for Cause<'_> {

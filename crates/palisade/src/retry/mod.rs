@@ -65,7 +65,7 @@
 //! delay, then one `Succeeded` or `GaveUp`. The builder's [`on_retry`](RetryBuilder::on_retry),
 //! [`on_success`](RetryBuilder::on_success) and [`on_failure`](RetryBuilder::on_failure) are
 //! the same events as callbacks. Errors reach listeners through `Debug`, which is why the
-//! call methods require `E: Debug`.
+//! call methods require `E: Debug + 'static` (an error type without borrowed data).
 
 mod attempts;
 pub mod budget;
@@ -370,7 +370,7 @@ impl<W, R, D> Retry<W, R, D> {
     pub fn call_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -396,7 +396,7 @@ impl<W, R, D> Retry<W, R, D> {
     pub fn call_blocking_with_report<T, E, F>(&self, mut operation: F) -> RetryReport<T, E>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -424,7 +424,7 @@ impl<W, R, D> Retry<W, R, D> {
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -443,7 +443,7 @@ impl<W, R, D> Retry<W, R, D> {
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -480,7 +480,7 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -503,7 +503,7 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,
@@ -526,7 +526,7 @@ impl<W, R, D> Retry<W, R, D> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
+        E: fmt::Debug + 'static,
         W: Predicate<E>,
         R: Predicate<T>,
         D: DelayFn<T, E>,

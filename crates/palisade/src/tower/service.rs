@@ -11,9 +11,10 @@ use tower_service::Service;
 
 use super::ResponseClassifier;
 use super::replay::{Replay, ReplayRequest};
+use crate::circuit_breaker::Verdict;
 use crate::error::Error;
-use crate::pipeline::{NoHint, Pipeline, RetryAfter};
-use crate::predicate::{Always, Predicate};
+use crate::pipeline::{self, NoHint, Pipeline, RetryAfter};
+use crate::predicate::Always;
 
 /// A tower service running each request through a [`Pipeline`]; made by
 /// [`PipelineLayer`](super::PipelineLayer). Its error is [`Error<S::Error>`](Error): the inner
@@ -101,33 +102,47 @@ impl<E: fmt::Debug, Resp> fmt::Debug for Failure<E, Resp> {
     }
 }
 
-/// The user's retry predicate, lifted to [`Failure`]: a failed response is retried, and
+/// The user's retry hook, lifted to [`Failure`]: a failed response is retried, and
 /// nothing is retried that cannot be sent again.
 #[derive(Clone)]
 pub(super) struct RetryIf<P>(pub(super) P);
 
-impl<E, Resp, P: Predicate<E>> Predicate<Failure<E, Resp>> for RetryIf<P> {
-    fn test(&self, failure: &Failure<E, Resp>) -> bool {
+impl<E, Resp, P: pipeline::RetryIf<Resp, E>> pipeline::RetryIf<Resp, Failure<E, Resp>>
+    for RetryIf<P>
+{
+    fn retry_error(&self, failure: &Failure<E, Resp>, idempotent: bool) -> bool {
         match failure {
-            Failure::Error { error, replayable } => *replayable && self.0.test(error),
+            Failure::Error { error, replayable } => {
+                *replayable && self.0.retry_error(error, idempotent)
+            }
             Failure::Response { replayable, .. } => *replayable,
             Failure::NotReplayable => false,
         }
     }
+
+    fn retry_result(&self, response: &Resp) -> bool {
+        self.0.retry_result(response)
+    }
 }
 
-/// The user's breaker predicate, lifted to [`Failure`]: a failed response is a failure;
-/// a request that was never sent is none.
+/// The user's breaker hook, lifted to [`Failure`]: a failed response is a failure; a request
+/// that was never sent counts as nothing.
 #[derive(Clone)]
 pub(super) struct FailureIf<P>(pub(super) P);
 
-impl<E, Resp, P: Predicate<E>> Predicate<Failure<E, Resp>> for FailureIf<P> {
-    fn test(&self, failure: &Failure<E, Resp>) -> bool {
+impl<E, Resp, P: pipeline::FailureIf<Resp, E>> pipeline::FailureIf<Resp, Failure<E, Resp>>
+    for FailureIf<P>
+{
+    fn error_verdict(&self, failure: &Failure<E, Resp>) -> Verdict {
         match failure {
-            Failure::Error { error, .. } => self.0.test(error),
-            Failure::Response { .. } => true,
-            Failure::NotReplayable => false,
+            Failure::Error { error, .. } => self.0.error_verdict(error),
+            Failure::Response { .. } => Verdict::Failure,
+            Failure::NotReplayable => Verdict::Ignored,
         }
+    }
+
+    fn result_is_failure(&self, response: &Resp) -> bool {
+        self.0.result_is_failure(response)
     }
 }
 
@@ -183,8 +198,8 @@ where
     S::Future: Send,
     S::Response: Send + 'static,
     S::Error: fmt::Debug + Send + 'static,
-    R: Predicate<S::Error> + Clone + Send + Sync + 'static,
-    B: Predicate<S::Error> + Clone + Send + Sync + 'static,
+    R: pipeline::RetryIf<S::Response, S::Error> + Clone + Send + Sync + 'static,
+    B: pipeline::FailureIf<S::Response, S::Error> + Clone + Send + Sync + 'static,
     H: RetryAfter<S::Error> + Clone + Send + Sync + 'static,
     C: ResponseClassifier<S::Response> + Clone + Send + Sync + 'static,
 {

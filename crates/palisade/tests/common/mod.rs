@@ -13,6 +13,7 @@
 
 pub mod errors;
 pub mod events;
+pub mod fault;
 pub mod rate_limit;
 pub mod retry;
 pub mod threads;
