@@ -204,6 +204,7 @@
 mod args;
 mod duration;
 mod expand;
+mod pipeline;
 
 use proc_macro::TokenStream;
 
