@@ -1,12 +1,13 @@
 //! What the keys do at run time: `operation_type = "custom"` is the default preset,
 //! `enable_* = false` leaves exactly that policy out, `exponential_base` and `jitter` shape
-//! the waits.
+//! the waits — and the preset table in the attribute's documentation is palisade's.
 //!
 //! Async tests run on paused tokio time, so waits are exact and instant.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use palisade::presets::Preset;
 use palisade::retry::StopReason;
 use palisade_macros::resilient;
 use tokio::time::Instant;
@@ -234,4 +235,33 @@ async fn jittered_waits_never_exceed_the_schedule() {
     let start = Instant::now();
     assert!(jittered().await.is_err());
     assert!(start.elapsed() <= Duration::from_millis(1300));
+}
+
+// --- the documentation's preset table --------------------------------------------------------
+
+fn seconds(cell: &str) -> Duration {
+    let number = cell.trim().trim_end_matches(" s");
+    Duration::from_secs_f64(number.parse().unwrap_or_else(|_| panic!("{cell:?}")))
+}
+
+#[test]
+fn the_documented_preset_table_is_palisades() {
+    let source = include_str!("../src/lib.rs");
+    let rows: Vec<Vec<&str>> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("/// | `\""))
+        .map(|row| row.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), Preset::ALL.len(), "one row per preset");
+    for (row, preset) in rows.iter().zip(Preset::ALL) {
+        let s = preset.settings();
+        let name = row[0].trim_end_matches("\"`");
+        assert_eq!(name, preset.name());
+        assert_eq!(seconds(row[1]), s.timeout, "{name}: timeout");
+        assert_eq!(row[2], s.max_attempts.to_string(), "{name}: max_attempts");
+        assert_eq!(seconds(row[3]), s.base_delay, "{name}: base_delay");
+        assert_eq!(seconds(row[4]), s.max_delay, "{name}: max_delay");
+        assert_eq!(row[5], s.failure_threshold.to_string(), "{name}");
+        assert_eq!(seconds(row[6]), s.recovery_timeout, "{name}: recovery");
+    }
 }
