@@ -4,8 +4,8 @@
 //! palisade's configuration makes for files and environment variables, so a string that
 //! loads from a file is accepted here too: `"250ms"`, `"1.5s"`, `"1m30s"`, `"1m 30s"`,
 //! `"2 hours"`, `"1d"` (units largest first, each once, a fraction only on the last; days
-//! and weeks are 24 hours and 7 days, months and years are refused). And, as the reference
-//! docs write them, a number of seconds (`15.0`, `0.5`), read as an exact decimal — never
+//! and weeks are 24 hours and 7 days, months and years are refused). And, as Python code
+//! writes them, a number of seconds (`15.0`, `0.5`), read as an exact decimal — never
 //! through `f64` — so `0.1` is exactly 100 ms. The result is a `u64` of nanoseconds, what
 //! `Duration::from_nanos` takes; zero is refused by the caller, which knows the field's name.
 

@@ -7,14 +7,15 @@
 //! attempt, both exactly as they did in the undecorated function.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, ItemFn, PathArguments, ReturnType, Type};
 
-use crate::args::{Args, Setting, show};
+use crate::args::Args;
+use crate::pipeline::{builder, classifies, delay_checks};
 
 /// The attribute's entry point: the expanded function, or the errors followed by the item
 /// unchanged (so one mistake does not also break every caller).
@@ -302,110 +303,6 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
     Ok(function.into_token_stream())
 }
 
-/// Whether the pipeline retries or has a circuit breaker (a preset, or a retry or breaker
-/// setting): then it retries and counts errors by their class, and `E` must implement
-/// `palisade::classify::Classify`. A pipeline of timeouts alone does not ask.
-fn classifies(args: &Args) -> bool {
-    args.preset.is_some()
-        || args.max_attempts.is_some()
-        || args.failure_threshold.is_some()
-        || args.base_delay.is_some()
-        || args.max_delay.is_some()
-        || args.recovery_timeout.is_some()
-}
-
-/// `Preset::X.pipeline().name(..)` (or `Pipeline::builder()`) followed by each override.
-fn builder(args: &Args, fn_name: &str) -> TokenStream {
-    let mut chain = match &args.preset {
-        Some(preset) => {
-            let variant = syn::Ident::new(preset.variant, preset.span);
-            quote_spanned!(preset.span=> ::palisade::presets::Preset::#variant.pipeline())
-        }
-        None if classifies(args) => quote!(::palisade::pipeline::Pipeline::builder().classified()),
-        None => quote!(::palisade::pipeline::Pipeline::builder()),
-    };
-    let name = match &args.name {
-        Some(name) => syn::LitStr::new(&name.value, name.span),
-        None => syn::LitStr::new(fn_name, Span::call_site()),
-    };
-    chain.extend(quote!(.name(#name)));
-    let durations = [
-        ("timeout", &args.timeout),
-        ("total_timeout", &args.total_timeout),
-        ("base_delay", &args.base_delay),
-        ("max_delay", &args.max_delay),
-        ("recovery_timeout", &args.recovery_timeout),
-    ];
-    for (method, setting) in durations {
-        if let Some(setting) = setting {
-            let method = syn::Ident::new(method, setting.span);
-            let nanos = proc_macro2::Literal::u64_suffixed(setting.value);
-            chain.extend(quote_spanned! {setting.span=>
-                .#method(::std::time::Duration::from_nanos(#nanos))
-            });
-        }
-    }
-    let counts = [
-        ("max_attempts", &args.max_attempts),
-        ("failure_threshold", &args.failure_threshold),
-    ];
-    for (method, setting) in counts {
-        if let Some(setting) = setting {
-            let method = syn::Ident::new(method, setting.span);
-            let count = proc_macro2::Literal::u32_suffixed(setting.value);
-            chain.extend(quote_spanned!(setting.span=> .#method(#count)));
-        }
-    }
-    if let Some(idempotent) = &args.idempotent {
-        let flag = idempotent.value;
-        chain.extend(quote_spanned!(idempotent.span=> .idempotent(#flag)));
-    }
-    if let Some(backend) = &args.backend {
-        let path = &backend.tokens;
-        chain.extend(quote_spanned!(backend.span=> .backend(#path())));
-    }
-    chain
-}
-
-/// With a preset and only one of `base_delay` / `max_delay` given, the other comes from the
-/// preset: check the pair in a `const` against `Preset::settings()`, so a bad pair is a
-/// compile error pointing at the value and palisade's table stays the only copy.
-fn delay_checks(args: &Args) -> TokenStream {
-    let Some(preset) = &args.preset else {
-        return TokenStream::new();
-    };
-    let variant = syn::Ident::new(preset.variant, Span::call_site());
-    let settings = quote!(::palisade::presets::Preset::#variant.settings());
-    let check = |setting: &Setting<u64>, relation: &str, other: &str, holds: TokenStream| {
-        let message = format!(
-            "#[resilient]: `{}` ({}) is {relation} than the `{}` preset's {other}: set {other} too",
-            setting.key,
-            show(setting.value),
-            preset.name,
-        );
-        quote_spanned! {setting.span=>
-            const _: () = {
-                if !(#holds) {
-                    ::core::panic!(#message);
-                }
-            };
-        }
-    };
-    match (&args.base_delay, &args.max_delay) {
-        (Some(base), None) => {
-            let nanos = proc_macro2::Literal::u128_suffixed(u128::from(base.value));
-            let holds = quote!(#nanos <= #settings.max_delay.as_nanos());
-            check(base, "longer", "max_delay", holds)
-        }
-        (None, Some(max)) => {
-            let nanos = proc_macro2::Literal::u128_suffixed(u128::from(max.value));
-            let holds = quote!(#settings.base_delay.as_nanos() <= #nanos);
-            check(max, "shorter", "base_delay", holds)
-        }
-        _ => TokenStream::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,28 +391,6 @@ mod tests {
             ),
         );
         assert!(out.contains(". name (\"payments\")"), "{out}");
-    }
-
-    #[test]
-    fn a_lone_delay_with_a_preset_is_checked_against_the_preset() {
-        let out = expand_str(
-            quote!(preset = "cache", base_delay = "2s"),
-            quote!(
-                fn get() -> Result<(), E> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(out.contains("2000000000u128 <= :: palisade :: presets :: Preset :: Cache . settings () . max_delay . as_nanos ()"), "{out}");
-        let out = expand_str(
-            quote!(preset = "cache", base_delay = "2s", max_delay = "3s"),
-            quote!(
-                fn get() -> Result<(), E> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(!out.contains("settings ()"), "{out}");
     }
 
     #[test]

@@ -1,35 +1,44 @@
 //! # `#[resilient]`: a function whose body runs through a Palisade pipeline
 //!
-//! The attribute is the Rust form of the reference docs' `@database_resilient(...)` and
-//! `@resilient(...)` decorators: name a [preset] (per-attempt timeout, retry with exponential
-//! backoff and full jitter, circuit breaker), override any of its numbers, and every call of
-//! the function runs its body through that pipeline. Use it through palisade's re-export,
-//! `palisade::resilient` (feature `macros`, on by default), whose documentation carries the
-//! compiled examples; this crate's examples are `text` because a procedural-macro crate
-//! cannot run its own expansion against palisade.
+//! Put `#[resilient(...)]` on a function that returns `Result<T, E>`, and every call runs its
+//! body through a pipeline: a time limit on each attempt, retry with exponential backoff and
+//! jitter, and a circuit breaker that stops calling a dependency that keeps failing. The
+//! arguments name a preset — the numbers for one kind of dependency — and override any of
+//! them; every argument is a literal, checked when the function compiles. Use the attribute
+//! through palisade's re-export, `palisade::resilient` (feature `macros`, on by default).
 //!
-//! [preset]: https://docs.rs/palisade/latest/palisade/presets/
-//!
-//! ```text
+//! ```
 //! use palisade::resilient;
 //!
-//! #[resilient(preset = "database", max_attempts = 5, timeout = "250ms")]
-//! async fn get_user(pool: &Pool, id: u64) -> Result<User, sqlx::Error> {
-//!     let user = sqlx::query_as("SELECT * FROM users WHERE id = $1")
-//!         .bind(id as i64)
-//!         .fetch_one(pool)
-//!         .await?;                 // `?` converts into sqlx::Error, as before
-//!     Ok(user)
+//! #[derive(Debug)]
+//! enum DbError {
+//!     Unavailable,
 //! }
 //!
-//! // Callers see the policies' errors too:
-//! match get_user(&pool, 7).await {
-//!     Ok(user) => println!("{user:?}"),
-//!     Err(palisade::Error::Operation(e)) => println!("the query failed: {e}"),
-//!     Err(palisade::Error::CircuitOpen { retry_after, .. }) => println!("database down, retry in {retry_after:?}"),
-//!     Err(e) => println!("gave up: {e}"),    // RetriesExhausted, Timeout, ...
+//! #[resilient(preset = "database", max_attempts = 5, timeout = "250ms")]
+//! async fn get_user(id: u64) -> Result<String, DbError> {
+//!     if id == 0 {
+//!         return Err(DbError::Unavailable); // ends this attempt; retry decides what next
+//!     }
+//!     Ok(format!("user {id}")) // your query here; `?` converts into DbError as before
 //! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! // Callers see the policies' decisions as well as your error:
+//! match get_user(7).await {
+//!     Ok(user) => assert_eq!(user, "user 7"),
+//!     Err(palisade::Error::Operation(e)) => println!("the query failed: {e:?}"),
+//!     Err(palisade::Error::CircuitOpen { retry_after, .. }) => {
+//!         println!("the database is down; try again in {retry_after:?}")
+//!     }
+//!     Err(e) => println!("gave up: {e:?}"), // RetriesExhausted, Timeout, ...
+//! }
+//! # }
 //! ```
+//!
+//! Every key, its values and its default are listed on [`resilient`], with an example for
+//! each common case. This page covers what the attribute does to the function.
 //!
 //! # The return type changes
 //!
@@ -40,17 +49,31 @@
 //! still converts into `E`, and `return Err(e)` still type-checks — it ends the attempt (and
 //! retry decides whether to make another), just as it ended the function before.
 //!
-//! ```text
-//! #[resilient(preset = "api")]
-//! fn charge(client: &Client, cents: u64) -> Result<Receipt, ApiError> {   // as written
-//!     if cents == 0 {
-//!         return Err(ApiError::Invalid);    // ends this attempt with ApiError
-//!     }
-//!     let receipt = client.post(cents)?;    // `?` into ApiError
-//!     Ok(receipt)
+//! ```
+//! # use palisade::resilient;
+//! #[derive(Debug, PartialEq)]
+//! enum ApiError {
+//!     Invalid,
+//!     Parse(std::num::ParseIntError),
 //! }
-//! // what callers see:
-//! // fn charge(client: &Client, cents: u64) -> Result<Receipt, palisade::Error<ApiError>>
+//! impl From<std::num::ParseIntError> for ApiError {
+//!     fn from(e: std::num::ParseIntError) -> Self {
+//!         ApiError::Parse(e)
+//!     }
+//! }
+//!
+//! #[resilient(preset = "api", max_attempts = 1)]
+//! fn charge(cents: &str) -> Result<u64, ApiError> {      // as written
+//!     let cents: u64 = cents.parse()?;                    // `?` into ApiError
+//!     if cents == 0 {
+//!         return Err(ApiError::Invalid);                  // ends this attempt with ApiError
+//!     }
+//!     Ok(cents)
+//! }
+//!
+//! // What callers see: fn charge(cents: &str) -> Result<u64, palisade::Error<ApiError>>
+//! assert_eq!(charge("250"), Ok(250));
+//! assert_eq!(charge("0").unwrap_err().into_operation_error(), Some(ApiError::Invalid));
 //! ```
 //!
 //! The return type must be written `Result<T, E>` (also `std::result::Result<T, E>` or
@@ -58,62 +81,6 @@
 //! `io::Result<T>` hides the `E` the attribute wraps, so write `Result<T, anyhow::Error>`.
 //! `T` may contain `impl Trait`; `E` must be named. `E` must implement `Debug` (events carry
 //! it).
-//!
-//! # Arguments
-//!
-//! Every value is a literal, checked at compile time; a mistake is a compile error pointing
-//! at it, with what to write instead.
-//!
-//! | argument | value | sets |
-//! |---|---|---|
-//! | `preset` (or `operation_type`) | `"database"`, `"api"`, `"cache"`, `"file"`, `"ml"`, `"kafka"`, `"vault"`, `"network"`, `"default"`; `"custom"` = none | the starting pipeline: `Preset::Database.pipeline()` |
-//! | `name` (or `operation_name`) | a non-empty string; default: the function's name (not its type's: name methods explicitly when two types share a method name) | the name events and errors carry |
-//! | `max_attempts` | integer ≥ 1, the first attempt included | retry |
-//! | `failure_threshold` | integer ≥ 1 consecutive failures | circuit breaker |
-//! | `timeout` (or `timeout_seconds`) | duration | each attempt's time limit |
-//! | `total_timeout` | duration | all attempts and backoff sleeps together |
-//! | `base_delay`, `max_delay` | duration | retry's first delay and its cap |
-//! | `recovery_timeout` | duration | how long the breaker stays open |
-//! | `idempotent` | `true` or `false` (default) | whether an attempt that timed out may be repeated: only a body that is safe to run twice should say `true` |
-//!
-//! A duration is a string with units — `"250ms"`, `"30s"`, `"2m"`, `"1.5s"`, `"1m30s"`,
-//! `"1m 30s"`, `"2 hours"`, `"1d"` — or, as the reference docs write it, a float number of
-//! seconds: `timeout = 15.0`, `base_delay = 0.5`. Strings are read by [jiff]'s "friendly"
-//! format, the same grammar palisade's configuration files and environment variables use:
-//! units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, `w` and their spelled-out forms
-//! (`secs`, `mins`, `hours`, …), largest first, each once, a fraction only on the last; days
-//! and weeks are 24 hours and 7 days, months and years are refused. `timeout_seconds` also
-//! takes an integer. A bare integer for a duration (`base_delay = 2`, or the string `"2"`)
-//! is refused as ambiguous. Both forms become exact whole nanoseconds (at most `u64::MAX`,
-//! about 584 years); zero and negative values are refused.
-//!
-//! [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
-//!
-//! Without a preset (omitted, or `operation_type = "custom"` as the reference docs write it)
-//! the pipeline starts empty, from `Pipeline::builder()`, and has exactly the policies the
-//! settings imply: `max_attempts`, `base_delay`, `max_delay` add retry (palisade's retry
-//! defaults for the rest), `failure_threshold` and `recovery_timeout` add a circuit breaker,
-//! `timeout` and `total_timeout` add timeouts. An attribute with neither a preset nor a
-//! setting would do nothing and is refused.
-//!
-//! ```text
-//! // The reference docs' custom example, as written there:
-//! #[resilient(
-//!     operation_type = "custom",
-//!     operation_name = "critical_operation",
-//!     timeout_seconds = 15.0,
-//!     max_attempts = 5,
-//!     base_delay = 2.0,
-//!     failure_threshold = 3,
-//!     recovery_timeout = 45.0,
-//! )]
-//! fn critical_operation(data: &Data) -> Result<Outcome, CriticalError> { perform(data) }
-//! ```
-//!
-//! The reference docs' `exponential_base`, `jitter`, `retry_exceptions` and `enable_*`
-//! settings are refused with a pointer to the pipeline builder: they need code (a predicate
-//! over your error type) or leave a preset's policy out, which a pipeline built by hand does
-//! plainly.
 //!
 //! # The body is an attempt: it runs again on retry
 //!
@@ -167,10 +134,18 @@
 //! `Pipeline::call` uses tokio's timer, so an `async fn` needs palisade's `tokio` feature (on
 //! by default). The locals `pipeline` and `attempt` are hygienic: the body cannot see them,
 //! and its own variables of the same names are untouched.
+//!
+//! The other arguments add to the chain: `exponential_base = 1.5` becomes
+//! `.retry(|retry| retry.exponential_base(1.5f64))`, `jitter = false` becomes
+//! `.retry(|retry| retry.jitter(::palisade::retry::Jitter::None))`, and a policy left out
+//! starts the chain from `Preset::Api.pipeline_without(&[::palisade::presets::Part::Retry])`
+//! instead of `Preset::Api.pipeline()`. Without a preset the chain starts from
+//! `Pipeline::builder()`, which has no policy until a setting adds one.
+//!
 //! The pipeline is built on the first call and shared by every later one (and by every
 //! instantiation of a generic function, and every receiver of a method): one circuit
-//! breaker per decorated function, as the reference docs' decorators keep one per
-//! operation.
+//! breaker per decorated function, so its failures are counted together whichever caller
+//! saw them.
 //!
 //! # Why `build()` cannot fail, and the one `unreachable!`
 //!
@@ -178,22 +153,36 @@
 //! type is yours, so there is nowhere to put that error at run time. Instead every rule that
 //! the attribute's values can break is checked when the function compiles: durations are
 //! greater than zero and fit `Duration::from_nanos`, counts are at least 1 and fit a `u32`,
-//! and `max_delay` is at least `base_delay` — in the attribute when both are given (or
-//! against retry's defaults without a preset), and in a `const` evaluated against
-//! `Preset::settings()` when one is given with a preset, so `#[resilient(preset = "cache",
-//! base_delay = "2s")]` (the cache preset caps delays at 1 s) is a compile error at `"2s"`.
-//! The `Err` arm is therefore unreachable for every input the attribute accepts; it is an
-//! `unreachable!` naming the function and the `ConfigError`, and would only fire if palisade
-//! added a validation rule this crate does not mirror — a bug its tests catch.
+//! `exponential_base` is a finite number greater than 1, and `max_delay` is at least
+//! `base_delay` — in the attribute when both are given (or against retry's defaults without
+//! a preset), and in a `const` evaluated against `Preset::settings()` when one is given with
+//! a preset, so `#[resilient(preset = "cache", base_delay = "2s")]` (the cache preset caps
+//! delays at 1 s) is a compile error at `"2s"`. The `Err` arm is therefore unreachable for
+//! every input the attribute accepts; it is an `unreachable!` naming the function and the
+//! `ConfigError`, and would only fire if palisade added a validation rule this crate does not
+//! mirror — a bug its tests catch.
 //!
 //! # Errors the attribute reports
 //!
-//! Unknown arguments (with the closest known one: `max_attempt` → `max_attempts`), an
-//! argument given twice (or with its alias), an unknown preset (listing the known ones),
-//! zero, negative, unparseable or too large values, a return type that is not a spelled-out
-//! `Result<T, E>`, and use on something other than a function with a body — a struct, an
-//! impl block, a trait's method declaration, a `const fn` or an `extern` function. On an
-//! error the function is left as written, so its callers still resolve and only the
+//! Each error points at the token to change and says what to write instead; all the
+//! mistakes of one attribute are reported in one compile:
+//!
+//! - an unknown argument, with the closest known one (`max_attempt` → `max_attempts`,
+//!   `max_retries` → `max_attempts`), an argument given twice (or with its alias), and
+//!   `retry_exceptions`, which is not taken yet (write `retry_if` on a pipeline built in code);
+//! - an unknown preset, listing the known ones;
+//! - a value of the wrong form, zero, negative, too large, unparseable, or out of range
+//!   (`exponential_base = 1.0`), and a constant or expression where a literal is needed;
+//! - arguments that contradict each other or would do nothing: a setting of a policy that
+//!   `enable_* = false` leaves out (naming both keys), `idempotent = true` without retry or
+//!   a per-attempt timeout, `backend` without a circuit breaker, `enable_* = true` without a
+//!   preset and without a setting of that policy, delays out of order, and an attribute
+//!   whose pipeline would have no policy at all;
+//! - a return type that is not a spelled-out `Result<T, E>`, and use on something other
+//!   than a function with a body — a struct, an impl block, a trait's method declaration, a
+//!   `const fn` or an `extern` function.
+//!
+//! On an error the function is left as written, so its callers still resolve and only the
 //! attribute's mistake is reported.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(
@@ -204,17 +193,224 @@
 mod args;
 mod duration;
 mod expand;
+mod pipeline;
 
 use proc_macro::TokenStream;
 
-/// Runs the function's body through a Palisade pipeline built from a preset and overrides;
-/// see the [crate documentation](crate) for the arguments, the return type and the
-/// expansion.
+/// Runs the function's body through a Palisade pipeline: a preset's timeout, retry and
+/// circuit breaker, with the settings you give. The function must return `Result<T, E>`;
+/// callers get `Result<T, palisade::Error<E>>` (see the [crate documentation](crate) for
+/// the return type, the body and the expansion).
 ///
-/// ```text
-/// #[palisade::resilient(preset = "database", name = "get_user", max_attempts = 5, timeout = "250ms")]
-/// async fn get_user(id: u64) -> Result<User, DbError> { query(id).await }
-/// // get_user(7).await: Result<User, palisade::Error<DbError>>
+/// ```
+/// use palisade::resilient;
+/// # #[derive(Debug)] struct DbError;
+///
+/// #[resilient(preset = "database", max_attempts = 5, timeout = "250ms")]
+/// async fn get_user(id: u64) -> Result<String, DbError> {
+///     Ok(format!("user {id}"))
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() { assert_eq!(get_user(7).await.unwrap(), "user 7"); }
+/// ```
+///
+/// # Presets
+///
+/// A preset is a pipeline with sane numbers for one kind of dependency:
+///
+/// - a **timeout on each attempt**: an attempt that runs longer ends with
+///   `Error::Timeout` and counts as a failure;
+/// - **retry** of failed attempts, up to `max_attempts` in all (the first included), waiting
+///   between them with **exponential backoff** — the first wait is `base_delay`, each next one
+///   twice the previous, none longer than `max_delay` — and **full jitter**: each wait is
+///   drawn uniformly between zero and its scheduled length, so callers that failed together
+///   do not retry together;
+/// - a **circuit breaker**: after `failure_threshold` consecutive failed attempts it opens
+///   and refuses calls at once (`Error::CircuitOpen`, without running the body) for
+///   `recovery_timeout`, then lets trial calls through and closes again if they succeed.
+///
+/// | preset | timeout per attempt | max attempts | base delay | max delay | failure threshold | recovery timeout |
+/// |---|---|---|---|---|---|---|
+/// | `"database"` | 30 s | 3 | 0.5 s | 10 s | 3 | 30 s |
+/// | `"api"` | 60 s | 5 | 1 s | 30 s | 5 | 60 s |
+/// | `"cache"` | 5 s | 2 | 0.1 s | 1 s | 3 | 15 s |
+/// | `"file"` | 10 s | 3 | 0.2 s | 5 s | 3 | 30 s |
+/// | `"ml"` | 300 s | 2 | 5 s | 30 s | 2 | 120 s |
+/// | `"kafka"` | 30 s | 5 | 1 s | 30 s | 10 | 30 s |
+/// | `"vault"` | 10 s | 3 | 2 s | 20 s | 3 | 90 s |
+/// | `"network"` | 10 s | 3 | 0.5 s | 5 s | 3 | 45 s |
+/// | `"default"` | 5 s | 3 | 1 s | 30 s | 5 | 60 s |
+///
+/// These are palisade's [`Preset`](https://docs.rs/palisade/latest/palisade/presets/enum.Preset.html)s:
+/// `preset = "database"` starts from `Preset::Database.pipeline()`. `operation_type =
+/// "custom"` is the `default` preset: you write the numbers you care about, and the
+/// others are the default preset's.
+///
+/// Without `preset` (or `operation_type`), nothing is assumed: the pipeline has only the
+/// policies your settings configure. `timeout` adds a per-attempt timeout; any retry setting
+/// (`max_attempts`, `base_delay`, `max_delay`, `exponential_base`, `jitter`) adds retry,
+/// whose other numbers are palisade's retry defaults (3 attempts, exponential backoff from
+/// 1 s, doubling, capped at 30 s, full jitter); `failure_threshold` or `recovery_timeout`
+/// adds a circuit breaker (palisade's defaults: 5 consecutive failures, 30 s open).
+///
+/// # Keys
+///
+/// Every value is a literal. A key that is not given keeps the preset's value (or, without a
+/// preset, leaves its policy out); the aliases in parentheses spell the keys the way Python
+/// resilience decorators do, so such a decorator ports by changing its syntax.
+///
+/// | key | value | default | what it sets |
+/// |---|---|---|---|
+/// | `preset` (`operation_type`) | a preset's name from the table, or `"custom"` (the `default` preset) | none | the policies and numbers to start from |
+/// | `name` (`operation_name`) | a non-empty string | the function's name | the name events, errors and the breaker carry |
+/// | `timeout` (`timeout_seconds`) | a duration (`timeout_seconds`: a number of seconds) | the preset's | how long one attempt may take |
+/// | `total_timeout` | a duration | none | how long the whole call may take, every attempt and wait included |
+/// | `max_attempts` | an integer ≥ 1 | the preset's | attempts per call, the first included: `1` means no retry |
+/// | `base_delay` | a duration | the preset's | the wait before the first retry |
+/// | `max_delay` | a duration, at least `base_delay` | the preset's | the longest wait |
+/// | `exponential_base` | a number > 1: `1.5`, `3` | `2.0` | how much each wait grows: the n-th retry waits `base_delay × exponential_base^(n-1)`, capped at `max_delay` |
+/// | `jitter` | `true` or `false` | `true` | `true`: each wait is uniform in [0, its scheduled length]; `false`: exactly the schedule |
+/// | `failure_threshold` | an integer ≥ 1 | the preset's | consecutive failed attempts that open the breaker |
+/// | `recovery_timeout` | a duration | the preset's | how long the breaker stays open before a trial call |
+/// | `enable_timeout` | `true` or `false` | `true` | `false` leaves the preset's per-attempt timeout out |
+/// | `enable_retry` | `true` or `false` | `true` | `false` leaves the preset's retry out: one attempt per call |
+/// | `enable_circuit_breaker` | `true` or `false` | `true` | `false` leaves the preset's breaker out |
+/// | `idempotent` | `true` or `false` | `false` | `true` lets retry repeat an attempt that timed out (it may have done its work: say `true` only when running it twice is safe); other failures are retried either way |
+/// | `backend` | the path of a function returning a `palisade::backend::Backend` | in-process | where the breaker keeps its state (fleet-wide, say); the function is called once |
+///
+/// **Durations** are strings with units — `"250ms"`, `"30s"`, `"1.5s"`, `"1m30s"`,
+/// `"1m 30s"`, `"2 hours"`, `"1d"` — or a number of seconds with a decimal point: `15.0`,
+/// `0.5`. Units are `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d` (24 h), `w` (7 d) and their
+/// spelled-out forms, largest first, each once, a fraction only on the last; months and
+/// years are refused. This is [jiff]'s "friendly" format, the grammar palisade's
+/// configuration files and environment variables use too. A bare integer (`base_delay = 2`)
+/// or a string without a unit (`"2"`) is refused as ambiguous — write `"2s"` or `2.0` —
+/// except for `timeout_seconds`, whose name says the unit: `timeout_seconds = 30` is 30 s.
+/// A duration is greater than zero and at most `u64::MAX` nanoseconds (about 584 years).
+///
+/// [jiff]: https://docs.rs/jiff/1/jiff/fmt/friendly/index.html
+///
+/// **Leaving a policy out.** `enable_timeout`, `enable_retry` and `enable_circuit_breaker`
+/// keep (`true`, the default) or leave out (`false`) one of the preset's policies; the others
+/// keep the preset's numbers. A policy left out cannot also be configured: `enable_retry =
+/// false` with `max_attempts` (or `base_delay`, `max_delay`, `exponential_base`, `jitter`,
+/// or `idempotent = true`), `enable_timeout = false` with `timeout`, and
+/// `enable_circuit_breaker = false` with `failure_threshold`, `recovery_timeout` or
+/// `backend` are compile errors naming both keys. `total_timeout` is not the per-attempt
+/// timeout and stays available with `enable_timeout = false`. Without a preset, `enable_* =
+/// false` states what is already so, and `enable_* = true` needs a setting of that policy
+/// (there is nothing else to keep). A pipeline left with no policy at all is refused.
+///
+/// **Not taken (yet):** `retry_exceptions`. Every failure of the body is retried (and counts
+/// for the breaker); to retry only some errors, build the pipeline in code with
+/// `Preset::Api.pipeline().build()?.retry_if(|e| ...)` and call it.
+///
+/// # Examples
+///
+/// A preset as it is, on a blocking function:
+///
+/// ```
+/// # use palisade::resilient;
+/// # #[derive(Debug)] struct CacheError;
+/// #[resilient(preset = "cache")]
+/// fn cached(key: &str) -> Result<usize, CacheError> {
+///     Ok(key.len())
+/// }
+///
+/// assert_eq!(cached("abc").unwrap(), 3);
+/// ```
+///
+/// Your own numbers on top of the default preset, with every key a Python `@resilient`
+/// decorator takes (here all of them, each at a non-default value or spelled out):
+///
+/// ```
+/// # use palisade::resilient;
+/// # #[derive(Debug)] struct CriticalError;
+/// # fn perform_critical_operation(data: &[u8]) -> Result<usize, CriticalError> { Ok(data.len()) }
+/// #[resilient(
+///     operation_type = "custom",
+///     operation_name = "critical_operation",
+///     timeout_seconds = 15.0,
+///     max_attempts = 5,
+///     base_delay = 2.0,
+///     max_delay = 30.0,
+///     exponential_base = 1.5,
+///     jitter = true,
+///     failure_threshold = 3,
+///     recovery_timeout = 45.0,
+///     enable_timeout = true,
+///     enable_retry = true,
+///     enable_circuit_breaker = true,
+/// )]
+/// fn critical_operation(data: &[u8]) -> Result<usize, CriticalError> {
+///     perform_critical_operation(data)
+/// }
+///
+/// assert_eq!(critical_operation(b"abc").unwrap(), 3);
+/// ```
+///
+/// A call that must not be repeated — a payment — keeps the preset's timeout and breaker
+/// but not its retry:
+///
+/// ```
+/// # use palisade::resilient;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Declined;
+/// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[resilient(preset = "api", enable_retry = false)]
+/// async fn charge(cents: u64) -> Result<u64, Declined> {
+///     ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+///     Err(Declined)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let error = charge(250).await.unwrap_err();
+/// assert!(matches!(error, palisade::Error::Operation(Declined))); // not RetriesExhausted
+/// assert_eq!(ATTEMPTS.load(Ordering::SeqCst), 1);
+/// # }
+/// ```
+///
+/// Retry only, with exact delays, and no preset:
+///
+/// ```
+/// # use palisade::resilient;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// #[derive(Debug)]
+/// struct Busy;
+/// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[resilient(max_attempts = 3, base_delay = "100ms", jitter = false)]
+/// async fn reserve() -> Result<&'static str, Busy> {
+///     if ATTEMPTS.fetch_add(1, Ordering::SeqCst) < 2 {
+///         return Err(Busy); // the first two attempts fail; waits: 100 ms, then 200 ms
+///     }
+///     Ok("reserved")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = tokio::time::Instant::now();
+/// assert_eq!(reserve().await.unwrap(), "reserved");
+/// assert_eq!(start.elapsed(), std::time::Duration::from_millis(300));
+/// # }
+/// ```
+///
+/// A read that is safe to repeat, whose attempts may time out, bounded as a whole:
+///
+/// ```
+/// # use palisade::resilient;
+/// # #[derive(Debug)] struct NetError;
+/// #[resilient(preset = "network", timeout = "2s", idempotent = true, total_timeout = "10s")]
+/// async fn resolve(host: &str) -> Result<String, NetError> {
+///     Ok(format!("{host} is 192.0.2.7"))
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() { assert!(resolve("db").await.is_ok()); }
 /// ```
 #[proc_macro_attribute]
 pub fn resilient(attr: TokenStream, item: TokenStream) -> TokenStream {

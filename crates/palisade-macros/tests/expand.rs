@@ -292,22 +292,28 @@ fn a_blocking_body_keeps_its_mutations_across_attempts() {
     assert_eq!(countdown(3), Ok(0));
 }
 
-// The reference docs' custom example, written as they write it.
+// A Python `@resilient(...)` decorator's keys, every one, written as Python writes them.
 #[resilient(
     operation_type = "custom",
     operation_name = "critical_operation",
     timeout_seconds = 15.0,
     max_attempts = 5,
     base_delay = 0.001,
+    max_delay = 0.002,
+    exponential_base = 1.5,
+    jitter = true,
     failure_threshold = 3,
-    recovery_timeout = 45.0
+    recovery_timeout = 45.0,
+    enable_timeout = true,
+    enable_retry = true,
+    enable_circuit_breaker = true
 )]
 fn critical_operation(data: &[u8]) -> Result<usize, DbError> {
     Ok(data.len())
 }
 
 #[test]
-fn the_reference_docs_spellings_work() {
+fn the_python_decorators_spellings_work() {
     assert_eq!(critical_operation(b"abc"), Ok(3));
 }
 
@@ -374,6 +380,8 @@ every_preset!(
     kafka = "kafka",
     vault = "vault",
     network = "network",
+    default = "default",
+    custom = "custom",
 );
 
 // --- methods, generics, lifetimes --------------------------------------------------------

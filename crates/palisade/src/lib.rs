@@ -93,14 +93,9 @@ mod validate;
 
 pub use error::{ConfigError, Error};
 
-/// Runs a function's body through a [preset](presets) pipeline, the way a
-/// `@database_resilient` decorator does in Python. The declared `Result<T, E>` becomes
-/// `Result<T, palisade::Error<E>>`; the body keeps its own error type, so `?` works as
-/// before. The body runs once per attempt and borrows the arguments. Arguments are
-/// checked at compile time: an unknown preset or key, a zero count or an unparseable
-/// duration is a compile error pointing at it. Durations are strings (`"250ms"`, `"1.5s"`,
-/// `"1m 30s"`, `"1d"`) in the grammar configuration files and environment variables use —
-/// jiff's "friendly" format — or float seconds (`timeout = 15.0`).
+/// A [preset](presets) pipeline as an attribute (feature `macros`, on by default). First,
+/// what callers see when the body keeps failing — retries, then an open circuit; every key,
+/// its values and its default follow.
 ///
 /// ```
 /// use palisade::resilient;

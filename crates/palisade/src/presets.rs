@@ -86,8 +86,28 @@ pub enum Preset {
     Network,
     /// Operations of no particular kind: 5 s per attempt, 3 attempts with exponential
     /// backoff from 1 s (capped at 30 s), a breaker that opens after 5 consecutive failures
-    /// for 60 s. `#[resilient]` starts from it when no preset (or `"custom"`) is named.
+    /// for 60 s. `#[resilient(operation_type = "custom")]` starts from it.
     Default,
+}
+
+/// One of the policies every preset's pipeline has, to leave out with
+/// [`Preset::pipeline_without`].
+///
+/// ```
+/// use palisade::presets::{Part, Preset};
+/// let p = Preset::Cache.pipeline_without(&[Part::CircuitBreaker]).build()?;
+/// assert!(p.circuit_breaker().is_none());
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Part {
+    /// The per-attempt timeout.
+    Timeout,
+    /// Retry with exponential backoff and full jitter.
+    Retry,
+    /// The circuit breaker.
+    CircuitBreaker,
 }
 
 /// The numbers behind a preset.
@@ -218,21 +238,45 @@ impl Preset {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn pipeline(self) -> PipelineBuilder<ByClass, ByClass> {
+        self.pipeline_without(&[])
+    }
+
+    /// The preset's pipeline builder without the policies in `left_out`: the others keep the
+    /// preset's numbers. Leaving a policy out is not the same as overriding its numbers — a
+    /// pipeline without retry makes one attempt, and one without a breaker never refuses a
+    /// call. A setter called afterwards adds the policy back, configured from palisade's
+    /// defaults (`max_attempts` adds retry, `failure_threshold` a breaker).
+    ///
+    /// ```
+    /// use palisade::presets::{Part, Preset};
+    /// // The database preset's timeout and breaker, but one attempt per call.
+    /// let p = Preset::Database.pipeline_without(&[Part::Retry]).name("writes").build()?;
+    /// assert!(p.retry().is_none());
+    /// assert_eq!(p.circuit_breaker().and_then(|b| b.config().failure_threshold), Some(3));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn pipeline_without(self, left_out: &[Part]) -> PipelineBuilder<ByClass, ByClass> {
         let s = self.settings();
-        Pipeline::builder()
-            .classified()
-            .name(self.name())
-            .timeout(s.timeout)
-            .retry(|r| {
+        let keep = |part| !left_out.contains(&part);
+        let mut builder = Pipeline::builder().classified().name(self.name());
+        if keep(Part::Timeout) {
+            builder = builder.timeout(s.timeout);
+        }
+        if keep(Part::Retry) {
+            builder = builder.retry(|r| {
                 r.max_attempts(s.max_attempts)
                     .exponential(s.base_delay)
                     .max_delay(s.max_delay)
                     .jitter(Jitter::Full)
-            })
-            .circuit_breaker(|b| {
+            });
+        }
+        if keep(Part::CircuitBreaker) {
+            builder = builder.circuit_breaker(|b| {
                 b.failure_threshold(s.failure_threshold)
                     .recovery_timeout(s.recovery_timeout)
-            })
+            });
+        }
+        builder
     }
 }
 

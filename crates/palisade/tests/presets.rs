@@ -14,7 +14,7 @@ use palisade::Error;
 use palisade::circuit_breaker::State;
 use palisade::clock::ManualClock;
 use palisade::event::Event;
-use palisade::presets::Preset;
+use palisade::presets::{Part, Preset};
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::{Jitter, RetryEvent, Strategy};
 
@@ -288,6 +288,52 @@ fn overriding_one_number_keeps_the_others() {
     assert_eq!(
         (breaker.failure_threshold, breaker.recovery_timeout),
         (Some(5), secs(5))
+    );
+}
+
+#[test]
+fn a_part_left_out_is_absent_and_the_others_keep_the_presets_numbers() {
+    for (preset, name, timeout, attempts, _, _, failures, _) in TABLE {
+        let clock = ManualClock::new();
+        let p = preset
+            .pipeline_without(&[Part::Timeout])
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        // No timeout: an attempt far past the preset's limit still answers.
+        let late = p.call_blocking(|| {
+            clock.advance(ms(timeout) * 10);
+            Ok::<_, &str>("late")
+        });
+        assert_eq!(late, Ok("late"), "{name}");
+        assert_eq!(p.retry().map(|r| r.config().max_attempts), Some(attempts));
+        let p = preset.pipeline_without(&[Part::Retry]).build().unwrap();
+        assert!(p.retry().is_none(), "{name}");
+        assert_eq!(
+            p.circuit_breaker()
+                .and_then(|b| b.config().failure_threshold),
+            Some(failures),
+            "{name}"
+        );
+        let p = preset
+            .pipeline_without(&[Part::CircuitBreaker, Part::Retry])
+            .build()
+            .unwrap();
+        assert!(
+            p.circuit_breaker().is_none() && p.retry().is_none(),
+            "{name}"
+        );
+        assert_eq!(p.name(), name);
+    }
+    assert_eq!(
+        Preset::Api
+            .pipeline_without(&[])
+            .build()
+            .unwrap()
+            .retry()
+            .map(|r| r.config().max_attempts),
+        Some(5),
+        "nothing left out: the preset's pipeline"
     );
 }
 

@@ -18,10 +18,11 @@ pub(crate) const PRESETS: &[(&str, &str)] = &[
     ("default", "Default"),
 ];
 
-/// The reference docs' `operation_type` for "no preset": only the settings written apply.
+/// The `operation_type` that means "the `default` preset" (the Python decorator's spelling
+/// for "my own numbers, on top of the defaults").
 pub(super) const CUSTOM: &str = "custom";
 
-/// What a key sets. Aliases (the reference docs' spellings) set the same field.
+/// What a key sets. Aliases (the Python decorators' spellings) set the same field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {
     Preset,
@@ -32,9 +33,14 @@ pub(crate) enum Field {
     TotalTimeout,
     BaseDelay,
     MaxDelay,
+    ExponentialBase,
+    Jitter,
     RecoveryTimeout,
     Backend,
     Idempotent,
+    EnableTimeout,
+    EnableRetry,
+    EnableCircuitBreaker,
 }
 
 /// How a key's value is written.
@@ -50,6 +56,8 @@ pub(super) enum Kind {
     Duration,
     /// A number of seconds, integer or float (`timeout_seconds = 15.0`).
     Seconds,
+    /// A finite number greater than 1, integer or float (`exponential_base = 1.5`).
+    Factor,
     /// A path to a function (`backend = crate::fleet`).
     Path,
     /// `true` or `false`.
@@ -69,45 +77,27 @@ const KEYS: &[(&str, Field, Kind)] = &[
     ("total_timeout", Field::TotalTimeout, Kind::Duration),
     ("base_delay", Field::BaseDelay, Kind::Duration),
     ("max_delay", Field::MaxDelay, Kind::Duration),
+    ("exponential_base", Field::ExponentialBase, Kind::Factor),
+    ("jitter", Field::Jitter, Kind::Bool),
     ("recovery_timeout", Field::RecoveryTimeout, Kind::Duration),
     ("backend", Field::Backend, Kind::Path),
     ("idempotent", Field::Idempotent, Kind::Bool),
-];
-
-/// Settings of the reference docs' decorator that the attribute deliberately does not take,
-/// with what to do instead.
-const NOT_TAKEN: &[(&str, &str)] = &[
-    (
-        "exponential_base",
-        "the presets back off exponentially (x2) with full jitter; to change the curve, build \
-         the pipeline in code: `Preset::Api.pipeline().retry(|r| r.exponential_base(1.5)).build()`",
-    ),
-    (
-        "jitter",
-        "the presets back off exponentially (x2) with full jitter; to change the jitter, build \
-         the pipeline in code: `Preset::Api.pipeline().retry(|r| r.jitter(Jitter::Equal)).build()`",
-    ),
-    (
-        "retry_exceptions",
-        "which errors are retried is a predicate over your error type: build the pipeline in \
-         code and add `.retry_if(|e| ...)`",
-    ),
-    (
-        "enable_timeout",
-        "every setting given adds its policy; to leave one of a preset's policies out, build the \
-         pipeline in code from `Pipeline::builder()`",
-    ),
-    (
-        "enable_retry",
-        "every setting given adds its policy; to leave one of a preset's policies out, build the \
-         pipeline in code from `Pipeline::builder()`",
-    ),
+    ("enable_timeout", Field::EnableTimeout, Kind::Bool),
+    ("enable_retry", Field::EnableRetry, Kind::Bool),
     (
         "enable_circuit_breaker",
-        "every setting given adds its policy; to leave one of a preset's policies out, build the \
-         pipeline in code from `Pipeline::builder()`",
+        Field::EnableCircuitBreaker,
+        Kind::Bool,
     ),
 ];
+
+/// Settings of the Python decorator that the attribute does not take (yet), with what to do
+/// instead.
+const NOT_TAKEN: &[(&str, &str)] = &[(
+    "retry_exceptions",
+    "which errors are retried is a predicate over your error type: build the pipeline in \
+     code and add `.retry_if(|e| ...)`",
+)];
 
 /// Words people reach for, and the key that means it.
 const SYNONYMS: &[(&str, &str)] = &[
@@ -121,6 +111,9 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("reset_timeout", "recovery_timeout"),
     ("deadline", "total_timeout"),
     ("kind", "preset"),
+    ("multiplier", "exponential_base"),
+    ("backoff_multiplier", "exponential_base"),
+    ("factor", "exponential_base"),
 ];
 
 /// Splits `key = value` and finds the key, or says why not.
@@ -169,9 +162,11 @@ fn unknown_key(written: &str) -> String {
     match did_you_mean(written, keys) {
         Some(meant) => format!("unknown argument `{written}`; did you mean `{meant}`?"),
         None => format!(
-            "unknown argument `{written}`; expected one of: preset, name, max_attempts, \
-             failure_threshold, timeout, total_timeout, base_delay, max_delay, recovery_timeout, \
-             backend (or the reference docs' operation_type, operation_name, timeout_seconds)"
+            "unknown argument `{written}`; expected one of: preset (or operation_type), name \
+             (or operation_name), max_attempts, base_delay, max_delay, exponential_base, \
+             jitter, timeout (or timeout_seconds), total_timeout, failure_threshold, \
+             recovery_timeout, enable_timeout, enable_retry, enable_circuit_breaker, \
+             idempotent, backend"
         ),
     }
 }

@@ -8,6 +8,7 @@
 mod keys;
 #[cfg(test)]
 mod tests;
+mod together;
 mod values;
 
 use std::time::Duration;
@@ -20,7 +21,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Meta, Token};
 
 use keys::{Field, Kind, key_and_value};
-use values::{count, duration, name, preset};
+use values::{count, duration, factor, flag, name, preset};
 
 /// Retry's defaults when no preset is named (palisade's `RetryConfig::default()`): a
 /// `base_delay` or `max_delay` given alone must stay consistent with the other one.
@@ -31,11 +32,24 @@ pub(crate) const DEFAULT_MAX_DELAY_NANOS: u64 = 30_000_000_000;
 /// A validated preset.
 #[derive(Debug, Clone)]
 pub(crate) struct PresetArg {
-    /// As written: `"database"`.
+    /// The preset's name: `"database"` (`"default"` for `"custom"`).
     pub(crate) name: &'static str,
     /// The `Preset` variant: `Database`.
     pub(crate) variant: &'static str,
+    /// Written as `"custom"`: the `default` preset.
+    pub(crate) custom: bool,
     pub(crate) span: Span,
+}
+
+impl PresetArg {
+    /// The preset as messages name it: `` `cache` ``, or `` `default` (\"custom\") ``.
+    pub(crate) fn shown(&self) -> String {
+        if self.custom {
+            format!("`{}` (\"custom\")", self.name)
+        } else {
+            format!("`{}`", self.name)
+        }
+    }
 }
 
 /// A validated value with where it was written.
@@ -52,7 +66,7 @@ pub(crate) struct Setting<T> {
 /// The attribute's arguments, each checked on its own and against the others.
 #[derive(Debug, Default)]
 pub(crate) struct Args {
-    /// `None`: no preset (omitted, or `"custom"`): a pipeline of just the settings given.
+    /// `None`: no preset: a pipeline of just the settings given.
     pub(crate) preset: Option<PresetArg>,
     pub(crate) name: Option<Setting<String>>,
     pub(crate) max_attempts: Option<Setting<u32>>,
@@ -63,12 +77,18 @@ pub(crate) struct Args {
     pub(crate) base_delay: Option<Setting<u64>>,
     pub(crate) max_delay: Option<Setting<u64>>,
     pub(crate) recovery_timeout: Option<Setting<u64>>,
+    /// Finite and greater than 1.
+    pub(crate) exponential_base: Option<Setting<f64>>,
+    /// `true`: full jitter (retry's default); `false`: none.
+    pub(crate) jitter: Option<Setting<bool>>,
     /// The function that gives the pipeline its backend: a path, in `tokens`.
     pub(crate) backend: Option<Setting<()>>,
     /// The body is safe to run twice: a timed-out attempt may be repeated.
     pub(crate) idempotent: Option<Setting<bool>>,
-    /// A preset was given, even `"custom"` (then `preset` is `None`).
-    preset_given: bool,
+    /// `false` leaves the preset's policy out.
+    pub(crate) enable_timeout: Option<Setting<bool>>,
+    pub(crate) enable_retry: Option<Setting<bool>>,
+    pub(crate) enable_circuit_breaker: Option<Setting<bool>>,
 }
 
 impl Args {
@@ -121,10 +141,7 @@ impl Args {
             }
         }
         match kind {
-            Kind::Preset => {
-                self.preset_given = true;
-                self.preset = preset(key, value)?;
-            }
+            Kind::Preset => self.preset = Some(preset(key, value)?),
             Kind::Name => self.name = Some(setting(name(key, value)?, key, value)),
             Kind::Count => {
                 let count = Some(setting(count(key, value)?, key, value));
@@ -143,6 +160,7 @@ impl Args {
                     _ => self.recovery_timeout = nanos,
                 }
             }
+            Kind::Factor => self.exponential_base = Some(setting(factor(key, value)?, key, value)),
             Kind::Path => {
                 if !matches!(value, Expr::Path(_)) {
                     return Err(syn::Error::new_spanned(
@@ -156,85 +174,18 @@ impl Args {
                 }
                 self.backend = Some(setting((), key, value));
             }
-            Kind::Bool => match value {
-                Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Bool(flag),
-                    ..
-                }) => self.idempotent = Some(setting(flag.value, key, value)),
-                _ => {
-                    return Err(syn::Error::new_spanned(
-                        value,
-                        format!(
-                            "`{key}` takes `true` or `false` (`{key} = true`: the body is safe                              to run twice, so an attempt that timed out may be repeated)"
-                        ),
-                    ));
+            Kind::Bool => {
+                let flag = Some(setting(flag(key, value)?, key, value));
+                match field {
+                    Field::Jitter => self.jitter = flag,
+                    Field::EnableTimeout => self.enable_timeout = flag,
+                    Field::EnableRetry => self.enable_retry = flag,
+                    Field::EnableCircuitBreaker => self.enable_circuit_breaker = flag,
+                    _ => self.idempotent = flag,
                 }
-            },
+            }
         }
         Ok(())
-    }
-
-    /// Checks between arguments: something to do, and delays that retry will accept.
-    fn check_together(&self) -> syn::Result<()> {
-        let has_policy = self.max_attempts.is_some()
-            || self.failure_threshold.is_some()
-            || self.timeout.is_some()
-            || self.total_timeout.is_some()
-            || self.base_delay.is_some()
-            || self.max_delay.is_some()
-            || self.recovery_timeout.is_some();
-        if self.preset.is_none() && !has_policy {
-            let what = if self.preset_given {
-                "with no preset (\"custom\") and no setting"
-            } else {
-                "without a preset or a setting"
-            };
-            return Err(syn::Error::new(
-                Span::call_site(),
-                format!(
-                    "#[resilient] {what} would do nothing: name a preset, like \
-                     #[resilient(preset = \"database\")], or give settings, like \
-                     #[resilient(max_attempts = 3, timeout = \"2s\")]"
-                ),
-            ));
-        }
-        match (&self.base_delay, &self.max_delay) {
-            (Some(base), Some(max)) if max.value < base.value => Err(syn::Error::new_spanned(
-                &max.tokens,
-                format!(
-                    "`{}` ({}) is shorter than `{}` ({}): the cap must be at least the first delay",
-                    max.key,
-                    show(max.value),
-                    base.key,
-                    show(base.value)
-                ),
-            )),
-            // With a preset, the other delay is the preset's: the expansion checks it in a
-            // `const` against `Preset::settings()`, so palisade's table is the only copy.
-            (Some(base), None) if self.preset.is_none() && base.value > DEFAULT_MAX_DELAY_NANOS => {
-                Err(syn::Error::new_spanned(
-                    &base.tokens,
-                    format!(
-                        "`{}` ({}) is longer than retry's default max_delay ({}): set max_delay too",
-                        base.key,
-                        show(base.value),
-                        show(DEFAULT_MAX_DELAY_NANOS)
-                    ),
-                ))
-            }
-            (None, Some(max)) if self.preset.is_none() && max.value < DEFAULT_BASE_DELAY_NANOS => {
-                Err(syn::Error::new_spanned(
-                    &max.tokens,
-                    format!(
-                        "`{}` ({}) is shorter than retry's default base_delay ({}): set base_delay too",
-                        max.key,
-                        show(max.value),
-                        show(DEFAULT_BASE_DELAY_NANOS)
-                    ),
-                ))
-            }
-            _ => Ok(()),
-        }
     }
 }
 
@@ -254,6 +205,10 @@ impl Errors {
             Some(all) => all.combine(error),
             None => self.0 = Some(error),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 
     fn finish(self) -> syn::Result<()> {

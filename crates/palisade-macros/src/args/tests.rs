@@ -53,18 +53,31 @@ fn every_preset_maps_to_its_variant() {
 }
 
 #[test]
-fn the_reference_docs_spellings_are_aliases() {
+fn the_python_decorators_spellings_are_aliases() {
     let args = parse(quote!(
         operation_type = "custom",
         operation_name = "critical_operation",
         timeout_seconds = 15.0,
         max_attempts = 5,
         base_delay = 2.0,
+        max_delay = 30.0,
+        exponential_base = 1.5,
+        jitter = true,
         failure_threshold = 3,
-        recovery_timeout = 45.0
+        recovery_timeout = 45.0,
+        enable_timeout = true,
+        enable_retry = true,
+        enable_circuit_breaker = true
     ))
     .unwrap();
-    assert!(args.preset.is_none());
+    let preset = args.preset.unwrap();
+    assert_eq!(
+        (preset.name, preset.variant, preset.custom),
+        ("default", "Default", true)
+    );
+    assert_eq!(args.exponential_base.unwrap().value, 1.5);
+    assert!(args.jitter.unwrap().value);
+    assert!(args.enable_retry.unwrap().value);
     assert_eq!(args.name.as_ref().unwrap().value, "critical_operation");
     assert_eq!(args.name.unwrap().key, "operation_name");
     assert_eq!(args.timeout.unwrap().value, 15 * S);
@@ -88,7 +101,222 @@ fn settings_without_a_preset_are_accepted() {
 fn an_attribute_that_does_nothing_is_refused() {
     assert!(error(quote!()).contains("would do nothing"));
     assert!(error(quote!(name = "x")).contains("would do nothing"));
-    assert!(error(quote!(preset = "custom")).contains("would do nothing"));
+    assert!(error(quote!(enable_retry = false)).contains("would do nothing"));
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_timeout = false,
+            enable_retry = false,
+            enable_circuit_breaker = false
+        ))
+        .contains("leaving out every policy of the preset")
+    );
+    // A total timeout is something to do.
+    assert!(
+        parse(quote!(
+            preset = "api",
+            enable_timeout = false,
+            enable_retry = false,
+            enable_circuit_breaker = false,
+            total_timeout = "1s"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn custom_is_the_default_preset() {
+    let preset = parse(quote!(operation_type = "custom"))
+        .unwrap()
+        .preset
+        .unwrap();
+    assert_eq!((preset.variant, preset.custom), ("Default", true));
+    assert_eq!(preset.shown(), "`default` (\"custom\")");
+    let preset = parse(quote!(preset = "default")).unwrap().preset.unwrap();
+    assert_eq!((preset.variant, preset.custom), ("Default", false));
+    assert!(error(quote!(preset = "custon")).contains("did you mean \"custom\"?"));
+}
+
+#[test]
+fn exponential_base_is_a_number_greater_than_one() {
+    let base = |tokens| parse(tokens).unwrap().exponential_base.unwrap().value;
+    assert_eq!(base(quote!(exponential_base = 1.5)), 1.5);
+    assert_eq!(base(quote!(exponential_base = 3)), 3.0);
+    assert_eq!(base(quote!(exponential_base = 2e0)), 2.0);
+    assert!(error(quote!(exponential_base = 1.0)).contains("greater than 1.0, not 1.0"));
+    assert!(error(quote!(exponential_base = 1)).contains("greater than 1.0, not 1"));
+    assert!(error(quote!(exponential_base = 0.5)).contains("greater than 1.0"));
+    assert!(error(quote!(exponential_base = -2.0)).contains("greater than 1.0, not -2.0"));
+    assert!(error(quote!(exponential_base = 1e999)).contains("finite number"));
+    assert!(error(quote!(exponential_base = "2")).contains("not a string"));
+    assert!(error(quote!(exponential_base = FACTOR)).contains("compile time"));
+}
+
+#[test]
+fn flags_take_bool_literals() {
+    let args = parse(quote!(
+        preset = "api",
+        jitter = false,
+        enable_timeout = false
+    ))
+    .unwrap();
+    assert!(!args.jitter.unwrap().value);
+    assert!(!args.enable_timeout.unwrap().value);
+    for key in [
+        "jitter",
+        "enable_timeout",
+        "enable_retry",
+        "enable_circuit_breaker",
+    ] {
+        let key = syn::Ident::new(key, Span::call_site());
+        let message = error(quote!(preset = "api", #key = "yes"));
+        assert!(
+            message.contains(&format!(
+                "`{key}` takes `true` or `false`, not the string \"yes\""
+            )),
+            "{message}"
+        );
+        assert!(error(quote!(preset = "api", #key = 1)).contains("not 1"));
+    }
+}
+
+#[test]
+fn a_setting_of_a_left_out_policy_is_refused_naming_both_keys() {
+    let message = error(quote!(
+        preset = "api",
+        enable_retry = false,
+        max_attempts = 3
+    ));
+    assert!(
+        message
+            .contains("`max_attempts` configures retry, which `enable_retry = false` leaves out"),
+        "{message}"
+    );
+    for key in ["base_delay", "max_delay"] {
+        let key = syn::Ident::new(key, Span::call_site());
+        assert!(
+            error(quote!(preset = "api", enable_retry = false, #key = "1s")).contains("leaves out")
+        );
+    }
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_retry = false,
+            exponential_base = 3.0
+        ))
+        .contains("`exponential_base` configures retry")
+    );
+    assert!(
+        error(quote!(preset = "api", enable_retry = false, jitter = false))
+            .contains("`jitter` configures retry")
+    );
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_timeout = false,
+            timeout_seconds = 3
+        ))
+        .contains(
+            "`timeout_seconds` configures the per-attempt timeout, which `enable_timeout = false`"
+        )
+    );
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_circuit_breaker = false,
+            failure_threshold = 3
+        ))
+        .contains("`failure_threshold` configures the circuit breaker")
+    );
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_circuit_breaker = false,
+            recovery_timeout = "1s"
+        ))
+        .contains("`recovery_timeout` configures the circuit breaker")
+    );
+    // Without a preset too: the same contradiction.
+    assert!(error(quote!(enable_retry = false, max_attempts = 3)).contains("leaves out"));
+    // Every conflict is reported at once.
+    let message = error(quote!(
+        preset = "api",
+        enable_retry = false,
+        max_attempts = 3,
+        base_delay = "1s"
+    ));
+    assert_eq!(message.matches("leaves out").count(), 2, "{message}");
+    // A total timeout is not the per-attempt timeout.
+    assert!(
+        parse(quote!(
+            preset = "api",
+            enable_timeout = false,
+            total_timeout = "1s"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn enabling_a_policy_without_a_preset_needs_its_settings() {
+    let message = error(quote!(max_attempts = 3, enable_circuit_breaker = true));
+    assert!(
+        message.contains("`enable_circuit_breaker = true` has nothing to keep"),
+        "{message}"
+    );
+    assert!(
+        message.contains("give a circuit breaker setting (failure_threshold, recovery_timeout)"),
+        "{message}"
+    );
+    assert!(parse(quote!(failure_threshold = 3, enable_circuit_breaker = true)).is_ok());
+    // `false` without a preset states what is true anyway.
+    assert!(parse(quote!(max_attempts = 3, enable_circuit_breaker = false)).is_ok());
+}
+
+#[test]
+fn idempotent_needs_retry_and_a_per_attempt_timeout() {
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_retry = false,
+            idempotent = true
+        ))
+        .contains("but this pipeline has no retry (`enable_retry = false`)")
+    );
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_timeout = false,
+            idempotent = true
+        ))
+        .contains("has no per-attempt timeout (`enable_timeout = false`)")
+    );
+    assert!(
+        error(quote!(timeout = "1s", idempotent = true))
+            .contains("has no retry (no preset and no retry setting)")
+    );
+    assert!(
+        parse(quote!(
+            preset = "api",
+            enable_retry = false,
+            idempotent = false
+        ))
+        .is_ok()
+    );
+    assert!(parse(quote!(timeout = "1s", max_attempts = 2, idempotent = true)).is_ok());
+}
+
+#[test]
+fn a_backend_needs_a_circuit_breaker() {
+    assert!(
+        error(quote!(preset = "api", enable_circuit_breaker = false, backend = crate::fleet))
+            .contains("`backend` keeps the circuit breaker's state, but this pipeline has no circuit breaker (`enable_circuit_breaker = false`)")
+    );
+    assert!(
+        error(quote!(max_attempts = 2, backend = fleet))
+            .contains("no preset and no circuit breaker setting")
+    );
+    assert!(parse(quote!(failure_threshold = 2, backend = fleet)).is_ok());
 }
 
 #[test]
@@ -98,14 +326,15 @@ fn unknown_keys_suggest_the_closest() {
     assert!(error(quote!(recovery_timout = "1s")).contains("did you mean `recovery_timeout`?"));
     assert!(error(quote!(presets = "api")).contains("did you mean `preset`?"));
     assert!(error(quote!(max_retries = 3)).contains("did you mean `max_attempts`?"));
-    assert!(error(quote!(colour = 3)).contains("expected one of: preset, name"));
+    assert!(error(quote!(colour = 3)).contains("expected one of: preset (or operation_type)"));
+    assert!(error(quote!(multiplier = 3)).contains("did you mean `exponential_base`?"));
+    assert!(error(quote!(enable_retries = false)).contains("did you mean `enable_retry`?"));
 }
 
 #[test]
-fn reference_settings_not_taken_say_what_to_do() {
-    assert!(error(quote!(jitter = true)).contains("does not take `jitter`"));
+fn settings_not_taken_say_what_to_do() {
+    assert!(error(quote!(retry_exceptions = 1)).contains("does not take `retry_exceptions`"));
     assert!(error(quote!(retry_exceptions = 1)).contains("retry_if"));
-    assert!(error(quote!(enable_retry = false)).contains("Pipeline::builder()"));
 }
 
 #[test]
@@ -128,7 +357,9 @@ fn presets_are_checked() {
     assert!(
         message.contains("unknown preset \"databse\"; did you mean \"database\"? Known presets")
     );
-    assert!(message.contains("presets: database, api, cache, file, ml, kafka, vault, network"));
+    assert!(message.contains(
+        "presets: database, api, cache, file, ml, kafka, vault, network, default (and \"custom\""
+    ));
     assert!(error(quote!(preset = "Database")).contains("did you mean \"database\"?"));
     assert!(error(quote!(preset = database)).contains("write preset = \"database\""));
     assert!(error(quote!(database)).contains("write `preset = \"database\"`"));

@@ -1,4 +1,5 @@
-//! Each value checked on its own: presets, names, counts and durations, literals only.
+//! Each value checked on its own: presets, names, counts, durations, factors and flags,
+//! literals only.
 
 use quote::ToTokens;
 use syn::{Expr, Lit, UnOp};
@@ -44,11 +45,12 @@ fn negated(value: &Expr) -> Option<String> {
 const LITERALS_ONLY: &str = "arguments are checked at compile time, so constants and \
                              expressions are not accepted";
 
-pub(super) fn preset(key: &str, value: &Expr) -> syn::Result<Option<PresetArg>> {
+/// A preset name; `"custom"` is the `default` preset.
+pub(super) fn preset(key: &str, value: &Expr) -> syn::Result<PresetArg> {
     let known = || {
         let names: Vec<&str> = PRESETS.iter().map(|(name, _)| *name).collect();
         format!(
-            "known presets: {} (or \"{CUSTOM}\" for none)",
+            "known presets: {} (and \"{CUSTOM}\", the same as \"default\")",
             names.join(", ")
         )
     };
@@ -67,17 +69,17 @@ pub(super) fn preset(key: &str, value: &Expr) -> syn::Result<Option<PresetArg>> 
         ));
     };
     let written = text.value();
-    if written == CUSTOM {
-        return Ok(None);
-    }
-    if let Some(&(name, variant)) = PRESETS.iter().find(|(name, _)| *name == written) {
-        return Ok(Some(PresetArg {
+    let custom = written == CUSTOM;
+    let wanted = if custom { "default" } else { written.as_str() };
+    if let Some(&(name, variant)) = PRESETS.iter().find(|(name, _)| *name == wanted) {
+        return Ok(PresetArg {
             name,
             variant,
+            custom,
             span: text.span(),
-        }));
+        });
     }
-    let names = PRESETS.iter().map(|(name, _)| *name);
+    let names = PRESETS.iter().map(|(name, _)| *name).chain([CUSTOM]);
     let message = match did_you_mean(&written, names) {
         Some(meant) => format!(
             "unknown preset \"{written}\"; did you mean \"{meant}\"? K{}",
@@ -203,4 +205,78 @@ pub(super) fn duration(key: &str, kind: Kind, value: &Expr) -> syn::Result<u64> 
         ));
     }
     Ok(nanos)
+}
+
+/// `exponential_base`: a finite number greater than 1, integer or float.
+pub(super) fn factor(key: &str, value: &Expr) -> syn::Result<f64> {
+    const WHAT: &str = "each retry's delay is the previous one times this factor";
+    if let Some(inner) = negated(value) {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be greater than 1.0, not -{inner} ({WHAT})"),
+        ));
+    }
+    let (digits, spanned): (&str, &dyn ToTokens) = match literal(value) {
+        Some(Lit::Float(float)) => (float.base10_digits(), float),
+        Some(Lit::Int(int)) => (int.base10_digits(), int),
+        Some(Lit::Str(text)) => {
+            return Err(syn::Error::new_spanned(
+                text,
+                format!(
+                    "`{key}` takes a number, not a string: {key} = {}",
+                    text.value()
+                ),
+            ));
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{key}` takes a number, like {key} = 1.5; {LITERALS_ONLY}"),
+            ));
+        }
+    };
+    match digits.parse::<f64>() {
+        Ok(factor) if factor.is_finite() && factor > 1.0 => Ok(factor),
+        Ok(factor) if factor.is_finite() => Err(syn::Error::new_spanned(
+            spanned,
+            format!(
+                "`{key}` must be greater than 1.0, not {digits} ({WHAT}; for equal delays set \
+                 max_delay to base_delay)"
+            ),
+        )),
+        _ => Err(syn::Error::new_spanned(
+            spanned,
+            format!("`{key}` must be a finite number, like {key} = 2.0"),
+        )),
+    }
+}
+
+/// A `true` or `false` literal; `means` says what `true` does.
+pub(super) fn flag(key: &str, value: &Expr) -> syn::Result<bool> {
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Bool(flag),
+        ..
+    }) = value
+    {
+        return Ok(flag.value);
+    }
+    let means = match key {
+        "idempotent" => {
+            "`idempotent = true`: the body is safe to run twice, so an attempt that timed out \
+             may be repeated"
+        }
+        "jitter" => "`jitter = false`: wait exactly the scheduled delays, without randomness",
+        "enable_timeout" => "`enable_timeout = false`: no per-attempt timeout",
+        "enable_retry" => "`enable_retry = false`: one attempt per call",
+        _ => "`enable_circuit_breaker = false`: no circuit breaker",
+    };
+    let written = match literal(value) {
+        Some(Lit::Str(text)) => format!(", not the string \"{}\"", text.value()),
+        Some(Lit::Int(int)) => format!(", not {int}"),
+        _ => String::new(),
+    };
+    Err(syn::Error::new_spanned(
+        value,
+        format!("`{key}` takes `true` or `false`{written} ({means})"),
+    ))
 }

@@ -5,8 +5,18 @@ fn bare() -> Result<(), std::io::Error> {
     Ok(())
 }
 
-#[resilient(operation_type = "custom", operation_name = "noop")]
-fn custom_without_settings() -> Result<(), std::io::Error> {
+#[resilient(operation_name = "noop")]
+fn only_a_name() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[resilient(
+    operation_type = "custom",
+    enable_timeout = false,
+    enable_retry = false,
+    enable_circuit_breaker = false
+)]
+fn every_policy_left_out() -> Result<(), std::io::Error> {
     Ok(())
 }
 

@@ -1,10 +1,5 @@
 use palisade_macros::resilient;
 
-#[resilient(operation_type = "api", jitter = true)]
-fn with_jitter() -> Result<(), std::io::Error> {
-    Ok(())
-}
-
 #[resilient(operation_type = "api", retry_exceptions = "ConnectionError")]
 fn with_exceptions() -> Result<(), std::io::Error> {
     Ok(())
