@@ -15,6 +15,15 @@
 //!     Unavailable,
 //! }
 //!
+//! // What the error says about the database: retried? counted by the breaker?
+//! impl palisade::classify::Classify for DbError {
+//!     fn class(&self) -> palisade::classify::ErrorClass {
+//!         match self {
+//!             DbError::Unavailable => palisade::classify::ErrorClass::Unreached,
+//!         }
+//!     }
+//! }
+//!
 //! #[resilient(preset = "database", max_attempts = 5, timeout = "250ms")]
 //! async fn get_user(id: u64) -> Result<String, DbError> {
 //!     if id == 0 {
@@ -40,6 +49,17 @@
 //! Every key, its values and its default are listed on [`resilient`], with an example for
 //! each common case. This page covers what the attribute does to the function.
 //!
+//! # Which errors are retried and counted
+//!
+//! With a preset, or a retry or breaker setting, the pipeline asks the error type what each
+//! error means, through `palisade::classify::Classify`: *unreached* (the dependency never
+//! acted: always retried), *transient* (may have reached it: retried only with
+//! `idempotent = true`), *failure* (counted by the breaker, not retried) or *answer* (not
+//! found, conflict: neither retried nor counted). The error type must implement it — a
+//! compile error says so otherwise — because no default is right for every error: retrying a
+//! unique violation, or opening the breaker on a missing row, is what this prevents.
+//! `std::io::Error` implements it by kind. A function with timeouts only does not ask.
+//!
 //! # The return type changes
 //!
 //! The function is declared returning `Result<T, E>`; the attribute makes it return
@@ -56,6 +76,7 @@
 //!     Invalid,
 //!     Parse(std::num::ParseIntError),
 //! }
+//! # impl palisade::classify::Classify for ApiError { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Answer } }
 //! impl From<std::num::ParseIntError> for ApiError {
 //!     fn from(e: std::num::ParseIntError) -> Self {
 //!         ApiError::Parse(e)
@@ -205,6 +226,7 @@ use proc_macro::TokenStream;
 /// ```
 /// use palisade::resilient;
 /// # #[derive(Debug)] struct DbError;
+/// # impl palisade::classify::Classify for DbError { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Transient } }
 ///
 /// #[resilient(preset = "database", max_attempts = 5, timeout = "250ms")]
 /// async fn get_user(id: u64) -> Result<String, DbError> {
@@ -312,6 +334,7 @@ use proc_macro::TokenStream;
 /// ```
 /// # use palisade::resilient;
 /// # #[derive(Debug)] struct CacheError;
+/// # impl palisade::classify::Classify for CacheError { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Transient } }
 /// #[resilient(preset = "cache")]
 /// fn cached(key: &str) -> Result<usize, CacheError> {
 ///     Ok(key.len())
@@ -326,6 +349,7 @@ use proc_macro::TokenStream;
 /// ```
 /// # use palisade::resilient;
 /// # #[derive(Debug)] struct CriticalError;
+/// # impl palisade::classify::Classify for CriticalError { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Transient } }
 /// # fn perform_critical_operation(data: &[u8]) -> Result<usize, CriticalError> { Ok(data.len()) }
 /// #[resilient(
 ///     operation_type = "custom",
@@ -358,6 +382,7 @@ use proc_macro::TokenStream;
 ///
 /// #[derive(Debug, PartialEq)]
 /// struct Declined;
+/// # impl palisade::classify::Classify for Declined { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Answer } }
 /// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
 ///
 /// #[resilient(preset = "api", enable_retry = false)]
@@ -382,6 +407,7 @@ use proc_macro::TokenStream;
 ///
 /// #[derive(Debug)]
 /// struct Busy;
+/// # impl palisade::classify::Classify for Busy { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Unreached } }
 /// static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
 ///
 /// #[resilient(max_attempts = 3, base_delay = "100ms", jitter = false)]
@@ -405,6 +431,7 @@ use proc_macro::TokenStream;
 /// ```
 /// # use palisade::resilient;
 /// # #[derive(Debug)] struct NetError;
+/// # impl palisade::classify::Classify for NetError { fn class(&self) -> palisade::classify::ErrorClass { palisade::classify::ErrorClass::Transient } }
 /// #[resilient(preset = "network", timeout = "2s", idempotent = true, total_timeout = "10s")]
 /// async fn resolve(host: &str) -> Result<String, NetError> {
 ///     Ok(format!("{host} is 192.0.2.7"))

@@ -198,9 +198,15 @@ mod tests {
             chain(quote!(operation_type = "custom")),
             ":: palisade :: presets :: Preset :: Default . pipeline () . name (\"f\")"
         );
+        // Without a preset: only the settings, classified since it retries.
         assert_eq!(
             chain(quote!(max_attempts = 2)),
-            ":: palisade :: pipeline :: Pipeline :: builder () . name (\"f\") . max_attempts (2u32)"
+            ":: palisade :: pipeline :: Pipeline :: builder () . classified () . name (\"f\") . max_attempts (2u32)"
+        );
+        // Timeouts alone: not classified.
+        assert!(
+            chain(quote!(timeout = "1s"))
+                .starts_with(":: palisade :: pipeline :: Pipeline :: builder () . name"),
         );
     }
 

@@ -15,6 +15,13 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 struct Down;
 
+/// Connection refused: never reached the dependency, so retried by every classified pipeline.
+impl palisade::classify::Classify for Down {
+    fn class(&self) -> palisade::classify::ErrorClass {
+        palisade::classify::ErrorClass::Unreached
+    }
+}
+
 /// `elapsed` is `expected`, give or take tokio's timer granularity (whole milliseconds).
 fn about(elapsed: Duration, expected: Duration) -> bool {
     elapsed >= expected && elapsed <= expected + Duration::from_millis(5)
