@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::Error;
 use super::human::HumanDuration;
-use super::reason::State as CircuitState;
+use super::reason::{RejectReason, State as CircuitState, TimeoutScope};
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,25 +34,32 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 "rate limiter '{name}' can grant at most {capacity} permits at once, \
                  {requested} were requested: split the request or raise the limit"
             ),
-            Error::Timeout { limit } => {
-                write!(f, "operation timed out after {}", HumanDuration(*limit))
+            Error::Timeout { name, scope, limit } => {
+                let scope = match scope {
+                    TimeoutScope::Call => "",
+                    TimeoutScope::Attempt => " (per attempt)",
+                    TimeoutScope::Total => " (total)",
+                };
+                write!(
+                    f,
+                    "timeout '{name}'{scope} fired after {}",
+                    HumanDuration(*limit)
+                )
             }
             Error::BulkheadFull {
                 name,
                 max_concurrent,
-            } => write!(
-                f,
-                "bulkhead '{name}' is full: all {max_concurrent} concurrent slots are busy"
-            ),
+                reason,
+            } => fmt_bulkhead_full(f, name, *max_concurrent, *reason),
             Error::RetriesExhausted {
+                name,
                 attempts,
                 reason,
-                // The last error is the `source()`, not part of this message: an error report
-                // (anyhow's `{:#}`, tracing's error chains) prints each cause once.
+                // The last error is the `source()`, not part of this message.
                 last_error: _,
             } => write!(
                 f,
-                "retry gave up after {attempts} attempt{s} ({reason})",
+                "retry '{name}' gave up after {attempts} attempt{s} ({reason})",
                 s = if *attempts == 1 { "" } else { "s" }
             ),
         }
@@ -91,6 +98,33 @@ pub(crate) fn fmt_circuit_open(
     }
 }
 
+/// The message of a bulkhead's rejection, shared by [`Error::BulkheadFull`] and
+/// [`Rejected`](crate::bulkhead::Rejected).
+pub(crate) fn fmt_bulkhead_full(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    max_concurrent: usize,
+    reason: RejectReason,
+) -> fmt::Result {
+    match reason {
+        RejectReason::Full => write!(
+            f,
+            "bulkhead '{name}' is full: all {max_concurrent} concurrent slots are busy"
+        ),
+        RejectReason::QueueFull { max_queue } => write!(
+            f,
+            "bulkhead '{name}' is full: all {max_concurrent} concurrent slots are busy and \
+             {max_queue} calls are already waiting"
+        ),
+        RejectReason::WaitedTooLong { max_wait } => write!(
+            f,
+            "bulkhead '{name}' is full: none of its {max_concurrent} concurrent slots came \
+             free within {}",
+            HumanDuration(max_wait)
+        ),
+    }
+}
+
 impl<E> std::error::Error for Error<E>
 where
     E: std::error::Error + 'static,
@@ -102,7 +136,7 @@ where
     ///
     /// ```
     /// use palisade::{clock::ManualClock, retry::Retry};
-    /// let retry = Retry::builder().max_attempts(3).clock(ManualClock::new()).build()?;
+    /// let retry = Retry::builder().name("profile").max_attempts(3).clock(ManualClock::new()).build()?;
     /// let err = retry
     ///     .call_blocking(|| Err::<(), _>(std::io::Error::other("connection reset")))
     ///     .unwrap_err();
@@ -112,7 +146,10 @@ where
     ///     chain.push(c.to_string());
     ///     cause = c.source();
     /// }
-    /// assert_eq!(chain, ["retry gave up after 3 attempts (max_attempts = 3 reached)", "connection reset"]);
+    /// assert_eq!(chain, [
+    ///     "retry 'profile' gave up after 3 attempts (max_attempts = 3 reached)",
+    ///     "connection reset",
+    /// ]);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -156,15 +193,60 @@ mod tests {
             retry_after: Duration::from_millis(250),
         };
         assert_eq!(limited.retry_after(), Some(Duration::from_millis(250)));
-        let timeout: Error<()> = Error::Timeout {
-            limit: Duration::from_secs(5),
-        };
+        let timeout: Error<()> = Error::timeout("db", TimeoutScope::Call, Duration::from_secs(5));
         assert!(timeout.is_transient() && !timeout.is_rejection());
-        let full: Error<()> = Error::BulkheadFull {
-            name: "db".into(),
-            max_concurrent: 10,
-        };
-        assert!(full.is_rejection());
+        let full: Error<()> = Error::bulkhead_full("db", 10, RejectReason::Full);
+        assert!(full.is_rejection() && full.is_transient());
+    }
+
+    #[test]
+    fn a_timeout_says_which_one_fired_and_its_limit() {
+        let limit = Duration::from_secs(2);
+        let message = |scope| Error::<&str>::timeout("payments", scope, limit).to_string();
+        assert_eq!(
+            message(TimeoutScope::Call),
+            "timeout 'payments' fired after 2s"
+        );
+        assert_eq!(
+            message(TimeoutScope::Attempt),
+            "timeout 'payments' (per attempt) fired after 2s"
+        );
+        assert_eq!(
+            message(TimeoutScope::Total),
+            "timeout 'payments' (total) fired after 2s"
+        );
+    }
+
+    #[test]
+    fn a_full_bulkhead_says_why() {
+        let message = |reason| Error::<&str>::bulkhead_full("db", 10, reason).to_string();
+        assert_eq!(
+            message(RejectReason::Full),
+            "bulkhead 'db' is full: all 10 concurrent slots are busy"
+        );
+        assert_eq!(
+            message(RejectReason::QueueFull { max_queue: 4 }),
+            "bulkhead 'db' is full: all 10 concurrent slots are busy and 4 calls are already \
+             waiting"
+        );
+        assert_eq!(
+            message(RejectReason::WaitedTooLong {
+                max_wait: Duration::from_millis(250)
+            }),
+            "bulkhead 'db' is full: none of its 10 concurrent slots came free within 250ms"
+        );
+    }
+
+    #[test]
+    fn policy_errors_other_than_exhausted_retries_have_no_source() {
+        use std::error::Error as _;
+        let errors: [Error<std::io::Error>; 2] = [
+            Error::timeout("t", TimeoutScope::Total, Duration::from_secs(1)),
+            Error::bulkhead_full("b", 1, RejectReason::Full),
+        ];
+        for err in errors {
+            assert!(err.source().is_none(), "{err}");
+        }
     }
 
     #[test]
@@ -189,11 +271,14 @@ mod tests {
             limited.to_string(),
             "rate limiter 'api' rejected the call: retry after 1.23ms"
         );
-        let timeout: Error<&str> = Error::Timeout {
-            limit: Duration::from_millis(90_000),
-        };
-        assert_eq!(timeout.to_string(), "operation timed out after 1m 30s");
+        let timeout: Error<&str> =
+            Error::timeout("db", TimeoutScope::Total, Duration::from_millis(90_000));
+        assert_eq!(
+            timeout.to_string(),
+            "timeout 'db' (total) fired after 1m 30s"
+        );
         let exhausted: Error<&str> = Error::retries_exhausted(
+            "db",
             2,
             StopReason::MaxElapsed {
                 budget: Duration::from_secs(10),
@@ -214,13 +299,14 @@ mod tests {
     #[test]
     fn exhausted_retries_expose_the_last_error_and_chain_sources() {
         let err: Error<std::io::Error> = Error::retries_exhausted(
+            "profile",
             3,
             StopReason::MaxAttempts { max_attempts: 3 },
             Error::Operation(std::io::Error::other("connection refused")),
         );
         assert_eq!(
             err.to_string(),
-            "retry gave up after 3 attempts (max_attempts = 3 reached)"
+            "retry 'profile' gave up after 3 attempts (max_attempts = 3 reached)"
         );
         assert_eq!(
             err.operation_error().map(|e| e.to_string()),
@@ -230,6 +316,7 @@ mod tests {
         assert_eq!(source.as_deref(), Some("connection refused"));
         assert!(!err.is_transient());
         let mapped = err.map_operation(|e| e.kind());
+        assert!(matches!(&mapped, Error::RetriesExhausted { name, .. } if &**name == "profile"));
         assert_eq!(
             mapped.into_operation_error(),
             Some(std::io::ErrorKind::Other)

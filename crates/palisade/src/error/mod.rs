@@ -37,8 +37,8 @@ pub(crate) mod human;
 pub(crate) mod reason;
 
 pub use config::ConfigError;
-pub(crate) use display::fmt_circuit_open;
-use reason::{State as CircuitState, StopReason};
+pub(crate) use display::{fmt_bulkhead_full, fmt_circuit_open};
+use reason::{RejectReason, State as CircuitState, StopReason, TimeoutScope};
 
 /// The error of a protected call: the operation's own error, or a policy's rejection.
 ///
@@ -89,22 +89,75 @@ pub enum Error<E> {
     /// The operation did not finish within its time limit. An async operation was cancelled
     /// (dropped); blocking work cannot be stopped, so it may have finished late or may still
     /// be running (see [`crate::timeout`]).
+    ///
+    /// ```
+    /// use palisade::{Error, clock::ManualClock, pipeline::Pipeline, timeout::TimeoutScope};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let pipeline = Pipeline::builder()
+    ///     .name("payments")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let err = pipeline
+    ///     .call_blocking(|| {
+    ///         clock.advance(Duration::from_secs(3)); // an attempt that took 3 s
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .unwrap_err();
+    /// let Error::Timeout { name, scope, limit, .. } = &err else { unreachable!() };
+    /// assert_eq!((&**name, *scope, *limit), ("payments", TimeoutScope::Attempt, Duration::from_secs(2)));
+    /// assert_eq!(err.to_string(), "timeout 'payments' (per attempt) fired after 2s");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     #[non_exhaustive]
     Timeout {
-        /// The limit that fired.
+        /// The name of the timeout that fired: the [`Timeout`](crate::timeout::Timeout)
+        /// policy's, or for a pipeline's own timeouts the pipeline's.
+        name: Arc<str>,
+        /// Which limit fired: a standalone timeout's, a pipeline's per-attempt or its total
+        /// one.
+        scope: TimeoutScope,
+        /// The limit that fired, as configured (the time the call took is in the timeout's
+        /// [events](crate::timeout::TimeoutEvent)).
         limit: Duration,
     },
-    /// A bulkhead had no free slot (and its wait queue, if any, was full or timed out).
+    /// A bulkhead had no free slot: it could not wait, its wait queue was full, or the wait
+    /// ran out (`reason` says which).
+    ///
+    /// ```
+    /// use palisade::{Error, bulkhead::{Bulkhead, RejectReason}};
+    /// let bulkhead = Bulkhead::builder().name("db").max_concurrent(1).build()?;
+    /// let _busy = bulkhead.try_acquire()?;
+    /// let err = bulkhead.call_blocking(|| Ok::<_, std::io::Error>(())).unwrap_err();
+    /// assert!(matches!(err, Error::BulkheadFull { reason: RejectReason::Full, .. }));
+    /// assert_eq!(err.to_string(), "bulkhead 'db' is full: all 1 concurrent slots are busy");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[non_exhaustive]
     BulkheadFull {
         /// The bulkhead's name.
         name: Arc<str>,
         /// Its maximum number of concurrent calls.
         max_concurrent: usize,
+        /// Why the call could not have a slot: no queue (or the caller would not wait), the
+        /// queue full, or `max_wait` ran out in it.
+        reason: RejectReason,
     },
     /// Retry stopped before the call succeeded.
+    ///
+    /// ```
+    /// use palisade::{Error, clock::ManualClock, retry::Retry};
+    /// let retry = Retry::builder().name("profile").max_attempts(2).clock(ManualClock::new()).build()?;
+    /// let err = retry.call_blocking(|| Err::<(), _>("connection reset")).unwrap_err();
+    /// assert!(matches!(&err, Error::RetriesExhausted { name, attempts: 2, .. } if &**name == "profile"));
+    /// assert_eq!(err.to_string(), "retry 'profile' gave up after 2 attempts (max_attempts = 2 reached)");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     #[non_exhaustive]
     RetriesExhausted {
+        /// The retry policy's name (in a pipeline, the pipeline's).
+        name: Arc<str>,
         /// Attempts made, the first one included.
         attempts: u32,
         /// Why retry stopped: max attempts reached or the elapsed budget would be exceeded.
@@ -238,19 +291,23 @@ impl<E> Error<E> {
                 requested,
                 capacity,
             },
-            Error::Timeout { limit } => Error::Timeout { limit },
+            Error::Timeout { name, scope, limit } => Error::Timeout { name, scope, limit },
             Error::BulkheadFull {
                 name,
                 max_concurrent,
+                reason,
             } => Error::BulkheadFull {
                 name,
                 max_concurrent,
+                reason,
             },
             Error::RetriesExhausted {
+                name,
                 attempts,
                 reason,
                 last_error,
             } => Error::RetriesExhausted {
+                name,
                 attempts,
                 reason,
                 last_error: Box::new(last_error.and_then_operation(f)),
@@ -258,11 +315,72 @@ impl<E> Error<E> {
         }
     }
 
-    pub(crate) fn retries_exhausted(attempts: u32, reason: StopReason, last: Error<E>) -> Self {
+    /// [`Error::Timeout`], for code outside palisade that reports a limit in its terms (a
+    /// store, an integration, a test of your fallback).
+    ///
+    /// ```
+    /// use palisade::{Error, timeout::TimeoutScope};
+    /// use std::time::Duration;
+    /// let err: Error<std::io::Error> = Error::timeout("search", TimeoutScope::Call, Duration::from_millis(300));
+    /// assert_eq!(err.to_string(), "timeout 'search' fired after 300ms");
+    /// assert!(err.is_transient() && !err.is_rejection());
+    /// ```
+    pub fn timeout(name: impl Into<Arc<str>>, scope: TimeoutScope, limit: Duration) -> Self {
+        Error::Timeout {
+            name: name.into(),
+            scope,
+            limit,
+        }
+    }
+
+    /// [`Error::BulkheadFull`], for code outside palisade (a store, an integration, a test).
+    ///
+    /// ```
+    /// use palisade::{Error, bulkhead::RejectReason};
+    /// let err: Error<std::io::Error> = Error::bulkhead_full("db", 10, RejectReason::QueueFull { max_queue: 4 });
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "bulkhead 'db' is full: all 10 concurrent slots are busy and 4 calls are already waiting"
+    /// );
+    /// assert!(err.is_rejection());
+    /// ```
+    pub fn bulkhead_full(
+        name: impl Into<Arc<str>>,
+        max_concurrent: usize,
+        reason: RejectReason,
+    ) -> Self {
+        Error::BulkheadFull {
+            name: name.into(),
+            max_concurrent,
+            reason,
+        }
+    }
+
+    /// [`Error::RetriesExhausted`] with `last_error` as the last attempt's error, for code
+    /// outside palisade (a store, an integration, a test).
+    ///
+    /// ```
+    /// use palisade::{Error, retry::StopReason};
+    /// let err = Error::retries_exhausted(
+    ///     "profile",
+    ///     3,
+    ///     StopReason::MaxAttempts { max_attempts: 3 },
+    ///     Error::Operation("connection reset"),
+    /// );
+    /// assert_eq!(err.to_string(), "retry 'profile' gave up after 3 attempts (max_attempts = 3 reached)");
+    /// assert_eq!(err.operation_error(), Some(&"connection reset"));
+    /// ```
+    pub fn retries_exhausted(
+        name: impl Into<Arc<str>>,
+        attempts: u32,
+        reason: StopReason,
+        last_error: Error<E>,
+    ) -> Self {
         Error::RetriesExhausted {
+            name: name.into(),
             attempts,
             reason,
-            last_error: Box::new(last),
+            last_error: Box::new(last_error),
         }
     }
 }

@@ -192,13 +192,14 @@ fn rate_limit(event: &RateLimitEvent<'_>) {
 fn timeout(event: &TimeoutEvent<'_>) {
     const TARGET: &str = "palisade::timeout";
     match *event {
-        TimeoutEvent::TimedOut { name, limit } => {
+        TimeoutEvent::TimedOut { name, limit, .. } => {
             info!(target: TARGET, name, ?limit, "call timed out")
         }
         TimeoutEvent::FinishedLate {
             name,
             limit,
             elapsed,
+            ..
         } => info!(
             target: TARGET, name, ?limit, ?elapsed, "call finished after its time limit; result discarded"
         ),
