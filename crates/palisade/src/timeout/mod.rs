@@ -24,7 +24,9 @@
 //!     tokio::time::sleep(Duration::from_secs(60)).await; // a dependency that hangs
 //!     Ok::<_, std::io::Error>("too late")
 //! });
-//! assert!(matches!(hung.await, Err(Error::Timeout { limit, .. }) if limit == Duration::from_millis(300)));
+//! let err = hung.await.unwrap_err();
+//! assert!(matches!(err, Error::Timeout { limit, .. } if limit == Duration::from_millis(300)));
+//! assert_eq!(err.to_string(), "timeout 'search' fired after 300ms");
 //! # Ok(()) }
 //! ```
 //!
@@ -78,7 +80,11 @@
 //! # Events
 //!
 //! [`TimeoutEvent::TimedOut`] when the limit fires, [`TimeoutEvent::FinishedLate`] when a
-//! blocking call returned after its limit and its result was replaced.
+//! blocking call returned after its limit and its result was replaced. Both, and the
+//! [`Error::Timeout`] the caller gets, carry the policy's name and a [`TimeoutScope`]:
+//! [`Call`](TimeoutScope::Call) for this policy's own calls,
+//! [`Attempt`](TimeoutScope::Attempt) or [`Total`](TimeoutScope::Total) where a pipeline uses
+//! it.
 
 mod config;
 mod deadline;
