@@ -381,10 +381,13 @@ mod tests {
 
     #[test]
     fn exhausted_retries_are_not_retried_again_but_an_answer_stays_an_answer() {
-        let exhausted = |last: io::ErrorKind| Error::RetriesExhausted {
-            attempts: 3,
-            reason: crate::retry::StopReason::MaxAttempts { max_attempts: 3 },
-            last_error: Box::new(Error::Operation(io::Error::from(last))),
+        let exhausted = |last: io::ErrorKind| {
+            Error::retries_exhausted(
+                "db",
+                3,
+                crate::retry::StopReason::MaxAttempts { max_attempts: 3 },
+                Error::Operation(io::Error::from(last)),
+            )
         };
         assert_eq!(
             exhausted(io::ErrorKind::ConnectionReset).class(),

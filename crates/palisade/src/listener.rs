@@ -41,9 +41,10 @@ use std::sync::Arc;
 ///
 /// ```
 /// use palisade::listener::Kind;
-/// use palisade::timeout::{Timeout, TimeoutEvent};
+/// use palisade::timeout::{Timeout, TimeoutEvent, TimeoutScope};
 /// fn event_of<K: Kind>(e: K::Event<'_>) -> K::Event<'_> { e }
-/// let e: TimeoutEvent<'_> = event_of::<Timeout>(TimeoutEvent::TimedOut { name: "t", limit: Default::default() });
+/// let timed_out = TimeoutEvent::TimedOut { name: "t", scope: TimeoutScope::Call, limit: Default::default() };
+/// let e: TimeoutEvent<'_> = event_of::<Timeout>(timed_out);
 /// assert_eq!(e.name(), "t");
 /// ```
 pub trait Kind: 'static {

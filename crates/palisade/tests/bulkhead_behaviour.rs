@@ -100,8 +100,12 @@ async fn a_full_bulkhead_without_a_queue_rejects_at_once_without_polling() {
         Err(Error::BulkheadFull {
             name,
             max_concurrent,
+            reason,
             ..
-        }) => assert_eq!((&*name, max_concurrent), ("db", 2)),
+        }) => assert_eq!(
+            (&*name, max_concurrent, reason),
+            ("db", 2, RejectReason::Full)
+        ),
         other => panic!("expected BulkheadFull, got {other:?}"),
     }
     assert!(!polled.load(Ordering::SeqCst));
@@ -174,10 +178,23 @@ async fn a_full_queue_rejects_at_once() {
     let third = b.acquire().await.unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(third.reason(), RejectReason::QueueFull { max_queue: 2 });
-    assert_eq!(
-        third.to_string(),
-        "bulkhead 'db' is full: all 1 concurrent slots are busy and 2 calls are already waiting"
+    let message =
+        "bulkhead 'db' is full: all 1 concurrent slots are busy and 2 calls are already waiting";
+    assert_eq!(third.to_string(), message);
+    // A call says the same, and why, in its error.
+    let call = b.call(|| async { Ok::<_, std::io::Error>(()) }).await;
+    let err = call.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BulkheadFull {
+                reason: RejectReason::QueueFull { max_queue: 2 },
+                ..
+            }
+        ),
+        "{err:?}"
     );
+    assert_eq!(err.to_string(), message);
 }
 
 #[tokio::test(start_paused = true)]
@@ -199,6 +216,25 @@ async fn a_waiter_gives_up_after_max_wait() {
         RejectReason::WaitedTooLong { max_wait: ms(100) }
     );
     assert_eq!((b.queued(), b.in_flight()), (0, 1));
+    // A call that waited too long says so in its error.
+    let err = b
+        .call(|| async { Ok::<_, std::io::Error>(()) })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BulkheadFull {
+                reason: RejectReason::WaitedTooLong { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "bulkhead 'db' is full: none of its 1 concurrent slots came free within 100ms"
+    );
 
     // A slot that comes free within max_wait is taken, and the wait is measured.
     let releaser = tokio::spawn(async move {

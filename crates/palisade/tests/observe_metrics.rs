@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::time::ms;
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use palisade::Error;
 use palisade::bulkhead::Bulkhead;
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::clock::ManualClock;
@@ -18,6 +19,7 @@ use palisade::observe::{METRICS, MetricsListener};
 use palisade::pipeline::Pipeline;
 use palisade::rate_limit::{Algorithm, RateLimiter};
 use palisade::retry::{Jitter, Retry};
+use palisade::timeout::TimeoutScope;
 
 /// A metric's identity: kind, name, sorted labels.
 type Id = (MetricKind, String, Vec<(String, String)>);
@@ -325,8 +327,12 @@ fn a_prefixed_pipeline_reports_every_policy_under_the_prefix() {
     });
 
     let ledger = &[("name", "ledger")];
+    // The per-attempt limit, told apart from a total one by its scope.
     assert_eq!(
-        recorded.counter("myapp_timeout_finished_late_total", ledger),
+        recorded.counter(
+            "myapp_timeout_finished_late_total",
+            &[("name", "ledger"), ("scope", "attempt")]
+        ),
         1
     );
     assert_eq!(
@@ -355,6 +361,65 @@ fn a_prefixed_pipeline_reports_every_policy_under_the_prefix() {
         "{:?}",
         recorded.names()
     );
+}
+
+#[test]
+fn timeout_counters_say_which_limit_fired() {
+    // Attempts of 1.5 s against a 1 s per-attempt limit, 2 s apart, within a 5 s total:
+    // [0, 1.5] and [3.5, 5] finish late; at 5 s no sleep fits, and the total limit ends the call.
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder()
+        .name("ledger")
+        .clock(clock.clone())
+        .timeout(Duration::from_secs(1))
+        .total_timeout(Duration::from_secs(5))
+        .retry(|r| {
+            r.max_attempts(10)
+                .fixed(Duration::from_secs(2))
+                .jitter(Jitter::None)
+        })
+        .idempotent(true)
+        .on_event(MetricsListener::new())
+        .build()
+        .unwrap();
+
+    let recorded = Recorded::during(|| {
+        let out = pipeline.call_blocking(|| {
+            clock.advance(ms(1_500));
+            Ok::<_, &str>(())
+        });
+        assert!(
+            matches!(
+                out,
+                Err(Error::Timeout {
+                    scope: TimeoutScope::Total,
+                    ..
+                })
+            ),
+            "{out:?}"
+        );
+    });
+
+    let scoped = |scope| [("name", "ledger"), ("scope", scope)];
+    assert_eq!(
+        recorded.counter("timeout_finished_late_total", &scoped("attempt")),
+        2
+    );
+    assert_eq!(
+        recorded.counter("timeout_timed_out_total", &scoped("total")),
+        1
+    );
+    for scope in ["call", "attempt"] {
+        assert_eq!(
+            recorded.get(
+                MetricKind::Counter,
+                "timeout_timed_out_total",
+                &scoped(scope)
+            ),
+            None,
+            "{scope}"
+        );
+    }
 }
 
 #[test]

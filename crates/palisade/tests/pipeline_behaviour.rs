@@ -15,11 +15,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use common::bump;
-use common::errors::{exhausted, timeout_limit};
+use common::errors::{exhausted, timeout_fired};
 use common::events::{Record, Recorder};
 use common::retry::{fixed, max_attempts};
 use common::time::{ms, secs};
-use palisade::bulkhead::BulkheadEvent;
+use palisade::bulkhead::{BulkheadEvent, RejectReason};
 use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEvent, State};
 use palisade::clock::Clock;
 use palisade::event::Event;
@@ -28,7 +28,7 @@ use palisade::hedge::HedgeEvent;
 use palisade::pipeline::{Pipeline, PipelineBuilder, PipelineEvent};
 use palisade::rate_limit::{Algorithm, Rate, RateLimitEvent, RateLimiter};
 use palisade::retry::{RetryBudget, RetryEvent, StopReason};
-use palisade::timeout::TimeoutEvent;
+use palisade::timeout::{Timeout, TimeoutEvent, TimeoutScope};
 use palisade::{ConfigError, Error};
 use tokio::time::{Instant, sleep};
 
@@ -81,11 +81,11 @@ impl Record for Seen {
             Event::Retry(RetryEvent::GaveUp {
                 attempts, reason, ..
             }) => format!("retry gave up after {attempts}: {reason}"),
-            Event::Timeout(TimeoutEvent::TimedOut { limit, .. }) => {
-                format!("timed out after {limit:?}")
+            Event::Timeout(TimeoutEvent::TimedOut { scope, limit, .. }) => {
+                format!("timed out ({scope}) after {limit:?}")
             }
-            Event::Timeout(TimeoutEvent::FinishedLate { limit, .. }) => {
-                format!("finished late, limit {limit:?}")
+            Event::Timeout(TimeoutEvent::FinishedLate { scope, limit, .. }) => {
+                format!("finished late ({scope}), limit {limit:?}")
             }
             Event::CircuitBreaker(CircuitBreakerEvent::OutcomeRecorded { verdict, .. }) => {
                 format!("outcome {verdict:?}")
@@ -312,8 +312,12 @@ async fn a_full_bulkhead_rejects_at_once_without_running_the_operation() {
         Err(Error::BulkheadFull {
             name,
             max_concurrent,
+            reason,
             ..
-        }) => assert_eq!((&*name, max_concurrent), ("orders", 1)),
+        }) => assert_eq!(
+            (&*name, max_concurrent, reason),
+            ("orders", 1, RejectReason::Full)
+        ),
         other => panic!("expected BulkheadFull (not RetriesExhausted), got {other:?}"),
     }
     assert_eq!((calls.get(), start.elapsed()), (0, Duration::ZERO));
@@ -398,7 +402,10 @@ async fn the_total_timeout_bounds_every_attempt_and_backoff_sleep_together() {
             async { Err::<(), _>("down") }
         })
         .await;
-    assert_eq!(timeout_limit(&out.unwrap_err()), ms(3500));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("orders", TimeoutScope::Total, ms(3500))
+    );
     assert_eq!(start.elapsed(), ms(3500));
     assert_eq!(calls.get(), 4);
 }
@@ -451,8 +458,60 @@ async fn exhausted_retries_carry_the_last_timeout() {
     assert_eq!(start.elapsed(), ms(3200));
     assert_eq!(err.retry_after(), None);
     assert_eq!(err.operation_error(), None);
+    // What an operator reads: the pipeline's retry gave up, its per-attempt limit fired.
+    assert_eq!(
+        err.to_string(),
+        "retry 'orders' gave up after 3 attempts (max_attempts = 3 reached)"
+    );
+    assert!(matches!(&err, Error::RetriesExhausted { name, .. } if &**name == "orders"));
     let last = exhausted(err, 3, max_attempts(3));
-    assert_eq!(timeout_limit(&last), secs(1));
+    assert_eq!(
+        timeout_fired(&last),
+        ("orders", TimeoutScope::Attempt, secs(1))
+    );
+    assert_eq!(
+        last.to_string(),
+        "timeout 'orders' (per attempt) fired after 1s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_timeout_keeps_its_name_and_takes_the_scope_of_its_place() {
+    let shared = Timeout::builder()
+        .name("search-deadline")
+        .limit(secs(1))
+        .clock(Clock::tokio())
+        .build()
+        .unwrap();
+    for (p, scope) in [
+        (
+            builder().shared_timeout(shared.clone()),
+            TimeoutScope::Attempt,
+        ),
+        (
+            builder().shared_total_timeout(shared.clone()),
+            TimeoutScope::Total,
+        ),
+    ] {
+        let out = p
+            .build()
+            .unwrap()
+            .call(|| async {
+                sleep(HANG).await;
+                Ok::<(), &str>(())
+            })
+            .await;
+        assert_eq!(
+            timeout_fired(&out.unwrap_err()),
+            ("search-deadline", scope, secs(1))
+        );
+    }
+    // Called on its own, the same policy bounds the call.
+    let out = shared.call(std::future::pending::<Result<(), &str>>).await;
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("search-deadline", TimeoutScope::Call, secs(1))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -479,7 +538,10 @@ async fn the_per_attempt_timeout_fires_per_attempt_and_the_total_timeout_ends_th
         })
         .await;
     // The total limit answers, not the 2 s one.
-    assert_eq!(timeout_limit(&out.unwrap_err()), ms(4800));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("orders", TimeoutScope::Total, ms(4800))
+    );
     assert_eq!(start.elapsed(), ms(4800));
     assert_eq!(calls.get(), 2);
     assert_eq!(p.circuit_breaker().unwrap().stats().failed_calls, 2);
@@ -507,7 +569,10 @@ async fn an_attempt_cut_short_by_the_total_timeout_is_not_recorded_by_the_breake
             }
         })
         .await;
-    assert_eq!(timeout_limit(&out.unwrap_err()), secs(3));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("orders", TimeoutScope::Total, secs(3))
+    );
     assert_eq!(dropped.get(), 2, "both attempts were cancelled");
     let stats = p.circuit_breaker().unwrap().stats();
     assert_eq!(
@@ -610,7 +675,10 @@ async fn a_timed_out_attempt_is_not_repeated_unless_the_call_is_idempotent() {
             .await
             .unwrap_err();
         assert_eq!(calls.get(), 1, "retry_if refusing all: {refuse_all}");
-        assert_eq!(timeout_limit(&err), secs(1));
+        assert_eq!(
+            timeout_fired(&err),
+            ("orders", TimeoutScope::Attempt, secs(1))
+        );
     }
     // Declared idempotent — for the pipeline or for one call — it is attempted again.
     let idempotent = builder()
@@ -640,7 +708,10 @@ async fn a_timed_out_attempt_is_not_repeated_unless_the_call_is_idempotent() {
         }
         .unwrap_err();
         assert_eq!(calls.get(), 3);
-        assert_eq!(timeout_limit(&exhausted(err, 3, max_attempts(3))), secs(1));
+        assert_eq!(
+            timeout_fired(&exhausted(err, 3, max_attempts(3))),
+            ("orders", TimeoutScope::Attempt, secs(1))
+        );
     }
 }
 
@@ -1136,7 +1207,10 @@ async fn retry_rejections_waiting_past_the_total_timeout_ends_in_the_total_timeo
         .record_failure();
     let start = Instant::now();
     let out = p.call(|| async { Ok::<_, &str>(()) }).await;
-    assert_eq!(timeout_limit(&out.unwrap_err()), secs(2));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("orders", TimeoutScope::Total, secs(2))
+    );
     assert_eq!(start.elapsed(), secs(2));
 }
 
@@ -1240,7 +1314,7 @@ async fn the_pipelines_listener_hears_every_policy_under_the_pipelines_name() {
         [
             "rate_limit: permit",
             "bulkhead: slot taken",
-            "timeout: timed out after 1s",
+            "timeout: timed out (attempt) after 1s",
             "circuit_breaker: outcome Failure",
             "retry: retry scheduled after attempt 1 in 100ms",
             "circuit_breaker: outcome Success",
@@ -1284,7 +1358,10 @@ async fn the_total_timeout_publishes_its_own_timed_out_event() {
             Ok::<(), &str>(())
         })
         .await;
-    assert_eq!(timeout_limit(&out.unwrap_err()), ms(250));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("orders", TimeoutScope::Total, ms(250))
+    );
     let events = log.take();
     assert_eq!(
         events,
@@ -1292,7 +1369,7 @@ async fn the_total_timeout_publishes_its_own_timed_out_event() {
             (
                 "timeout",
                 "orders".to_string(),
-                "timed out after 250ms".to_string()
+                "timed out (total) after 250ms".to_string()
             ),
             (
                 "pipeline",

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::bump;
-use common::errors::{exhausted, timeout_limit};
+use common::errors::{exhausted, timeout_fired};
 use common::events::{Record, Recorder};
 use common::retry::{fixed, max_attempts};
 use common::time::{ms, now, secs};
@@ -23,7 +23,7 @@ use palisade::fallback::Fallback;
 use palisade::pipeline::{Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::{RetryBudget, StopReason};
-use palisade::timeout::TimeoutEvent;
+use palisade::timeout::{TimeoutEvent, TimeoutScope};
 use palisade::{Error, circuit_breaker::State};
 
 // ---------------------------------------------------------------------------------------------
@@ -47,8 +47,8 @@ fn circuit_open<E: std::fmt::Debug>(err: &Error<E>, state: State) -> Option<Dura
     }
 }
 
-/// One timeout event: `(variant, policy name, limit)`.
-type TimeoutSeen = (&'static str, String, Duration);
+/// One timeout event: `(variant, policy name, scope, limit)`.
+type TimeoutSeen = (&'static str, String, TimeoutScope, Duration);
 
 /// The timeout events a listener heard.
 type TimeoutLog = Recorder<TimeoutSeen>;
@@ -56,12 +56,12 @@ type TimeoutLog = Recorder<TimeoutSeen>;
 impl Record for TimeoutSeen {
     fn record(event: &Event<'_>) -> Option<Self> {
         match event {
-            Event::Timeout(TimeoutEvent::TimedOut { name, limit }) => {
-                Some(("timed_out", name.to_string(), *limit))
+            Event::Timeout(TimeoutEvent::TimedOut { name, scope, limit }) => {
+                Some(("timed_out", name.to_string(), *scope, *limit))
             }
-            Event::Timeout(TimeoutEvent::FinishedLate { name, limit, .. }) => {
-                Some(("finished_late", name.to_string(), *limit))
-            }
+            Event::Timeout(TimeoutEvent::FinishedLate {
+                name, scope, limit, ..
+            }) => Some(("finished_late", name.to_string(), *scope, *limit)),
             _ => None,
         }
     }
@@ -204,7 +204,10 @@ fn an_attempt_returning_exactly_at_its_limit_is_in_time() {
         clock.advance(secs(1) + Duration::from_nanos(1));
         Ok::<_, &str>("late")
     });
-    assert_eq!(timeout_limit(&late.unwrap_err()), secs(1));
+    assert_eq!(
+        timeout_fired(&late.unwrap_err()),
+        ("ledger", TimeoutScope::Attempt, secs(1))
+    );
 }
 
 #[test]
@@ -225,8 +228,8 @@ fn exhausted_blocking_retries_carry_the_last_timeout() {
     assert_eq!(now(&clock), ms(6200));
     let last = exhausted(err, 3, max_attempts(3));
     assert_eq!(
-        timeout_limit(&last),
-        secs(1),
+        timeout_fired(&last),
+        ("ledger", TimeoutScope::Attempt, secs(1)),
         "the timeout, not the late error"
     );
 }
@@ -248,7 +251,12 @@ fn a_late_attempt_publishes_finished_late() {
     // does for the same late return.
     assert_eq!(
         log.events(),
-        [("finished_late", "ledger".to_string(), secs(1))]
+        [(
+            "finished_late",
+            "ledger".to_string(),
+            TimeoutScope::Attempt,
+            secs(1)
+        )]
     );
 }
 
@@ -272,7 +280,10 @@ fn the_total_timeout_stops_retrying_before_a_sleep_would_cross_it() {
         clock.advance(secs(1));
         Err::<(), _>("down")
     });
-    assert_eq!(timeout_limit(&out.unwrap_err()), secs(5));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("ledger", TimeoutScope::Total, secs(5))
+    );
     assert_eq!(*started.borrow(), [secs(0), secs(3)]);
     assert_eq!(now(&clock), secs(4), "no sleep ran past the limit");
 }
@@ -291,7 +302,10 @@ fn no_attempt_starts_at_or_after_the_total_limit() {
         started.borrow_mut().push(now(&clock));
         Err::<(), _>("down")
     });
-    assert_eq!(timeout_limit(&out.unwrap_err()), secs(5));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("ledger", TimeoutScope::Total, secs(5))
+    );
     assert_eq!(
         *started.borrow(),
         [secs(0), secs(1), secs(2), secs(3), secs(4)]
@@ -315,7 +329,11 @@ fn an_attempt_that_overruns_the_total_timeout_ends_the_call_with_it() {
             clock.advance(secs(6));
             Ok::<_, &str>("too late")
         });
-        assert_eq!(timeout_limit(&out.unwrap_err()), secs(5), "retry: {retry}");
+        assert_eq!(
+            timeout_fired(&out.unwrap_err()),
+            ("ledger", TimeoutScope::Total, secs(5)),
+            "retry: {retry}"
+        );
         assert_eq!(calls.get(), 1, "retry: {retry}");
         assert_eq!(now(&clock) - start, secs(6));
     }
@@ -334,12 +352,15 @@ fn an_attempt_overrunning_the_total_timeout_publishes_a_timeout_event() {
         clock.advance(secs(6));
         Ok::<_, &str>(())
     });
-    let events = log.events();
-    assert!(
-        events
-            .iter()
-            .any(|(_, name, limit)| name == "ledger" && *limit == secs(5)),
-        "the total timeout fired but published nothing: {events:?}"
+    assert_eq!(
+        log.events(),
+        [(
+            "finished_late",
+            "ledger".to_string(),
+            TimeoutScope::Total,
+            secs(5)
+        )],
+        "the total timeout fired: one event"
     );
 }
 
@@ -359,7 +380,10 @@ fn retry_rejections_waiting_past_the_total_timeout_gives_up_at_once() {
         .unwrap()
         .record_failure();
     let out = p.call_blocking(|| Ok::<_, &str>(()));
-    assert_eq!(timeout_limit(&out.unwrap_err()), secs(2));
+    assert_eq!(
+        timeout_fired(&out.unwrap_err()),
+        ("ledger", TimeoutScope::Total, secs(2))
+    );
     assert_eq!(now(&clock), Duration::ZERO);
 }
 

@@ -303,7 +303,7 @@ fn a_part_left_out_is_absent_and_the_others_keep_the_presets_numbers() {
         // No timeout: an attempt far past the preset's limit still answers.
         let late = p.call_blocking(|| {
             clock.advance(ms(timeout) * 10);
-            Ok::<_, &str>("late")
+            Ok::<_, Down>("late")
         });
         assert_eq!(late, Ok("late"), "{name}");
         assert_eq!(p.retry().map(|r| r.config().max_attempts), Some(attempts));

@@ -614,18 +614,18 @@ fn fleet_backend() -> Fleet {
 }
 
 #[palisade::resilient(name = "inventory", failure_threshold = 2, backend = fleet_backend)]
-async fn reserve(fail: bool) -> Result<u32, &'static str> {
+async fn reserve(fail: bool) -> Result<u32, Down> {
     if fail {
-        Err("out of connections")
+        Err(Down)
     } else {
         Ok(7)
     }
 }
 
 #[palisade::resilient(name = "inventory", failure_threshold = 2, backend = fleet_backend)]
-async fn release(fail: bool) -> Result<u32, &'static str> {
+async fn release(fail: bool) -> Result<u32, Down> {
     if fail {
-        Err("out of connections")
+        Err(Down)
     } else {
         Ok(8)
     }

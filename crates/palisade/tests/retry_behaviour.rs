@@ -297,6 +297,7 @@ fn max_attempts_bounds_the_attempts_and_keeps_the_last_error() {
     let clock = ManualClock::new();
     let log = Log::new();
     let retry = exact(&clock, &log)
+        .name("sync")
         .fixed(ms(10))
         .max_attempts(4)
         .build()
@@ -312,11 +313,13 @@ fn max_attempts_bounds_the_attempts_and_keeps_the_last_error() {
     assert_eq!(calls, 4);
     match &err {
         Error::RetriesExhausted {
+            name,
             attempts,
             reason,
             last_error,
             ..
         } => {
+            assert_eq!(&**name, "sync");
             assert_eq!(*attempts, 4);
             assert_eq!(*reason, StopReason::MaxAttempts { max_attempts: 4 });
             assert_eq!(**last_error, Error::Operation("failure 4".to_string()));
@@ -326,7 +329,7 @@ fn max_attempts_bounds_the_attempts_and_keeps_the_last_error() {
     assert_eq!(err.operation_error().map(String::as_str), Some("failure 4"));
     assert_eq!(
         err.to_string(),
-        "retry gave up after 4 attempts (max_attempts = 4 reached)"
+        "retry 'sync' gave up after 4 attempts (max_attempts = 4 reached)"
     );
     assert!(!err.is_transient());
     assert_eq!(now(&clock), ms(30));

@@ -11,7 +11,7 @@ use common::time::ms;
 use palisade::Error;
 use palisade::clock::{Clock, ManualClock};
 use palisade::event::Event;
-use palisade::timeout::{Deadline, Timeout, TimeoutEvent};
+use palisade::timeout::{Deadline, Timeout, TimeoutEvent, TimeoutScope};
 
 fn timeout(limit: Duration) -> Timeout {
     Timeout::builder().limit(limit).build().unwrap()
@@ -28,14 +28,15 @@ fn observed(limit: Duration, clock: Option<ManualClock>) -> (Timeout, Arc<Mutex<
             .on_event(move |e: &Event<'_>| {
                 if let Event::Timeout(event) = e {
                     log.lock().unwrap().push(match event {
-                        TimeoutEvent::TimedOut { name, limit } => {
-                            format!("{name} timed out {limit:?}")
+                        TimeoutEvent::TimedOut { name, scope, limit } => {
+                            format!("{name} ({scope}) timed out {limit:?}")
                         }
                         TimeoutEvent::FinishedLate {
                             name,
+                            scope,
                             limit,
                             elapsed,
-                        } => format!("{name} late {elapsed:?} > {limit:?}"),
+                        } => format!("{name} ({scope}) late {elapsed:?} > {limit:?}"),
                         other => format!("{other:?}"),
                     });
                 }
@@ -155,8 +156,9 @@ async fn a_timeout_publishes_one_timed_out_event_and_is_transient() {
     let out = t.call(std::future::pending::<Result<(), &str>>).await;
     let err = out.unwrap_err();
     assert!(err.is_transient() && !err.is_rejection());
-    assert_eq!(err.to_string(), "operation timed out after 250ms");
-    assert_eq!(*seen.lock().unwrap(), ["search timed out 250ms"]);
+    assert_eq!(err.to_string(), "timeout 'search' fired after 250ms");
+    assert_eq!(err, Error::timeout("search", TimeoutScope::Call, ms(250)));
+    assert_eq!(*seen.lock().unwrap(), ["search (call) timed out 250ms"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -267,8 +269,13 @@ fn a_blocking_call_that_returns_late_is_a_timeout_whatever_it_returned() {
         clock.advance(Duration::from_secs(3));
         Ok::<_, &str>("done, but late")
     });
-    assert!(
-        matches!(late_value, Err(Error::Timeout { limit, .. }) if limit == Duration::from_secs(2))
+    assert_eq!(
+        late_value,
+        Err(Error::timeout(
+            "search",
+            TimeoutScope::Call,
+            Duration::from_secs(2)
+        ))
     );
 
     // A closure that notices the deadline and gives up is reported as the timeout too.
@@ -282,7 +289,10 @@ fn a_blocking_call_that_returns_late_is_a_timeout_whatever_it_returned() {
     assert!(matches!(gave_up, Err(Error::Timeout { .. })));
     assert_eq!(
         *seen.lock().unwrap(),
-        ["search late 3s > 2s", "search late 2.001s > 2s"]
+        [
+            "search (call) late 3s > 2s",
+            "search (call) late 2.001s > 2s"
+        ]
     );
 }
 
@@ -321,7 +331,10 @@ fn the_helper_thread_variant_returns_timeout_while_the_thread_is_still_busy() {
         Ok::<_, std::io::Error>("discarded")
     });
 
-    assert!(matches!(out, Err(Error::Timeout { limit, .. }) if limit == Duration::from_secs(30)));
+    assert!(matches!(
+        out,
+        Err(Error::Timeout { scope: TimeoutScope::Call, limit, .. }) if limit == Duration::from_secs(30)
+    ));
     assert_eq!(
         expired_rx.recv(),
         Ok(true),
@@ -332,7 +345,7 @@ fn the_helper_thread_variant_returns_timeout_while_the_thread_is_still_busy() {
         Err(mpsc::TryRecvError::Empty),
         "the caller returned while the helper thread was still busy"
     );
-    assert_eq!(*seen.lock().unwrap(), ["search timed out 30s"]);
+    assert_eq!(*seen.lock().unwrap(), ["search (call) timed out 30s"]);
     // The abandoned thread finishes on its own; its result goes nowhere.
     release_tx.send(()).unwrap();
     finished_rx.recv().unwrap();

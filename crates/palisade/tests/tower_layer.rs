@@ -28,6 +28,7 @@ use palisade::clock::Clock;
 use palisade::pipeline::{Pipeline, PipelineBuilder};
 use palisade::rate_limit::{Algorithm, Rate};
 use palisade::retry::StopReason;
+use palisade::timeout::TimeoutScope;
 use palisade::tower::{OneAttempt, PipelineLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -518,7 +519,12 @@ async fn a_request_sent_once_that_times_out_ends_with_that_timeout() {
 
     let start = Instant::now();
     match call(&mut service, Upload(1)).await {
-        Err(Error::Timeout { limit, .. }) => assert_eq!(limit, ms(50)),
+        Err(Error::Timeout {
+            name, scope, limit, ..
+        }) => assert_eq!(
+            (&*name, scope, limit),
+            ("backend", TimeoutScope::Attempt, ms(50))
+        ),
         other => panic!("expected the attempt's timeout, got {other:?}"),
     }
     assert_eq!(

@@ -4,34 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::human::HumanDuration;
-
 use crate::error::Error;
-
-/// Why a bulkhead turned a call away.
-///
-/// ```
-/// use palisade::bulkhead::RejectReason;
-/// let reason = RejectReason::QueueFull { max_queue: 8 };
-/// assert_ne!(reason, RejectReason::Full);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// Every slot was busy and the call could not wait: the bulkhead has no queue
-    /// (`max_queue = 0`), or the caller asked not to wait ([`Bulkhead::try_acquire`](super::Bulkhead::try_acquire)).
-    Full,
-    /// Every slot was busy and `max_queue` calls were already waiting.
-    QueueFull {
-        /// The queue's bound.
-        max_queue: usize,
-    },
-    /// The call waited `max_wait` in the queue and no slot came free.
-    WaitedTooLong {
-        /// The bound on waiting.
-        max_wait: Duration,
-    },
-}
+pub use crate::error::reason::RejectReason;
 
 /// A call a bulkhead turned away without running it. Converts into
 /// [`Error::BulkheadFull`].
@@ -95,24 +69,7 @@ impl Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (name, max) = (&self.name, self.max_concurrent);
-        match self.reason {
-            RejectReason::Full => write!(
-                f,
-                "bulkhead '{name}' is full: all {max} concurrent slots are busy"
-            ),
-            RejectReason::QueueFull { max_queue } => write!(
-                f,
-                "bulkhead '{name}' is full: all {max} concurrent slots are busy and \
-                 {max_queue} calls are already waiting"
-            ),
-            RejectReason::WaitedTooLong { max_wait } => write!(
-                f,
-                "bulkhead '{name}' is full: none of its {max} concurrent slots came free \
-                 within {}",
-                HumanDuration(max_wait)
-            ),
-        }
+        crate::error::fmt_bulkhead_full(f, &self.name, self.max_concurrent, self.reason)
     }
 }
 
@@ -123,6 +80,7 @@ impl<E> From<Rejected> for Error<E> {
         Error::BulkheadFull {
             name: rejected.name,
             max_concurrent: rejected.max_concurrent,
+            reason: rejected.reason,
         }
     }
 }

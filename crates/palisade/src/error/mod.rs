@@ -28,17 +28,17 @@
 //! assert_eq!(describe(&err), "the dependency failed: connection reset");
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod config;
+mod display;
 pub(crate) mod human;
 pub(crate) mod reason;
 
 pub use config::ConfigError;
-use human::HumanDuration;
-use reason::{State as CircuitState, StopReason};
+pub(crate) use display::{fmt_bulkhead_full, fmt_circuit_open};
+use reason::{RejectReason, State as CircuitState, StopReason, TimeoutScope};
 
 /// The error of a protected call: the operation's own error, or a policy's rejection.
 ///
@@ -89,22 +89,75 @@ pub enum Error<E> {
     /// The operation did not finish within its time limit. An async operation was cancelled
     /// (dropped); blocking work cannot be stopped, so it may have finished late or may still
     /// be running (see [`crate::timeout`]).
+    ///
+    /// ```
+    /// use palisade::{Error, clock::ManualClock, pipeline::Pipeline, timeout::TimeoutScope};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let pipeline = Pipeline::builder()
+    ///     .name("payments")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// let err = pipeline
+    ///     .call_blocking(|| {
+    ///         clock.advance(Duration::from_secs(3)); // an attempt that took 3 s
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .unwrap_err();
+    /// let Error::Timeout { name, scope, limit, .. } = &err else { unreachable!() };
+    /// assert_eq!((&**name, *scope, *limit), ("payments", TimeoutScope::Attempt, Duration::from_secs(2)));
+    /// assert_eq!(err.to_string(), "timeout 'payments' (per attempt) fired after 2s");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     #[non_exhaustive]
     Timeout {
-        /// The limit that fired.
+        /// The name of the timeout that fired: the [`Timeout`](crate::timeout::Timeout)
+        /// policy's, or for a pipeline's own timeouts the pipeline's.
+        name: Arc<str>,
+        /// Which limit fired: a standalone timeout's, a pipeline's per-attempt or its total
+        /// one.
+        scope: TimeoutScope,
+        /// The limit that fired, as configured (the time the call took is in the timeout's
+        /// [events](crate::timeout::TimeoutEvent)).
         limit: Duration,
     },
-    /// A bulkhead had no free slot (and its wait queue, if any, was full or timed out).
+    /// A bulkhead had no free slot: it could not wait, its wait queue was full, or the wait
+    /// ran out (`reason` says which).
+    ///
+    /// ```
+    /// use palisade::{Error, bulkhead::{Bulkhead, RejectReason}};
+    /// let bulkhead = Bulkhead::builder().name("db").max_concurrent(1).build()?;
+    /// let _busy = bulkhead.try_acquire()?;
+    /// let err = bulkhead.call_blocking(|| Ok::<_, std::io::Error>(())).unwrap_err();
+    /// assert!(matches!(err, Error::BulkheadFull { reason: RejectReason::Full, .. }));
+    /// assert_eq!(err.to_string(), "bulkhead 'db' is full: all 1 concurrent slots are busy");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[non_exhaustive]
     BulkheadFull {
         /// The bulkhead's name.
         name: Arc<str>,
         /// Its maximum number of concurrent calls.
         max_concurrent: usize,
+        /// Why the call could not have a slot: no queue (or the caller would not wait), the
+        /// queue full, or `max_wait` ran out in it.
+        reason: RejectReason,
     },
     /// Retry stopped before the call succeeded.
+    ///
+    /// ```
+    /// use palisade::{Error, clock::ManualClock, retry::Retry};
+    /// let retry = Retry::builder().name("profile").max_attempts(2).clock(ManualClock::new()).build()?;
+    /// let err = retry.call_blocking(|| Err::<(), _>("connection reset")).unwrap_err();
+    /// assert!(matches!(&err, Error::RetriesExhausted { name, attempts: 2, .. } if &**name == "profile"));
+    /// assert_eq!(err.to_string(), "retry 'profile' gave up after 2 attempts (max_attempts = 2 reached)");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
     #[non_exhaustive]
     RetriesExhausted {
+        /// The retry policy's name (in a pipeline, the pipeline's).
+        name: Arc<str>,
         /// Attempts made, the first one included.
         attempts: u32,
         /// Why retry stopped: max attempts reached or the elapsed budget would be exceeded.
@@ -238,19 +291,23 @@ impl<E> Error<E> {
                 requested,
                 capacity,
             },
-            Error::Timeout { limit } => Error::Timeout { limit },
+            Error::Timeout { name, scope, limit } => Error::Timeout { name, scope, limit },
             Error::BulkheadFull {
                 name,
                 max_concurrent,
+                reason,
             } => Error::BulkheadFull {
                 name,
                 max_concurrent,
+                reason,
             },
             Error::RetriesExhausted {
+                name,
                 attempts,
                 reason,
                 last_error,
             } => Error::RetriesExhausted {
+                name,
                 attempts,
                 reason,
                 last_error: Box::new(last_error.and_then_operation(f)),
@@ -258,11 +315,72 @@ impl<E> Error<E> {
         }
     }
 
-    pub(crate) fn retries_exhausted(attempts: u32, reason: StopReason, last: Error<E>) -> Self {
+    /// [`Error::Timeout`], for code outside palisade that reports a limit in its terms (a
+    /// store, an integration, a test of your fallback).
+    ///
+    /// ```
+    /// use palisade::{Error, timeout::TimeoutScope};
+    /// use std::time::Duration;
+    /// let err: Error<std::io::Error> = Error::timeout("search", TimeoutScope::Call, Duration::from_millis(300));
+    /// assert_eq!(err.to_string(), "timeout 'search' fired after 300ms");
+    /// assert!(err.is_transient() && !err.is_rejection());
+    /// ```
+    pub fn timeout(name: impl Into<Arc<str>>, scope: TimeoutScope, limit: Duration) -> Self {
+        Error::Timeout {
+            name: name.into(),
+            scope,
+            limit,
+        }
+    }
+
+    /// [`Error::BulkheadFull`], for code outside palisade (a store, an integration, a test).
+    ///
+    /// ```
+    /// use palisade::{Error, bulkhead::RejectReason};
+    /// let err: Error<std::io::Error> = Error::bulkhead_full("db", 10, RejectReason::QueueFull { max_queue: 4 });
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "bulkhead 'db' is full: all 10 concurrent slots are busy and 4 calls are already waiting"
+    /// );
+    /// assert!(err.is_rejection());
+    /// ```
+    pub fn bulkhead_full(
+        name: impl Into<Arc<str>>,
+        max_concurrent: usize,
+        reason: RejectReason,
+    ) -> Self {
+        Error::BulkheadFull {
+            name: name.into(),
+            max_concurrent,
+            reason,
+        }
+    }
+
+    /// [`Error::RetriesExhausted`] with `last_error` as the last attempt's error, for code
+    /// outside palisade (a store, an integration, a test).
+    ///
+    /// ```
+    /// use palisade::{Error, retry::StopReason};
+    /// let err = Error::retries_exhausted(
+    ///     "profile",
+    ///     3,
+    ///     StopReason::MaxAttempts { max_attempts: 3 },
+    ///     Error::Operation("connection reset"),
+    /// );
+    /// assert_eq!(err.to_string(), "retry 'profile' gave up after 3 attempts (max_attempts = 3 reached)");
+    /// assert_eq!(err.operation_error(), Some(&"connection reset"));
+    /// ```
+    pub fn retries_exhausted(
+        name: impl Into<Arc<str>>,
+        attempts: u32,
+        reason: StopReason,
+        last_error: Error<E>,
+    ) -> Self {
         Error::RetriesExhausted {
+            name: name.into(),
             attempts,
             reason,
-            last_error: Box::new(last),
+            last_error: Box::new(last_error),
         }
     }
 }
@@ -272,230 +390,5 @@ impl<E> Error<Error<E>> {
     /// as its operation's error becomes the outer error itself.
     pub(crate) fn flatten(self) -> Error<E> {
         self.and_then_operation(|inner| inner)
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Operation(e) => e.fmt(f),
-            Error::CircuitOpen {
-                name,
-                state,
-                retry_after,
-            } => fmt_circuit_open(f, name, *state, *retry_after),
-            Error::RateLimited { name, retry_after } => write!(
-                f,
-                "rate limiter '{name}' rejected the call: retry after {}",
-                HumanDuration(*retry_after)
-            ),
-            Error::InsufficientCapacity {
-                name,
-                requested,
-                capacity,
-            } => write!(
-                f,
-                "rate limiter '{name}' can grant at most {capacity} permits at once, \
-                 {requested} were requested: split the request or raise the limit"
-            ),
-            Error::Timeout { limit } => {
-                write!(f, "operation timed out after {}", HumanDuration(*limit))
-            }
-            Error::BulkheadFull {
-                name,
-                max_concurrent,
-            } => write!(
-                f,
-                "bulkhead '{name}' is full: all {max_concurrent} concurrent slots are busy"
-            ),
-            Error::RetriesExhausted {
-                attempts,
-                reason,
-                // The last error is the `source()`, not part of this message: an error report
-                // (anyhow's `{:#}`, tracing's error chains) prints each cause once.
-                last_error: _,
-            } => write!(
-                f,
-                "retry gave up after {attempts} attempt{s} ({reason})",
-                s = if *attempts == 1 { "" } else { "s" }
-            ),
-        }
-    }
-}
-
-/// The message of a circuit breaker's rejection, shared by [`Error::CircuitOpen`] and
-/// [`Rejected`](crate::circuit_breaker::Rejected).
-pub(crate) fn fmt_circuit_open(
-    f: &mut fmt::Formatter<'_>,
-    name: &str,
-    state: CircuitState,
-    retry_after: Option<Duration>,
-) -> fmt::Result {
-    match (state, retry_after) {
-        (CircuitState::ForcedOpen, _) => write!(
-            f,
-            "circuit breaker '{name}' is forced open by an operator: calls are rejected \
-             until it is closed; serve a fallback"
-        ),
-        (CircuitState::HalfOpen, _) => write!(
-            f,
-            "circuit breaker '{name}' is half-open and all its trial calls are in flight: \
-             retry shortly or serve a fallback"
-        ),
-        (_, Some(wait)) => write!(
-            f,
-            "circuit breaker '{name}' is open: calls are rejected for another {}; \
-             retry after that or serve a fallback",
-            HumanDuration(wait)
-        ),
-        (_, None) => write!(
-            f,
-            "circuit breaker '{name}' is open: calls are rejected; serve a fallback"
-        ),
-    }
-}
-
-impl<E> std::error::Error for Error<E>
-where
-    E: std::error::Error + 'static,
-{
-    /// Each cause once: [`Error::Operation`] is transparent (its message is the operation
-    /// error's, its source that error's source); [`Error::RetriesExhausted`] names why retry
-    /// stopped and has the last attempt's error as its source; the other variants are the
-    /// policies' own and have none.
-    ///
-    /// ```
-    /// use palisade::{clock::ManualClock, retry::Retry};
-    /// let retry = Retry::builder().max_attempts(3).clock(ManualClock::new()).build()?;
-    /// let err = retry
-    ///     .call_blocking(|| Err::<(), _>(std::io::Error::other("connection reset")))
-    ///     .unwrap_err();
-    /// let mut chain = vec![err.to_string()];
-    /// let mut cause = std::error::Error::source(&err);
-    /// while let Some(c) = cause {
-    ///     chain.push(c.to_string());
-    ///     cause = c.source();
-    /// }
-    /// assert_eq!(chain, ["retry gave up after 3 attempts (max_attempts = 3 reached)", "connection reset"]);
-    /// # Ok::<(), palisade::ConfigError>(())
-    /// ```
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Operation(e) => e.source(),
-            Error::RetriesExhausted { last_error, .. } => Some(last_error.as_ref()),
-            _ => None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejections_say_which_policy_and_how_long() {
-        let err: Error<std::io::Error> = Error::CircuitOpen {
-            name: "payments".into(),
-            state: CircuitState::Open,
-            retry_after: Some(Duration::from_secs(12)),
-        };
-        assert_eq!(
-            err.to_string(),
-            "circuit breaker 'payments' is open: calls are rejected for another 12s; \
-             retry after that or serve a fallback"
-        );
-        assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
-        assert!(err.is_rejection() && err.is_transient());
-        let forced: Error<String> = Error::CircuitOpen {
-            name: "payments".into(),
-            state: CircuitState::ForcedOpen,
-            retry_after: None,
-        };
-        assert_eq!(forced.retry_after(), None);
-        assert!(forced.to_string().contains("forced open by an operator"));
-
-        let limited: Error<()> = Error::RateLimited {
-            name: "api".into(),
-            retry_after: Duration::from_millis(250),
-        };
-        assert_eq!(limited.retry_after(), Some(Duration::from_millis(250)));
-        let timeout: Error<()> = Error::Timeout {
-            limit: Duration::from_secs(5),
-        };
-        assert!(timeout.is_transient() && !timeout.is_rejection());
-        let full: Error<()> = Error::BulkheadFull {
-            name: "db".into(),
-            max_concurrent: 10,
-        };
-        assert!(full.is_rejection());
-    }
-
-    #[test]
-    fn measured_durations_are_rounded_in_messages_but_exact_in_fields() {
-        let wait = Duration::from_nanos(29_999_941_188);
-        let err: Error<&str> = Error::CircuitOpen {
-            name: "db".into(),
-            state: CircuitState::Open,
-            retry_after: Some(wait),
-        };
-        assert!(
-            err.to_string()
-                .contains("calls are rejected for another 30s;"),
-            "{err}"
-        );
-        assert_eq!(err.retry_after(), Some(wait));
-        let limited: Error<&str> = Error::RateLimited {
-            name: "api".into(),
-            retry_after: Duration::from_nanos(1_234_567),
-        };
-        assert_eq!(
-            limited.to_string(),
-            "rate limiter 'api' rejected the call: retry after 1.23ms"
-        );
-        let timeout: Error<&str> = Error::Timeout {
-            limit: Duration::from_millis(90_000),
-        };
-        assert_eq!(timeout.to_string(), "operation timed out after 1m 30s");
-        let exhausted: Error<&str> = Error::retries_exhausted(
-            2,
-            StopReason::MaxElapsed {
-                budget: Duration::from_secs(10),
-                elapsed: Duration::from_nanos(9_876_543_210),
-                next_delay: Duration::from_nanos(400_123_456),
-            },
-            Error::Operation("x"),
-        );
-        let Error::RetriesExhausted { reason, .. } = exhausted else {
-            unreachable!()
-        };
-        assert_eq!(
-            reason.to_string(),
-            "max_elapsed = 10s would be exceeded: 9.88s used, next delay 400ms"
-        );
-    }
-
-    #[test]
-    fn exhausted_retries_expose_the_last_error_and_chain_sources() {
-        let err: Error<std::io::Error> = Error::retries_exhausted(
-            3,
-            StopReason::MaxAttempts { max_attempts: 3 },
-            Error::Operation(std::io::Error::other("connection refused")),
-        );
-        assert_eq!(
-            err.to_string(),
-            "retry gave up after 3 attempts (max_attempts = 3 reached)"
-        );
-        assert_eq!(
-            err.operation_error().map(|e| e.to_string()),
-            Some("connection refused".into())
-        );
-        let source = std::error::Error::source(&err).map(|s| s.to_string());
-        assert_eq!(source.as_deref(), Some("connection refused"));
-        assert!(!err.is_transient());
-        let mapped = err.map_operation(|e| e.kind());
-        assert_eq!(
-            mapped.into_operation_error(),
-            Some(std::io::ErrorKind::Other)
-        );
     }
 }

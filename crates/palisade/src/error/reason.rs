@@ -1,8 +1,11 @@
-//! The vocabulary the error type speaks: a circuit breaker's state and why retry stopped.
+//! The vocabulary the error type speaks: a circuit breaker's state, why retry stopped, which
+//! time limit fired and why a bulkhead turned a call away.
 //!
 //! They are defined here, below the policies, because [`Error`](super::Error) carries them;
-//! the policies re-export them as [`circuit_breaker::State`](crate::circuit_breaker::State)
-//! and [`retry::StopReason`](crate::retry::StopReason).
+//! the policies re-export them as [`circuit_breaker::State`](crate::circuit_breaker::State),
+//! [`retry::StopReason`](crate::retry::StopReason),
+//! [`timeout::TimeoutScope`](crate::timeout::TimeoutScope) and
+//! [`bulkhead::RejectReason`](crate::bulkhead::RejectReason).
 
 use std::fmt;
 use std::time::Duration;
@@ -165,6 +168,107 @@ impl fmt::Display for StopReason {
             StopReason::Rejected => f.write_str(
                 "an inner policy rejected the attempt without running it (rejections are not retried)",
             ),
+        }
+    }
+}
+
+/// Which time limit fired: a [`Timeout`](crate::timeout::Timeout) policy's own, or one of the
+/// two a [`Pipeline`](crate::pipeline::Pipeline) sets. A pipeline gives both of its timeouts
+/// its own name, so the name alone cannot tell them apart; the scope does, and says what to
+/// tune: a slow attempt (`Attempt`), or attempts and backoff adding up (`Total`).
+///
+/// ```
+/// use palisade::timeout::TimeoutScope;
+/// assert_eq!(TimeoutScope::Attempt.as_str(), "attempt");
+/// assert_eq!(TimeoutScope::Total.to_string(), "total");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutScope {
+    /// A standalone [`Timeout`](crate::timeout::Timeout) bounding the call it wraps
+    /// ([`call`](crate::timeout::Timeout::call), [`call_blocking`](crate::timeout::Timeout::call_blocking),
+    /// [`call_blocking_on_thread`](crate::timeout::Timeout::call_blocking_on_thread)).
+    Call,
+    /// A pipeline's per-attempt timeout
+    /// ([`PipelineBuilder::timeout`](crate::pipeline::PipelineBuilder::timeout)): one attempt
+    /// took too long. It fires once per slow attempt; with retry (and an idempotent call) the
+    /// next attempt may follow, and the caller sees it as the last error of
+    /// [`RetriesExhausted`](crate::Error::RetriesExhausted). A
+    /// [`Timeout`](crate::timeout::Timeout) used as a tower layer is one too: it bounds the
+    /// one attempt of its layer.
+    Attempt,
+    /// A pipeline's total timeout
+    /// ([`PipelineBuilder::total_timeout`](crate::pipeline::PipelineBuilder::total_timeout)):
+    /// every attempt and every backoff sleep between them, together, took too long. It may
+    /// fire while an attempt runs or during a backoff sleep; a blocking call does not sleep
+    /// into it and gives up as soon as the next backoff would end past the limit (so before
+    /// the limit has quite elapsed).
+    Total,
+}
+
+impl TimeoutScope {
+    /// The scope's name, as used in metrics (`scope` label) and tracing.
+    ///
+    /// ```
+    /// use palisade::timeout::TimeoutScope;
+    /// assert_eq!(TimeoutScope::Call.as_str(), "call");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutScope::Call => "call",
+            TimeoutScope::Attempt => "attempt",
+            TimeoutScope::Total => "total",
+        }
+    }
+}
+
+impl fmt::Display for TimeoutScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a bulkhead turned a call away, carried by
+/// [`Error::BulkheadFull`](crate::Error::BulkheadFull) and
+/// [`bulkhead::Rejected`](crate::bulkhead::Rejected): no wait configured, the wait queue
+/// full, or the wait too long.
+///
+/// ```
+/// use palisade::bulkhead::RejectReason;
+/// let reason = RejectReason::QueueFull { max_queue: 8 };
+/// assert_ne!(reason, RejectReason::Full);
+/// assert_eq!(reason.as_str(), "queue_full");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// Every slot was busy and the call could not wait: the bulkhead has no queue
+    /// (`max_queue = 0`), or the caller asked not to wait ([`Bulkhead::try_acquire`](crate::bulkhead::Bulkhead::try_acquire)).
+    Full,
+    /// Every slot was busy and `max_queue` calls were already waiting.
+    QueueFull {
+        /// The queue's bound.
+        max_queue: usize,
+    },
+    /// The call waited `max_wait` in the queue and no slot came free.
+    WaitedTooLong {
+        /// The bound on waiting.
+        max_wait: Duration,
+    },
+}
+
+impl RejectReason {
+    /// The reason's name in snake case, as used in metrics (`reason` label).
+    ///
+    /// ```
+    /// use palisade::bulkhead::RejectReason;
+    /// assert_eq!(RejectReason::Full.as_str(), "full");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Full => "full",
+            RejectReason::QueueFull { .. } => "queue_full",
+            RejectReason::WaitedTooLong { .. } => "waited_too_long",
         }
     }
 }

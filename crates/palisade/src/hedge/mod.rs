@@ -335,6 +335,7 @@ impl fmt::Debug for Hedge {
 mod tests {
     use super::*;
     use crate::clock::{ManualClock, Simulation};
+    use crate::error::reason::TimeoutScope;
 
     #[test]
     fn run_returns_an_inner_policy_error_untouched() {
@@ -351,10 +352,10 @@ mod tests {
                 let clock = clock.clone();
                 async move {
                     clock.sleep(limit).await;
-                    Err(Error::Timeout { limit })
+                    Err(Error::timeout("db", TimeoutScope::Attempt, limit))
                 }
             }))
             .unwrap();
-        assert_eq!(out, Err(Error::Timeout { limit }));
+        assert_eq!(out, Err(Error::timeout("db", TimeoutScope::Attempt, limit)));
     }
 }

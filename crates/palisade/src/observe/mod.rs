@@ -50,8 +50,8 @@
 //! | `retry_success_duration_seconds` | histogram | name | one sample per successful call through retry: from the first attempt's start to the last's end, backoff sleeps included |
 //! | `rate_limit_permitted_total` | counter | name | +1 per rate-limiter decision that granted permits (a call waiting, then granted, counts once) |
 //! | `rate_limit_rejected_total` | counter | name | +1 per decision that refused permits |
-//! | `timeout_timed_out_total` | counter | name | +1 each time a time limit fired (in a pipeline: the total limit once, the per-attempt limit per attempt) |
-//! | `timeout_finished_late_total` | counter | name | +1 per blocking operation that returned after its limit (its result discarded) |
+//! | `timeout_timed_out_total` | counter | name, scope | +1 each time a time limit fired, by [`TimeoutScope`](crate::timeout::TimeoutScope): *call* (a standalone timeout), *attempt* (a pipeline's per-attempt limit, once per timed-out attempt), *total* (a pipeline's total limit, once per call) |
+//! | `timeout_finished_late_total` | counter | name, scope | +1 per blocking operation that returned after its limit (its result discarded): *call, attempt, total* as above |
 //! | `timeout_late_call_duration_seconds` | histogram | name | one sample per such late return: how long the operation took |
 //! | `bulkhead_permitted_total` | counter | name | +1 per call admitted, at once or after queueing |
 //! | `bulkhead_rejected_total` | counter | name, reason | +1 per call turned away: *full, queue_full, waited_too_long* |

@@ -192,15 +192,17 @@ fn rate_limit(event: &RateLimitEvent<'_>) {
 fn timeout(event: &TimeoutEvent<'_>) {
     const TARGET: &str = "palisade::timeout";
     match *event {
-        TimeoutEvent::TimedOut { name, limit } => {
-            info!(target: TARGET, name, ?limit, "call timed out")
+        TimeoutEvent::TimedOut { name, scope, limit } => {
+            info!(target: TARGET, name, scope = scope.as_str(), ?limit, "call timed out")
         }
         TimeoutEvent::FinishedLate {
             name,
+            scope,
             limit,
             elapsed,
         } => info!(
-            target: TARGET, name, ?limit, ?elapsed, "call finished after its time limit; result discarded"
+            target: TARGET, name, scope = scope.as_str(), ?limit, ?elapsed,
+            "call finished after its time limit; result discarded"
         ),
     }
 }

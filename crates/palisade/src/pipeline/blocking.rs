@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::predicate::Predicate;
 use crate::retry::Step;
-use crate::timeout::{Deadline, Timeout};
+use crate::timeout::{Deadline, Timeout, TimeoutScope};
 
 impl<R, B, H> Pipeline<R, B, H> {
     /// Runs `operation` through the pipeline on the calling thread; see the
@@ -90,10 +90,9 @@ impl<R, B, H> Pipeline<R, B, H> {
         // An attempt that overran the total limit ends the call (published as finished late).
         let past = |total: &Option<(&Timeout, Deadline)>| match total {
             Some((timeout, deadline)) if deadline.is_expired() => timeout.settle(
-                Err(Error::Timeout {
-                    limit: deadline.limit(),
-                }),
+                Err(timeout.error(TimeoutScope::Total)),
                 deadline.elapsed(),
+                TimeoutScope::Total,
             ),
             _ => Ok(()),
         };
@@ -131,7 +130,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                     if let Some((timeout, deadline)) = &total
                         && delay >= deadline.remaining()
                     {
-                        return Err(timeout.timed_out());
+                        return Err(timeout.timed_out(TimeoutScope::Total));
                     }
                     retry.clock().sleep_blocking(delay);
                 }
@@ -188,7 +187,9 @@ impl<R, B, H> Pipeline<R, B, H> {
             // A late attempt becomes a timeout, published by the policy.
             Some(timeout) => {
                 let start = now.on(stack.same_clock.attempt_timeout, timeout.clock());
-                timeout.run_blocking_started(start, |_| operation().map_err(Error::Operation))
+                timeout.run_blocking_started(start, TimeoutScope::Attempt, |_| {
+                    operation().map_err(Error::Operation)
+                })
             }
         };
         if let Some(permit) = permit {

@@ -631,10 +631,10 @@ impl<R, B, H> Pipeline<R, B, H> {
         self.stack.retry.is_some() || (idempotent && self.stack.hedge.is_some())
     }
 
-    /// The per-attempt timeout's limit, if there is one.
+    /// The per-attempt timeout, if there is one.
     #[cfg(feature = "tower")]
-    pub(crate) fn attempt_limit(&self) -> Option<std::time::Duration> {
-        self.stack.attempt_timeout.as_ref().map(Timeout::limit)
+    pub(crate) fn attempt_timeout(&self) -> Option<&Timeout> {
+        self.stack.attempt_timeout.as_ref()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::fallback::{Action, Fallback};
 use crate::predicate::Predicate;
 use crate::retry::Step;
-use crate::timeout::{Timed, operation_result};
+use crate::timeout::{AttemptScope, Timed, operation_result};
 
 impl<R, B, H> Pipeline<R, B, H> {
     /// Runs `operation` through the pipeline (no hedging: see
@@ -260,7 +260,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                 hedge
                     .run(move || {
                         let timeout = this.stack.attempt_timeout.as_ref();
-                        Timed::new(operation(), timeout, operation_result::<T, E>)
+                        Timed::new(operation(), timeout, operation_result::<T, E>, AttemptScope)
                     })
                     .await
             }
@@ -270,7 +270,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                     .attempt_timeout
                     .as_ref()
                     .map(|t| (t, now.on(stack.same_clock.attempt_timeout, t.clock())));
-                Timed::started(operation(), timeout, operation_result::<T, E>).await
+                Timed::started(operation(), timeout, operation_result::<T, E>, AttemptScope).await
             }
         };
         if let Some(permit) = permit {

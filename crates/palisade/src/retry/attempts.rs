@@ -5,6 +5,7 @@
 //! publish events — is made in this one place, so async and blocking retry cannot drift
 //! apart.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::classify::{DelayFn, Outcome};
@@ -267,6 +268,7 @@ impl<'p> Attempts<'p> {
         Step::Done(match outcome {
             Ok(value) => Ok(value),
             Err(error) => Err(Error::retries_exhausted(
+                Arc::clone(&self.shared.name),
                 self.attempts,
                 reason,
                 Error::Operation(error),

@@ -24,7 +24,9 @@
 //!     tokio::time::sleep(Duration::from_secs(60)).await; // a dependency that hangs
 //!     Ok::<_, std::io::Error>("too late")
 //! });
-//! assert!(matches!(hung.await, Err(Error::Timeout { limit, .. }) if limit == Duration::from_millis(300)));
+//! let err = hung.await.unwrap_err();
+//! assert!(matches!(err, Error::Timeout { limit, .. } if limit == Duration::from_millis(300)));
+//! assert_eq!(err.to_string(), "timeout 'search' fired after 300ms");
 //! # Ok(()) }
 //! ```
 //!
@@ -78,7 +80,11 @@
 //! # Events
 //!
 //! [`TimeoutEvent::TimedOut`] when the limit fires, [`TimeoutEvent::FinishedLate`] when a
-//! blocking call returned after its limit and its result was replaced.
+//! blocking call returned after its limit and its result was replaced. Both, and the
+//! [`Error::Timeout`] the caller gets, carry the policy's name and a [`TimeoutScope`]:
+//! [`Call`](TimeoutScope::Call) for this policy's own calls,
+//! [`Attempt`](TimeoutScope::Attempt) or [`Total`](TimeoutScope::Total) where a pipeline uses
+//! it.
 
 mod config;
 mod deadline;
@@ -91,10 +97,11 @@ use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::error::reason::TimeoutScope;
 pub use config::{TimeoutBuilder, TimeoutConfig};
 pub use deadline::Deadline;
 pub use event::TimeoutEvent;
-pub(crate) use timed::{Timed, operation_result};
+pub(crate) use timed::{AttemptScope, CallScope, Timed, TotalScope, operation_result};
 
 use crate::clock::{self, Clock};
 use crate::error::{ConfigError, Error};
@@ -231,13 +238,12 @@ impl Timeout {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        Timed::new(operation(), Some(self), operation_result)
+        Timed::new(operation(), Some(self), operation_result, CallScope)
     }
 
-    /// The async timeout for a pipeline, whose inner steps already speak [`Error`] (an inner
-    /// policy's rejection passes through unchanged), for a call that started at `start` (a
-    /// reading of this policy's clock). [`call`](Self::call) is this with the operation's
-    /// error wrapped, started now.
+    /// The pipeline's async total timeout, whose inner steps already speak [`Error`] (an
+    /// inner policy's rejection passes through unchanged), for a call that started at `start`
+    /// (a reading of this policy's clock).
     pub(crate) fn run_started<T, E, Fut>(
         &self,
         start: crate::clock::Instant,
@@ -246,7 +252,12 @@ impl Timeout {
     where
         Fut: Future<Output = Result<T, Error<E>>>,
     {
-        Timed::started(future, Some((self, start)), std::convert::identity)
+        Timed::started(
+            future,
+            Some((self, start)),
+            std::convert::identity,
+            TotalScope,
+        )
     }
 
     /// Runs `operation` on this thread, handing it a [`Deadline`] to pass on to its I/O or
@@ -283,24 +294,20 @@ impl Timeout {
     where
         F: FnOnce(Deadline) -> Result<T, E>,
     {
-        self.run_blocking(|deadline| operation(deadline).map_err(Error::Operation))
+        let start = self.shared.clock.now();
+        self.run_blocking_started(start, TimeoutScope::Call, |deadline| {
+            operation(deadline).map_err(Error::Operation)
+        })
     }
 
-    /// [`call_blocking`](Self::call_blocking) for a pipeline's inner steps, which already
-    /// speak [`Error`].
-    pub(crate) fn run_blocking<T, E, F>(&self, operation: F) -> Result<T, Error<E>>
-    where
-        F: FnOnce(Deadline) -> Result<T, Error<E>>,
-    {
-        self.run_blocking_started(self.shared.clock.now(), operation)
-    }
-
-    /// [`run_blocking`](Self::run_blocking) for a call that started at `start` (a reading of
-    /// this policy's clock).
+    /// [`call_blocking`](Self::call_blocking) for a call that started at `start` (a reading
+    /// of this policy's clock), whose steps already speak [`Error`] (a pipeline's), its
+    /// timeout reporting `scope`.
     #[inline]
     pub(crate) fn run_blocking_started<T, E, F>(
         &self,
         start: crate::clock::Instant,
+        scope: TimeoutScope,
         operation: F,
     ) -> Result<T, Error<E>>
     where
@@ -309,7 +316,7 @@ impl Timeout {
         let deadline = Deadline::started(self.shared.clock.clone(), start, self.limit());
         let (clock, start) = (deadline.clock.clone(), deadline.start);
         let outcome = operation(deadline);
-        self.settle(outcome, clock.now().saturating_duration_since(start))
+        self.settle(outcome, clock.now().saturating_duration_since(start), scope)
     }
 
     /// Runs `operation` on a new helper thread and waits at most the limit for it. In time,
@@ -374,24 +381,27 @@ impl Timeout {
             Some(give_up),
         );
         match finished {
-            Some(Stage::Finished(outcome, elapsed)) => {
-                self.settle(outcome.map_err(Error::Operation), elapsed)
-            }
+            Some(Stage::Finished(outcome, elapsed)) => self.settle(
+                outcome.map_err(Error::Operation),
+                elapsed,
+                TimeoutScope::Call,
+            ),
             Some(Stage::Panicked(payload)) => resume_unwind(payload),
             _ => {
                 // The worker sees `Abandoned` and discards its result; a closure it had not
                 // started yet is dropped here.
                 drop(handoff.abandon());
-                Err(self.timed_out())
+                Err(self.timed_out(TimeoutScope::Call))
             }
         }
     }
 
-    /// A late outcome becomes a timeout.
+    /// A late outcome becomes a timeout of `scope`.
     pub(crate) fn settle<T, E>(
         &self,
         outcome: Result<T, Error<E>>,
         elapsed: Duration,
+        scope: TimeoutScope,
     ) -> Result<T, Error<E>> {
         let limit = self.limit();
         if elapsed <= limit {
@@ -399,19 +409,30 @@ impl Timeout {
         }
         self.shared.listeners.emit(|| TimeoutEvent::FinishedLate {
             name: &self.shared.name,
+            scope,
             limit,
             elapsed,
         });
-        Err(Error::Timeout { limit })
+        Err(self.error(scope))
     }
 
-    pub(crate) fn timed_out<E>(&self) -> Error<E> {
-        let limit = self.limit();
+    /// The limit fired: publishes it and returns the error of `scope`.
+    pub(crate) fn timed_out<E>(&self, scope: TimeoutScope) -> Error<E> {
         self.shared.listeners.emit(|| TimeoutEvent::TimedOut {
             name: &self.shared.name,
-            limit,
+            scope,
+            limit: self.limit(),
         });
-        Error::Timeout { limit }
+        self.error(scope)
+    }
+
+    /// This policy's [`Error::Timeout`] for `scope`, published by nobody.
+    pub(crate) fn error<E>(&self, scope: TimeoutScope) -> Error<E> {
+        Error::Timeout {
+            name: Arc::clone(&self.shared.name),
+            scope,
+            limit: self.limit(),
+        }
     }
 
     fn deadline(&self) -> Deadline {

@@ -4,9 +4,32 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::Timeout;
+use super::{Timeout, TimeoutScope};
 use crate::clock::{Instant, Sleep};
 use crate::error::Error;
+
+/// Which limit a [`Timed`] enforces, as a type: the scope its error and event carry costs the
+/// future no byte.
+pub(crate) trait Scope {
+    const SCOPE: TimeoutScope;
+}
+
+/// A standalone [`Timeout`]'s limit on the call it wraps.
+pub(crate) struct CallScope;
+/// A pipeline's per-attempt limit.
+pub(crate) struct AttemptScope;
+/// A pipeline's total limit.
+pub(crate) struct TotalScope;
+
+impl Scope for CallScope {
+    const SCOPE: TimeoutScope = TimeoutScope::Call;
+}
+impl Scope for AttemptScope {
+    const SCOPE: TimeoutScope = TimeoutScope::Attempt;
+}
+impl Scope for TotalScope {
+    const SCOPE: TimeoutScope = TimeoutScope::Total;
+}
 
 /// An operation's error as the operation's [`Error`].
 pub(crate) fn operation_result<T, E>(result: Result<T, E>) -> Result<T, Error<E>> {
@@ -25,42 +48,50 @@ pin_project_lite::pin_project! {
     /// The deadline is fixed when the call starts (`now + limit` on the policy's clock); the
     /// timer that waits for it is created only when `work` first has to wait — a call that
     /// completes on its first poll never touches a timer.
-    pub(crate) struct Timed<'a, W, M> {
+    pub(crate) struct Timed<'a, W, M, S> {
         #[pin]
         work: Option<W>,
         #[pin]
         timer: Option<Sleep>,
         limit: Option<(&'a Timeout, Instant)>,
         map: M,
+        scope: S,
     }
 }
 
-impl<'a, W, M> Timed<'a, W, M> {
+impl<'a, W, M, S> Timed<'a, W, M, S> {
     /// `work` bounded by `policy`'s limit from now (none: `work` alone), its output turned into
-    /// the call's result by `map`.
+    /// the call's result by `map`; a timeout reports `scope`.
     #[inline]
-    pub(crate) fn new(work: W, policy: Option<&'a Timeout>, map: M) -> Self {
-        Self::started(work, policy.map(|p| (p, p.clock().now())), map)
+    pub(crate) fn new(work: W, policy: Option<&'a Timeout>, map: M, scope: S) -> Self {
+        Self::started(work, policy.map(|p| (p, p.clock().now())), map, scope)
     }
 
     /// [`new`](Self::new) for a call that started at `start`, a reading of the policy's
     /// clock taken by the caller (a pipeline reads its clock once for every decision made
     /// before anything waited).
     #[inline]
-    pub(crate) fn started(work: W, policy: Option<(&'a Timeout, Instant)>, map: M) -> Self {
+    pub(crate) fn started(
+        work: W,
+        policy: Option<(&'a Timeout, Instant)>,
+        map: M,
+        scope: S,
+    ) -> Self {
         Timed {
             work: Some(work),
             timer: None,
             limit: policy.map(|(p, start)| (p, start.saturating_add(p.limit()))),
             map,
+            scope,
         }
     }
 }
 
-impl<W, M, T, E> Future for Timed<'_, W, M>
+impl<W, M, S, T, E> Future for Timed<'_, W, M, S>
 where
     W: Future,
     M: Fn(W::Output) -> Result<T, Error<E>>,
+    S: Scope,
 {
     type Output = Result<T, Error<E>>;
 
@@ -87,7 +118,7 @@ where
             // Cancel the operation (its destructors run now), then tell.
             this.work.set(None);
             this.timer.set(None);
-            return Poll::Ready(Err(policy.timed_out()));
+            return Poll::Ready(Err(policy.timed_out(S::SCOPE)));
         }
         Poll::Pending
     }

@@ -15,6 +15,7 @@ use crate::circuit_breaker::Verdict;
 use crate::error::Error;
 use crate::pipeline::{self, NoHint, Pipeline, RetryAfter};
 use crate::predicate::Always;
+use crate::timeout::TimeoutScope;
 
 /// A tower service running each request through a [`Pipeline`]; made by
 /// [`PipelineLayer`](super::PipelineLayer). Its error is [`Error<S::Error>`](Error): the inner
@@ -269,7 +270,11 @@ where
             };
             match result {
                 Ok(response) => Ok(response),
-                Err(error) => settle(error, pipeline.attempt_limit()),
+                Err(error) => settle(error, &|| match pipeline.attempt_timeout() {
+                    Some(timeout) => timeout.error(TimeoutScope::Attempt),
+                    // (Not reached: only a timed-out attempt keeps its request.)
+                    None => Error::timeout(pipeline.name(), TimeoutScope::Attempt, Duration::ZERO),
+                }),
             }
         })
     }
@@ -282,23 +287,22 @@ where
 /// the answer.
 fn settle<E, Resp>(
     error: Error<Failure<E, Resp>>,
-    attempt_limit: Option<Duration>,
+    attempt_timed_out: &dyn Fn() -> Error<E>,
 ) -> Result<Resp, Error<E>> {
     match error {
         Error::Operation(Failure::Response { response, .. }) => Ok(response),
         Error::RetriesExhausted {
+            name,
             attempts,
             reason,
             last_error,
-        } => settle(*last_error, attempt_limit)
-            .map_err(|last| Error::retries_exhausted(attempts, reason, last)),
+        } => settle(*last_error, attempt_timed_out)
+            .map_err(|last| Error::retries_exhausted(name, attempts, reason, last)),
         // The policies' own rejections pass through as they are.
         other => Err(other.and_then_operation(|failure| match failure {
             Failure::Error { error, .. } => Error::Operation(error),
             // (A response was settled above.)
-            Failure::NotReplayable | Failure::Response { .. } => Error::Timeout {
-                limit: attempt_limit.unwrap_or_default(),
-            },
+            Failure::NotReplayable | Failure::Response { .. } => attempt_timed_out(),
         })),
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use palisade::Error;
 use palisade::retry::StopReason;
+use palisade::timeout::TimeoutScope;
 
 /// Asserts `err` is `RetriesExhausted` after `attempts` for `reason`; returns the last error.
 #[track_caller]
@@ -20,11 +21,13 @@ pub fn exhausted<E: Debug>(err: Error<E>, attempts: u32, reason: StopReason) -> 
     }
 }
 
-/// Asserts `err` is `Timeout`, returning the limit that fired.
+/// Asserts `err` is `Timeout`, returning which fired: `(name, scope, limit)`.
 #[track_caller]
-pub fn timeout_limit<E: Debug>(err: &Error<E>) -> Duration {
+pub fn timeout_fired<E: Debug>(err: &Error<E>) -> (&str, TimeoutScope, Duration) {
     match err {
-        Error::Timeout { limit, .. } => *limit,
+        Error::Timeout {
+            name, scope, limit, ..
+        } => (name, *scope, *limit),
         other => panic!("expected Timeout, got {other:?}"),
     }
 }

@@ -15,7 +15,7 @@ use crate::hedge::{HedgeEvent, HedgeTrigger};
 use crate::pipeline::{CallOutcome, PipelineEvent};
 use crate::rate_limit::RateLimitEvent;
 use crate::retry::{RetryEvent, StopReason};
-use crate::timeout::TimeoutEvent;
+use crate::timeout::{TimeoutEvent, TimeoutScope};
 
 mod cache;
 mod table;
@@ -333,9 +333,11 @@ fn rate_limit(updates: &Updates<'_>, event: &RateLimitEvent<'_>) {
 
 fn timeout(updates: &Updates<'_>, event: &TimeoutEvent<'_>) {
     match *event {
-        TimeoutEvent::TimedOut { .. } => updates.count(series(M::TimedOut, 0), 1),
-        TimeoutEvent::FinishedLate { elapsed, .. } => {
-            updates.count(series(M::FinishedLate, 0), 1);
+        TimeoutEvent::TimedOut { scope, .. } => {
+            updates.count(series(M::TimedOut, timeout_scope(scope)), 1)
+        }
+        TimeoutEvent::FinishedLate { scope, elapsed, .. } => {
+            updates.count(series(M::FinishedLate, timeout_scope(scope)), 1);
             updates.observe(series(M::LateDuration, 0), elapsed.as_secs_f64());
         }
     }
@@ -421,6 +423,15 @@ fn state_index(state: State) -> usize {
     state.code() as usize
 }
 
+/// The `scope` label's index in [`TIMEOUT_SCOPES`].
+fn timeout_scope(scope: TimeoutScope) -> usize {
+    match scope {
+        TimeoutScope::Call => 0,
+        TimeoutScope::Attempt => 1,
+        TimeoutScope::Total => 2,
+    }
+}
+
 /// The `reason` label's index in [`STOP_REASONS`].
 fn stop_reason(reason: StopReason) -> usize {
     match reason {
@@ -478,6 +489,13 @@ mod tests {
         for (index, state) in STATES.into_iter().enumerate() {
             assert_eq!(state_index(state), index);
             assert_eq!(STATE_NAMES[index], state.as_str());
+        }
+        for scope in [
+            TimeoutScope::Call,
+            TimeoutScope::Attempt,
+            TimeoutScope::Total,
+        ] {
+            assert_eq!(TIMEOUT_SCOPES[timeout_scope(scope)], scope.as_str());
         }
         assert_eq!(STOP_REASONS[stop_reason(StopReason::Rejected)], "rejected");
         assert_eq!(

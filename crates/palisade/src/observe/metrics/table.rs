@@ -159,14 +159,14 @@ pub const METRICS: &[MetricInfo] = &[
     info(
         "timeout_timed_out_total",
         Counter,
-        &["name"],
-        "Time limits that fired (per attempt for a per-attempt timeout).",
+        &["name", "scope"],
+        "Time limits that fired (scope: call, attempt, total).",
     ),
     info(
         "timeout_finished_late_total",
         Counter,
-        &["name"],
-        "Blocking calls that returned after their limit (result discarded).",
+        &["name", "scope"],
+        "Blocking calls that returned after their limit, result discarded (scope: call, attempt, total).",
     ),
     info(
         "timeout_late_call_duration_seconds",
@@ -289,6 +289,7 @@ pub(super) const STOP_REASONS: &[&str] = &[
     "circuit_opened",
     "rejected",
 ];
+pub(super) const TIMEOUT_SCOPES: &[&str] = &["call", "attempt", "total"];
 pub(super) const BULKHEAD_REASONS: &[&str] = &["full", "queue_full", "waited_too_long"];
 pub(super) const HEDGE_TRIGGERS: &[&str] = &["delay", "failure"];
 pub(super) const HEDGE_KINDS: &[&str] = &["won_by_first", "won_by_hedge", "failed"];
@@ -303,6 +304,8 @@ pub(super) const EXTRA: [Option<(&str, &[&str])>; METRICS.len()] = {
     extra[M::CbNotPermitted as usize] = Some(("state", STATE_NAMES));
     extra[M::RetryCalls as usize] = Some(("kind", RETRY_KINDS));
     extra[M::RetryGaveUp as usize] = Some(("reason", STOP_REASONS));
+    extra[M::TimedOut as usize] = Some(("scope", TIMEOUT_SCOPES));
+    extra[M::FinishedLate as usize] = Some(("scope", TIMEOUT_SCOPES));
     extra[M::BhRejected as usize] = Some(("reason", BULKHEAD_REASONS));
     extra[M::HedgeStarted as usize] = Some(("trigger", HEDGE_TRIGGERS));
     extra[M::HedgeCalls as usize] = Some(("kind", HEDGE_KINDS));
