@@ -7,7 +7,7 @@
 //! attempt, both exactly as they did in the undecorated function.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
@@ -15,6 +15,7 @@ use syn::visit_mut::VisitMut;
 use syn::{GenericArgument, ItemFn, PathArguments, ReturnType, Type};
 
 use crate::args::Args;
+use crate::args::HookValue;
 use crate::pipeline::{builder, classifies, delay_checks};
 
 /// The attribute's entry point: the expanded function, or the errors followed by the item
@@ -282,6 +283,7 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
         "palisade: the pipeline of #[resilient] fn `{fn_name}` did not build although its \
          arguments were checked at compile time; please report this as a palisade bug: {{}}"
     );
+    let hooks = hooks(args, &pipeline_var, &err);
     // A pipeline that retries or has a breaker classifies errors (`E: Classify`).
     let pipeline_ty = if classifies(args) {
         quote!(::palisade::pipeline::Classified)
@@ -296,11 +298,50 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
             ::core::result::Result::Ok(#pipeline_var) => #pipeline_var,
             ::core::result::Result::Err(#error_var) => ::core::unreachable!(#bug, #error_var),
         });
+        #hooks
         #run
     }};
     function.sig.output = ReturnType::Type(syn::Token![->](output_span), Box::new(output));
     function.block = Box::new(syn::parse2(new_body)?);
     Ok(function.into_token_stream())
+}
+
+/// The classification hooks, set on a handle to the shared pipeline at each call (the hooks
+/// are typed by the function's `E` and `T`, which a `static` cannot name when the function is
+/// generic): `retry_if` and `failure_if` replace the class-based hooks, the others wrap them.
+/// Nothing when no hook is given.
+fn hooks(args: &Args, pipeline: &syn::Ident, err: &Type) -> TokenStream {
+    if args.hooks.is_empty() {
+        return TokenStream::new();
+    }
+    let replacing = |method: &str| matches!(method, "retry_if" | "failure_if");
+    let ordered = args
+        .hooks
+        .iter()
+        .filter(|h| replacing(h.method))
+        .chain(args.hooks.iter().filter(|h| !replacing(h.method)));
+    let mut chain = TokenStream::new();
+    for hook in ordered {
+        let method = syn::Ident::new(hook.method, hook.setting.span);
+        let value = match &hook.value {
+            HookValue::Path => hook.setting.tokens.clone(),
+            HookValue::Classes(variants) => {
+                let variants = variants
+                    .iter()
+                    .map(|v| syn::Ident::new(v, hook.setting.span));
+                quote_spanned! {hook.setting.span=>
+                    |error: &#err| ::core::matches!(
+                        ::palisade::classify::Classify::class(error),
+                        #(::palisade::classify::ErrorClass::#variants)|*
+                    )
+                }
+            }
+        };
+        chain.extend(quote_spanned!(hook.setting.span=> .#method(#value)));
+    }
+    quote! {
+        let #pipeline = &#pipeline.clone()#chain;
+    }
 }
 
 #[cfg(test)]

@@ -242,3 +242,74 @@ async fn the_macro_never_retries_or_trips_on_an_answer_and_retries_resets_of_rea
     );
     assert_eq!(LOOKUPS.load(Ordering::SeqCst), 13);
 }
+
+// --- #[resilient] with classification hooks ------------------------------------------------
+
+static RESETS: AtomicU32 = AtomicU32::new(0);
+
+// The caller says which classes to retry: a reset is retried although not declared idempotent.
+#[resilient(max_attempts = 3, base_delay = "1ms", retry_exceptions = ["unreached", "transient"])]
+async fn reset_twice() -> Result<&'static str, DbError> {
+    if RESETS.fetch_add(1, Ordering::SeqCst) < 2 {
+        return Err(DbError::ConnectionReset);
+    }
+    Ok("done")
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_exceptions_lists_the_classes_to_retry() {
+    assert_eq!(reset_twice().await.ok(), Some("done"));
+    assert_eq!(RESETS.load(Ordering::SeqCst), 3);
+}
+
+/// An error type with no class: hooks given as paths replace classification entirely.
+#[derive(Debug, PartialEq)]
+struct Plain(&'static str);
+
+fn busy(error: &Plain) -> bool {
+    error.0 == "busy"
+}
+
+fn never(_: &Plain) -> bool {
+    false
+}
+
+fn slow_answer(status: &u16) -> bool {
+    *status == 503
+}
+
+static PLAIN_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[resilient(
+    preset = "database",
+    base_delay = "1ms",
+    max_delay = "1ms",
+    retry_if = busy,
+    failure_if = never,
+    retry_on_result = slow_answer
+)]
+async fn plain(error: &'static str) -> Result<u16, Plain> {
+    let n = PLAIN_CALLS.fetch_add(1, Ordering::SeqCst);
+    match error {
+        "" if n % 3 == 2 => Ok(200),
+        "" => Ok(503),
+        other => Err(Plain(other)),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hook_paths_classify_an_error_type_without_a_class() {
+    assert_eq!(plain("").await, Ok(200)); // two 503s retried by retry_on_result
+    assert_eq!(PLAIN_CALLS.load(Ordering::SeqCst), 3);
+    let err = plain("bad request").await.unwrap_err();
+    assert_eq!(err.into_operation_error(), Some(Plain("bad request")));
+    assert_eq!(PLAIN_CALLS.load(Ordering::SeqCst), 4, "retry_if said no");
+    let _ = plain("busy").await;
+    assert_eq!(PLAIN_CALLS.load(Ordering::SeqCst), 7, "busy: 3 attempts");
+    // failure_if = never: five failing calls leave the database preset's breaker closed.
+    for _ in 0..5 {
+        let _ = plain("busy").await;
+    }
+    let after = plain("").await;
+    assert!(after.is_ok(), "the breaker stayed closed: {after:?}");
+}

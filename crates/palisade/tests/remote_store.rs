@@ -615,20 +615,12 @@ fn fleet_backend() -> Fleet {
 
 #[palisade::resilient(name = "inventory", failure_threshold = 2, backend = fleet_backend)]
 async fn reserve(fail: bool) -> Result<u32, Down> {
-    if fail {
-        Err(Down)
-    } else {
-        Ok(7)
-    }
+    if fail { Err(Down) } else { Ok(7) }
 }
 
 #[palisade::resilient(name = "inventory", failure_threshold = 2, backend = fleet_backend)]
 async fn release(fail: bool) -> Result<u32, Down> {
-    if fail {
-        Err(Down)
-    } else {
-        Ok(8)
-    }
+    if fail { Err(Down) } else { Ok(8) }
 }
 
 // Paused time: the functions' pipelines read the real clock, but every wait — the server's

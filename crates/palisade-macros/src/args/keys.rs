@@ -41,6 +41,11 @@ pub(crate) enum Field {
     EnableTimeout,
     EnableRetry,
     EnableCircuitBreaker,
+    RetryIf,
+    FailureIf,
+    IgnoreIf,
+    RetryOnResult,
+    FailureOnResult,
 }
 
 /// How a key's value is written.
@@ -62,6 +67,10 @@ pub(super) enum Kind {
     Path,
     /// `true` or `false`.
     Bool,
+    /// A path to a predicate function (`retry_if = crate::is_transient`).
+    Hook,
+    /// A hook path, or a list of error classes (`["unreached", "transient"]`).
+    Classes,
 }
 
 /// Every accepted key: its spelling, the field it sets and how its value is written.
@@ -89,15 +98,25 @@ const KEYS: &[(&str, Field, Kind)] = &[
         Field::EnableCircuitBreaker,
         Kind::Bool,
     ),
+    ("retry_if", Field::RetryIf, Kind::Hook),
+    ("retry_exceptions", Field::RetryIf, Kind::Classes),
+    ("failure_if", Field::FailureIf, Kind::Hook),
+    ("ignore_if", Field::IgnoreIf, Kind::Hook),
+    ("retry_on_result", Field::RetryOnResult, Kind::Hook),
+    ("failure_on_result", Field::FailureOnResult, Kind::Hook),
+];
+
+/// The class names `retry_exceptions` takes, as `palisade::classify::ErrorClass` variants.
+pub(crate) const CLASSES: &[(&str, &str)] = &[
+    ("unreached", "Unreached"),
+    ("transient", "Transient"),
+    ("failure", "Failure"),
+    ("answer", "Answer"),
 ];
 
 /// Settings of the Python decorator that the attribute does not take (yet), with what to do
 /// instead.
-const NOT_TAKEN: &[(&str, &str)] = &[(
-    "retry_exceptions",
-    "which errors are retried is a predicate over your error type: build the pipeline in \
-     code and add `.retry_if(|e| ...)`",
-)];
+const NOT_TAKEN: &[(&str, &str)] = &[];
 
 /// Words people reach for, and the key that means it.
 const SYNONYMS: &[(&str, &str)] = &[

@@ -21,7 +21,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Meta, Token};
 
 use keys::{Field, Kind, key_and_value};
-use values::{count, duration, factor, flag, name, preset};
+use values::{count, duration, factor, flag, hook, name, preset};
 
 /// Retry's defaults when no preset is named (palisade's `RetryConfig::default()`): a
 /// `base_delay` or `max_delay` given alone must stay consistent with the other one.
@@ -89,6 +89,28 @@ pub(crate) struct Args {
     pub(crate) enable_timeout: Option<Setting<bool>>,
     pub(crate) enable_retry: Option<Setting<bool>>,
     pub(crate) enable_circuit_breaker: Option<Setting<bool>>,
+    /// Classification hooks, in the order written (`retry_if`, `retry_exceptions`,
+    /// `failure_if`, `ignore_if`, `retry_on_result`, `failure_on_result`).
+    pub(crate) hooks: Vec<Hook>,
+}
+
+/// A classification hook: the pipeline method it calls and what it passes.
+#[derive(Debug)]
+pub(crate) struct Hook {
+    /// The pipeline method: `retry_if`, `failure_if`, `ignore_if`, `retry_on_result`,
+    /// `failure_on_result`.
+    pub(crate) method: &'static str,
+    pub(crate) value: HookValue,
+    pub(crate) setting: Setting<()>,
+}
+
+/// What a hook passes: the user's function, or (for `retry_exceptions`) a list of classes.
+#[derive(Debug)]
+pub(crate) enum HookValue {
+    /// A path to a function; its tokens are the setting's.
+    Path,
+    /// `palisade::classify::ErrorClass` variant names.
+    Classes(Vec<&'static str>),
 }
 
 impl Args {
@@ -173,6 +195,20 @@ impl Args {
                     ));
                 }
                 self.backend = Some(setting((), key, value));
+            }
+            Kind::Hook | Kind::Classes => {
+                let method = match field {
+                    Field::FailureIf => "failure_if",
+                    Field::IgnoreIf => "ignore_if",
+                    Field::RetryOnResult => "retry_on_result",
+                    Field::FailureOnResult => "failure_on_result",
+                    _ => "retry_if",
+                };
+                self.hooks.push(Hook {
+                    method,
+                    value: hook(key, kind, value)?,
+                    setting: setting((), key, value),
+                });
             }
             Kind::Bool => {
                 let flag = Some(setting(flag(key, value)?, key, value));

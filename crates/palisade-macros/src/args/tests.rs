@@ -332,9 +332,66 @@ fn unknown_keys_suggest_the_closest() {
 }
 
 #[test]
-fn settings_not_taken_say_what_to_do() {
-    assert!(error(quote!(retry_exceptions = 1)).contains("does not take `retry_exceptions`"));
-    assert!(error(quote!(retry_exceptions = 1)).contains("retry_if"));
+fn classification_hooks_take_paths_and_retry_exceptions_takes_classes_too() {
+    let args = parse(quote!(
+        preset = "database",
+        retry_if = crate::transient,
+        failure_if = is_failure,
+        ignore_if = cancelled,
+        retry_on_result = busy,
+        failure_on_result = server_error
+    ))
+    .unwrap();
+    let methods: Vec<_> = args.hooks.iter().map(|h| h.method).collect();
+    assert_eq!(
+        methods,
+        [
+            "retry_if",
+            "failure_if",
+            "ignore_if",
+            "retry_on_result",
+            "failure_on_result"
+        ]
+    );
+    let args = parse(quote!(
+        max_attempts = 3,
+        retry_exceptions = ["unreached", "transient"]
+    ))
+    .unwrap();
+    assert!(matches!(
+        &args.hooks[0].value,
+        super::HookValue::Classes(classes) if classes == &["Unreached", "Transient"]
+    ));
+    assert!(
+        error(quote!(max_attempts = 3, retry_exceptions = 1)).contains("list of error classes")
+    );
+    assert!(
+        error(quote!(max_attempts = 3, retry_exceptions = ["sometimes"]))
+            .contains("one of: unreached")
+    );
+    assert!(error(quote!(max_attempts = 3, retry_exceptions = [])).contains("at least one class"));
+    assert!(
+        error(quote!(max_attempts = 3, retry_if = "transient"))
+            .contains("takes the path of a function")
+    );
+    assert!(
+        error(quote!(
+            max_attempts = 3,
+            retry_if = a,
+            retry_exceptions = ["transient"]
+        ))
+        .contains("set the same thing")
+    );
+    // A hook needs the policy it classifies for.
+    assert!(error(quote!(timeout = "1s", retry_if = a)).contains("has no retry"));
+    assert!(
+        error(quote!(
+            preset = "api",
+            enable_circuit_breaker = false,
+            failure_if = a
+        ))
+        .contains("has no circuit breaker")
+    );
 }
 
 #[test]

@@ -150,6 +150,25 @@ impl Args {
                 ),
             ));
         }
+        for hook in &self.hooks {
+            let (needed, acts) = match hook.method {
+                "failure_if" | "ignore_if" | "failure_on_result" => {
+                    (&breaker, "decides what the circuit breaker counts")
+                }
+                _ => (&retry, "decides what retry repeats"),
+            };
+            if !needed.present(preset) {
+                errors.push(syn::Error::new_spanned(
+                    &hook.setting.tokens,
+                    format!(
+                        "`{}` {acts}, but this pipeline has no {} ({})",
+                        hook.setting.key,
+                        needed.noun,
+                        needed.absent_because()
+                    ),
+                ));
+            }
+        }
         let any_policy = [&timeout, &retry, &breaker]
             .iter()
             .any(|p| p.present(preset))

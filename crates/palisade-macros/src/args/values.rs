@@ -4,8 +4,8 @@
 use quote::ToTokens;
 use syn::{Expr, Lit, UnOp};
 
-use super::PresetArg;
-use super::keys::{CUSTOM, Kind, PRESETS, did_you_mean};
+use super::keys::{CLASSES, CUSTOM, Kind, PRESETS, did_you_mean};
+use super::{HookValue, PresetArg};
 use crate::duration::{parse_duration, parse_seconds};
 
 /// `value` without the invisible group a `macro_rules!` expansion may wrap it in.
@@ -278,5 +278,67 @@ pub(super) fn flag(key: &str, value: &Expr) -> syn::Result<bool> {
     Err(syn::Error::new_spanned(
         value,
         format!("`{key}` takes `true` or `false`{written} ({means})"),
+    ))
+}
+
+/// A classification hook: a path to a function (every hook key), or for `retry_exceptions` a
+/// list of error classes by name.
+pub(super) fn hook(key: &str, kind: Kind, value: &Expr) -> syn::Result<HookValue> {
+    if let Expr::Path(_) = value {
+        return Ok(HookValue::Path);
+    }
+    let classes: Vec<&str> = CLASSES.iter().map(|(name, _)| *name).collect();
+    if kind == Kind::Classes
+        && let Expr::Array(array) = value
+    {
+        if array.elems.is_empty() {
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{key}` needs at least one class: {}", classes.join(", ")),
+            ));
+        }
+        let mut variants = Vec::new();
+        for element in &array.elems {
+            let named = match literal(element) {
+                Some(Lit::Str(text)) => CLASSES
+                    .iter()
+                    .find(|(name, _)| *name == text.value())
+                    .map(|(_, variant)| *variant),
+                _ => None,
+            };
+            match named {
+                Some(variant) => variants.push(variant),
+                None => {
+                    return Err(syn::Error::new_spanned(
+                        element,
+                        format!(
+                            "`{key}` lists error classes as strings, one of: {} (see \
+                             palisade::classify::ErrorClass)",
+                            classes.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        return Ok(HookValue::Classes(variants));
+    }
+    let what = if key.ends_with("_on_result") {
+        "`fn(&T) -> bool` over the function's `Ok` type"
+    } else {
+        "`fn(&E) -> bool` over the function's error type"
+    };
+    let classes_too = if kind == Kind::Classes {
+        format!(
+            ", or a list of error classes like `[\"{}\", \"{}\"]`",
+            classes[0], classes[1]
+        )
+    } else {
+        String::new()
+    };
+    Err(syn::Error::new_spanned(
+        value,
+        format!(
+            "`{key}` takes the path of a function {what}, like `{key} = crate::is_retryable`{classes_too}"
+        ),
     ))
 }
