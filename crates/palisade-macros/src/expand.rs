@@ -283,7 +283,7 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
         "palisade: the pipeline of #[resilient] fn `{fn_name}` did not build although its \
          arguments were checked at compile time; please report this as a palisade bug: {{}}"
     );
-    let hooks = hooks(args, &pipeline_var, &err);
+    let hooks = hooks(args, &pipeline_var, err);
     // A pipeline that retries or has a breaker classifies errors (`E: Classify`).
     let pipeline_ty = if classifies(args) {
         quote!(::palisade::pipeline::Classified)

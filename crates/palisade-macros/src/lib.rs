@@ -189,8 +189,8 @@
 //! mistakes of one attribute are reported in one compile:
 //!
 //! - an unknown argument, with the closest known one (`max_attempt` → `max_attempts`,
-//!   `max_retries` → `max_attempts`), an argument given twice (or with its alias), and
-//!   `retry_exceptions`, which is not taken yet (write `retry_if` on a pipeline built in code);
+//!   `max_retries` → `max_attempts`), an argument given twice (or with its alias, such as
+//!   `retry_if` with `retry_exceptions`);
 //! - an unknown preset, listing the known ones;
 //! - a value of the wrong form, zero, negative, too large, unparseable, or out of range
 //!   (`exponential_base = 1.0`), and a constant or expression where a literal is needed;
@@ -297,7 +297,13 @@ use proc_macro::TokenStream;
 /// | `enable_timeout` | `true` or `false` | `true` | `false` leaves the preset's per-attempt timeout out |
 /// | `enable_retry` | `true` or `false` | `true` | `false` leaves the preset's retry out: one attempt per call |
 /// | `enable_circuit_breaker` | `true` or `false` | `true` | `false` leaves the preset's breaker out |
-/// | `idempotent` | `true` or `false` | `false` | `true` lets retry repeat an attempt that timed out (it may have done its work: say `true` only when running it twice is safe); other failures are retried either way |
+/// | `idempotent` | `true` or `false` | `false` | `true` lets retry repeat an attempt that timed out, or failed with a *transient* error (it may have done its work: say `true` only when running it twice is safe); *unreached* errors are retried either way |
+/// | `retry_if` | the path of a `fn(&E) -> bool` | by class | which errors retry repeats (replaces the classification; ignores `idempotent`) |
+/// | `retry_exceptions` | a path, as `retry_if`, or a list of classes: `["unreached", "transient"]` | by class | which errors retry repeats, by class (whatever `idempotent` says) |
+/// | `failure_if` | the path of a `fn(&E) -> bool` | by class | which errors the breaker counts as failures (the others count as successes) |
+/// | `ignore_if` | the path of a `fn(&E) -> bool` | none | errors the breaker counts as nothing at all |
+/// | `retry_on_result` | the path of a `fn(&T) -> bool` | none | `Ok` values retry repeats too (a 503 returned as `Ok`) |
+/// | `failure_on_result` | the path of a `fn(&T) -> bool` | none | `Ok` values the breaker counts as failures |
 /// | `backend` | the path of a function returning a `palisade::backend::Backend` | in-process | where the breaker keeps its state (fleet-wide, say); the function is called once |
 ///
 /// **Durations** are strings with units — `"250ms"`, `"30s"`, `"1.5s"`, `"1m30s"`,
@@ -323,9 +329,29 @@ use proc_macro::TokenStream;
 /// false` states what is already so, and `enable_* = true` needs a setting of that policy
 /// (there is nothing else to keep). A pipeline left with no policy at all is refused.
 ///
-/// **Not taken (yet):** `retry_exceptions`. Every failure of the body is retried (and counts
-/// for the breaker); to retry only some errors, build the pipeline in code with
-/// `Preset::Api.pipeline().build()?.retry_if(|e| ...)` and call it.
+/// **Classification.** With a preset, or any retry or breaker setting, errors are retried
+/// and counted by their class (`E: palisade::classify::Classify`; see the crate docs): an
+/// *unreached* error is always retried, a *transient* one only with `idempotent = true`, a
+/// *failure* is counted but not retried, an *answer* is neither. The hooks replace or refine
+/// that: `retry_if` and `failure_if` replace it (give both, and `E` need not implement
+/// `Classify`), `ignore_if`, `retry_on_result` and `failure_on_result` add to it. A retry hook
+/// without retry, or a breaker hook without a breaker, is a compile error.
+///
+/// ```
+/// # use palisade::resilient;
+/// #[derive(Debug)]
+/// struct HttpError { status: u16 }
+///
+/// fn server_side(e: &HttpError) -> bool { e.status >= 500 }
+/// fn throttled(status: &u16) -> bool { *status == 429 }
+///
+/// #[resilient(preset = "api", retry_if = server_side, failure_if = server_side, retry_on_result = throttled)]
+/// async fn get_status() -> Result<u16, HttpError> {
+///     Ok(200)
+/// }
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() { assert_eq!(get_status().await.unwrap(), 200); }
+/// ```
 ///
 /// # Examples
 ///

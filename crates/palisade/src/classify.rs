@@ -145,6 +145,51 @@ impl ErrorClass {
     }
 }
 
+/// A set of [`ErrorClass`]es: which classes a classified pipeline retries
+/// ([`PipelineBuilder::retry_on`](crate::pipeline::PipelineBuilder::retry_on)) or counts
+/// ([`failure_on`](crate::pipeline::PipelineBuilder::failure_on)) instead of the defaults.
+///
+/// ```
+/// use palisade::classify::{ClassSet, ErrorClass};
+/// let set = ClassSet::of(&[ErrorClass::Unreached, ErrorClass::Transient]);
+/// assert!(set.contains(ErrorClass::Transient));
+/// assert!(!set.contains(ErrorClass::Answer));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ClassSet(u8);
+
+impl ClassSet {
+    /// The set of `classes`.
+    ///
+    /// ```
+    /// use palisade::classify::{ClassSet, ErrorClass};
+    /// assert!(ClassSet::of(&[ErrorClass::Failure]).contains(ErrorClass::Failure));
+    /// ```
+    pub fn of(classes: &[ErrorClass]) -> ClassSet {
+        ClassSet(
+            classes
+                .iter()
+                .fold(0, |bits, class| bits | Self::bit(*class)),
+        )
+    }
+
+    /// Whether `class` is in the set.
+    ///
+    /// ```
+    /// use palisade::classify::{ClassSet, ErrorClass};
+    /// assert!(!ClassSet::default().contains(ErrorClass::Unreached));
+    /// ```
+    #[inline]
+    pub fn contains(self, class: ErrorClass) -> bool {
+        self.0 & Self::bit(class) != 0
+    }
+
+    #[inline]
+    fn bit(class: ErrorClass) -> u8 {
+        1 << class as u8
+    }
+}
+
 /// An error that says what it is about the dependency: the [`ErrorClass`] classified
 /// pipelines, presets, configuration and `#[resilient]` decide by.
 ///

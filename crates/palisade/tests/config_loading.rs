@@ -1392,3 +1392,49 @@ fn idempotent_comes_from_a_file_or_the_environment_and_lets_timed_out_attempts_r
     assert_eq!(late_calls(&from_file, "reads", Preset::Cache), 2); // its 2 attempts
     assert_eq!(late_calls(&from_env, "writes", Preset::Database), 1);
 }
+
+#[test]
+fn configuration_chooses_which_error_classes_are_retried_and_counted() {
+    use palisade::classify::ErrorClass;
+    let config = toml(
+        "[policies.writes]\npreset = \"database\"\nbase_delay = \"1ms\"\nmax_delay = \"1ms\"\n\
+         retry_on = [\"unreached\", \"transient\"]\nfailure_on = [\"unreached\"]",
+    )
+    .expect("loads");
+    assert_eq!(
+        config.policies["writes"].retry_on.as_deref(),
+        Some(&[ErrorClass::Unreached, ErrorClass::Transient][..])
+    );
+    let p = config
+        .pipeline_with("writes", |b| b.clock(ManualClock::new()))
+        .expect("builds");
+    // A reset is retried although the calls are not declared idempotent...
+    let mut calls = 0;
+    let _ = p.call_blocking(|| {
+        calls += 1;
+        Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    });
+    assert_eq!(calls, 3);
+    // ...and only unreached errors count: the three resets left the breaker closed.
+    assert_eq!(
+        p.circuit_breaker().map(|b| b.state()),
+        Some(palisade::circuit_breaker::State::Closed)
+    );
+
+    let from_env = Loader::new()
+        .env_prefix("APP")
+        .env_from([("APP_WRITES_RETRY_ON", "[unreached]")])
+        .load()
+        .expect("loads");
+    assert_eq!(
+        from_env.policies["writes"].retry_on.as_deref(),
+        Some(&[ErrorClass::Unreached][..])
+    );
+
+    let err = toml("[policies.writes]\nretry_on = [\"sometimes\"]").unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("retry_on") && message.contains("sometimes"),
+        "{message}"
+    );
+}

@@ -14,7 +14,7 @@
 use figment::value::Value;
 
 /// The settings directly under a policy, as the environment spells them.
-const FLAT_KEYS: [&str; 12] = [
+const FLAT_KEYS: [&str; 14] = [
     "PRESET",
     "SEED",
     "BACKEND",
@@ -27,6 +27,8 @@ const FLAT_KEYS: [&str; 12] = [
     "RECOVERY_TIMEOUT",
     "RETRY_REJECTIONS",
     "IDEMPOTENT",
+    "RETRY_ON",
+    "FAILURE_ON",
 ];
 
 /// The settings of [`FLAT_KEYS`] that are durations, and so also take the

@@ -58,6 +58,8 @@
 //! recovery_timeout = "30s"
 //! retry_rejections = false
 //! idempotent = false                  # true: a timed-out attempt may be repeated
+//! retry_on = ["unreached"]            # error classes retried (default: unreached, and
+//!                                     # transient when idempotent); failure_on: counted
 //!
 //! [policies.payments.retry]           # RetrySection
 //! max_attempts = 5
@@ -148,7 +150,7 @@
 //!
 //! `KEY` is one of the settings directly under a policy (`PRESET`, `TIMEOUT`,
 //! `TOTAL_TIMEOUT`, `MAX_ATTEMPTS`, `BASE_DELAY`, `MAX_DELAY`, `FAILURE_THRESHOLD`,
-//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`, `IDEMPOTENT`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
+//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`, `IDEMPOTENT`, `RETRY_ON`, `FAILURE_ON`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
 //! `RATE_LIMIT`, `BULKHEAD`, `HEDGE`) followed by a double underscore and its keys. The
 //! policy name may contain underscores: the longest key that ends the name wins
 //! (`API_TOTAL_TIMEOUT` is `total_timeout` of `api`). Policy names are lower-cased, so a
@@ -208,6 +210,7 @@
 //! # Ok::<(), palisade::config::LoadError>(())
 //! ```
 
+mod classes;
 mod env;
 mod error;
 mod loader;

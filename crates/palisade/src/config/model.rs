@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::error::LoadError;
 use super::value::{duration, named, rate};
 use crate::circuit_breaker::SlidingWindow;
+use crate::classify::ErrorClass;
 use crate::pipeline::{ClassifiedBuilder, Pipeline};
 use crate::presets::Preset;
 use crate::rate_limit::{Algorithm, Rate};
@@ -81,6 +82,23 @@ pub struct PolicyConfig {
     /// [`PipelineBuilder::idempotent`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotent: Option<bool>,
+    /// The error classes retry repeats, instead of the default (*unreached* always,
+    /// *transient* when idempotent): `["unreached", "transient"]`; see
+    /// [`PipelineBuilder::retry_on`](crate::pipeline::PipelineBuilder::retry_on).
+    #[serde(
+        default,
+        with = "super::classes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_on: Option<Vec<ErrorClass>>,
+    /// The error classes the breaker counts as failures, instead of every class but
+    /// *answer*; see [`PipelineBuilder::failure_on`](crate::pipeline::PipelineBuilder::failure_on).
+    #[serde(
+        default,
+        with = "super::classes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failure_on: Option<Vec<ErrorClass>>,
     /// Retry settings; present adds retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySection>,
@@ -542,6 +560,12 @@ impl PolicyConfig {
         }
         builder = set(builder, self.retry_rejections, |b, v| b.retry_rejections(v));
         builder = set(builder, self.idempotent, |b, v| b.idempotent(v));
+        if let Some(classes) = &self.retry_on {
+            builder = builder.retry_on(classes);
+        }
+        if let Some(classes) = &self.failure_on {
+            builder = builder.failure_on(classes);
+        }
         builder = set(builder, self.timeout, |b, v| b.timeout(v));
         builder = set(builder, self.total_timeout, |b, v| b.total_timeout(v));
         builder = set(builder, self.max_attempts, |b, v| b.max_attempts(v));

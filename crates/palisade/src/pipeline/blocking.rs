@@ -105,6 +105,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             operation: &self.retry_if,
             rejections: stack.retry_rejections,
             idempotent: stack.idempotent,
+            classes: self.stack.retry_on,
             result: PhantomData,
             breaker: stack.breaker.as_ref(),
         };

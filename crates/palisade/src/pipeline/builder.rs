@@ -9,7 +9,7 @@ use crate::backend::Backend;
 use crate::builder::PolicyBuilder;
 use crate::bulkhead::{Bulkhead, BulkheadBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder};
-use crate::classify::ByClass;
+use crate::classify::{ByClass, ClassSet, ErrorClass};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::event::Listener;
@@ -104,6 +104,8 @@ pub struct PipelineBuilder<R = Always, B = Always> {
     retry: Option<Part<RetryBuilder, Retry>>,
     retry_rejections: bool,
     idempotent: bool,
+    retry_on: Option<ClassSet>,
+    failure_on: Option<ClassSet>,
     breaker: Option<Part<CircuitBreakerBuilder, CircuitBreaker>>,
     hedge: Option<Part<HedgeBuilder, Hedge>>,
     attempt_timeout: Option<Part<Duration, Timeout>>,
@@ -126,6 +128,8 @@ impl PipelineBuilder {
             retry: None,
             retry_rejections: false,
             idempotent: false,
+            retry_on: None,
+            failure_on: None,
             breaker: None,
             hedge: None,
             attempt_timeout: None,
@@ -162,6 +166,44 @@ impl<R, B> PipelineBuilder<R, B> {
         self.with_hooks(Always, Always)
     }
 
+    /// A classified pipeline retries exactly the errors of these classes, whatever the
+    /// call's idempotency (the default: *unreached* always, *transient* when idempotent).
+    /// Configuration's `retry_on`. Only the class-based hook ([`ByClass`]) reads it.
+    ///
+    /// ```
+    /// use palisade::classify::ErrorClass;
+    /// let p = palisade::presets::Preset::Database.pipeline()
+    ///     .retry_on(&[ErrorClass::Unreached, ErrorClass::Transient]) // resets too, although not idempotent
+    ///     .base_delay(std::time::Duration::from_millis(1)).max_delay(std::time::Duration::from_millis(1))
+    ///     .clock(palisade::clock::ManualClock::new())
+    ///     .build()?;
+    /// let mut calls = 0;
+    /// let _ = p.call_blocking(|| { calls += 1; Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) });
+    /// assert_eq!(calls, 3);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn retry_on(mut self, classes: &[ErrorClass]) -> Self {
+        self.retry_on = Some(ClassSet::of(classes));
+        self
+    }
+
+    /// A classified pipeline's breaker counts exactly the errors of these classes as
+    /// failures (the others as successes; the default: every class but *answer*).
+    /// Configuration's `failure_on`. Only the class-based hook ([`ByClass`]) reads it.
+    ///
+    /// ```
+    /// use palisade::classify::ErrorClass;
+    /// let p = palisade::presets::Preset::Cache.pipeline()
+    ///     .failure_on(&[ErrorClass::Unreached]) // only an unreachable cache trips it
+    ///     .build()?;
+    /// # let _ = p;
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn failure_on(mut self, classes: &[ErrorClass]) -> Self {
+        self.failure_on = Some(ClassSet::of(classes));
+        self
+    }
+
     fn with_hooks<R2, B2>(self, retry_if: R2, failure_if: B2) -> PipelineBuilder<R2, B2> {
         PipelineBuilder {
             retry_if,
@@ -178,6 +220,8 @@ impl<R, B> PipelineBuilder<R, B> {
             retry: self.retry,
             retry_rejections: self.retry_rejections,
             idempotent: self.idempotent,
+            retry_on: self.retry_on,
+            failure_on: self.failure_on,
             breaker: self.breaker,
             hedge: self.hedge,
             attempt_timeout: self.attempt_timeout,
@@ -676,6 +720,8 @@ impl<R, B> PipelineBuilder<R, B> {
                     retry,
                     retry_rejections: self.retry_rejections,
                     idempotent: self.idempotent,
+                    retry_on: self.retry_on,
+                    failure_on: self.failure_on,
                     breaker,
                     hedge,
                     attempt_timeout,

@@ -12,7 +12,9 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::circuit_breaker::{CircuitBreaker, State as CircuitState, Verdict};
-use crate::classify::{ByClass, Classify, DependencyFailure, Retryable as ClassRetryable};
+use crate::classify::{
+    ByClass, ClassSet, Classify, DependencyFailure, Retryable as ClassRetryable,
+};
 use crate::error::Error;
 use crate::predicate::{Always, Never, Predicate};
 use crate::retry::{DelayFn, Outcome, StopReason, Veto};
@@ -40,6 +42,15 @@ use crate::retry::{DelayFn, Outcome, StopReason, Veto};
 pub trait RetryIf<T, E> {
     /// Whether `error` is worth another attempt.
     fn retry_error(&self, error: &E, idempotent: bool) -> bool;
+
+    /// [`retry_error`](Self::retry_error), where the pipeline was told which classes to
+    /// retry ([`PipelineBuilder::retry_on`](super::PipelineBuilder::retry_on)): only
+    /// [`ByClass`] uses `classes`; other hooks decide alone.
+    #[inline]
+    fn retry_error_in(&self, error: &E, idempotent: bool, classes: Option<ClassSet>) -> bool {
+        let _ = classes;
+        self.retry_error(error, idempotent)
+    }
 
     /// Whether a successful attempt's `value` asks for another attempt (an HTTP 503 carried
     /// as `Ok`). `false` unless wrapped by [`RetryOnResult`].
@@ -99,6 +110,14 @@ impl<T, E: Classify> RetryIf<T, E> for ByClass {
     fn retry_error(&self, error: &E, idempotent: bool) -> bool {
         error.class().is_retryable(idempotent)
     }
+
+    #[inline]
+    fn retry_error_in(&self, error: &E, idempotent: bool, classes: Option<ClassSet>) -> bool {
+        match classes {
+            Some(classes) => classes.contains(error.class()),
+            None => error.class().is_retryable(idempotent),
+        }
+    }
 }
 
 /// The breaker's question inside a pipeline: what does this operation error (or `Ok` value)
@@ -120,6 +139,15 @@ pub trait FailureIf<T, E> {
     /// What `error` counts as.
     fn error_verdict(&self, error: &E) -> Verdict;
 
+    /// [`error_verdict`](Self::error_verdict), where the pipeline was told which classes
+    /// count as failures ([`PipelineBuilder::failure_on`](super::PipelineBuilder::failure_on)):
+    /// only [`ByClass`] uses `classes`.
+    #[inline]
+    fn error_verdict_in(&self, error: &E, classes: Option<ClassSet>) -> Verdict {
+        let _ = classes;
+        self.error_verdict(error)
+    }
+
     /// Whether a successful attempt's `value` counts as a failure. `false` unless wrapped by
     /// [`FailureOnResult`].
     #[inline(always)]
@@ -139,6 +167,14 @@ impl<T, E: Classify> FailureIf<T, E> for ByClass {
     #[inline]
     fn error_verdict(&self, error: &E) -> Verdict {
         verdict_of(error.class().is_dependency_failure())
+    }
+
+    #[inline]
+    fn error_verdict_in(&self, error: &E, classes: Option<ClassSet>) -> Verdict {
+        match classes {
+            Some(classes) => verdict_of(classes.contains(error.class())),
+            None => FailureIf::<T, E>::error_verdict(self, error),
+        }
     }
 }
 
@@ -173,10 +209,15 @@ impl<B, I> IgnoreIf<B, I> {
 impl<T, E, B: FailureIf<T, E>, I: Predicate<E>> FailureIf<T, E> for IgnoreIf<B, I> {
     #[inline]
     fn error_verdict(&self, error: &E) -> Verdict {
+        self.error_verdict_in(error, None)
+    }
+
+    #[inline]
+    fn error_verdict_in(&self, error: &E, classes: Option<ClassSet>) -> Verdict {
         if self.ignore.test(error) {
             Verdict::Ignored
         } else {
-            self.inner.error_verdict(error)
+            self.inner.error_verdict_in(error, classes)
         }
     }
 
@@ -218,6 +259,11 @@ impl<T, E, R: RetryIf<T, E>, P: Predicate<T>> RetryIf<T, E> for RetryOnResult<R,
     }
 
     #[inline]
+    fn retry_error_in(&self, error: &E, idempotent: bool, classes: Option<ClassSet>) -> bool {
+        self.inner.retry_error_in(error, idempotent, classes)
+    }
+
+    #[inline]
     fn retry_result(&self, value: &T) -> bool {
         self.result.test(value)
     }
@@ -252,6 +298,11 @@ impl<T, E, B: FailureIf<T, E>, P: Predicate<T>> FailureIf<T, E> for FailureOnRes
     #[inline]
     fn error_verdict(&self, error: &E) -> Verdict {
         self.inner.error_verdict(error)
+    }
+
+    #[inline]
+    fn error_verdict_in(&self, error: &E, classes: Option<ClassSet>) -> Verdict {
+        self.inner.error_verdict_in(error, classes)
     }
 
     #[inline]
@@ -323,6 +374,8 @@ pub(super) struct Retryable<'a, R, T> {
     /// The call is idempotent: a timed-out attempt may be repeated, and the hook is told.
     pub(super) idempotent: bool,
     pub(super) breaker: Option<&'a CircuitBreaker>,
+    /// The classes to retry, when the pipeline was told ([`ByClass`] only).
+    pub(super) classes: Option<ClassSet>,
     pub(super) result: PhantomData<fn(&T)>,
 }
 
@@ -353,7 +406,10 @@ impl<T, E, R: RetryIf<T, E>> Predicate<Error<E>> for Retryable<'_, R, T> {
     #[inline]
     fn test(&self, error: &Error<E>) -> bool {
         match error {
-            Error::Operation(error) => self.operation.retry_error(error, self.idempotent),
+            Error::Operation(error) => {
+                self.operation
+                    .retry_error_in(error, self.idempotent, self.classes)
+            }
             Error::Timeout { .. } => self.idempotent,
             Error::CircuitOpen { .. } | Error::BulkheadFull { .. } | Error::RateLimited { .. } => {
                 self.rejections

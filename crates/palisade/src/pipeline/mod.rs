@@ -78,7 +78,7 @@ pub use classify::{
 
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::ByClass;
+use crate::classify::{ByClass, ClassSet};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::event::Listener;
@@ -167,6 +167,10 @@ pub(crate) struct Stack {
     /// Calls are declared idempotent: an attempt that may have reached the dependency (it
     /// timed out) may be repeated.
     pub(crate) idempotent: bool,
+    /// The classes a classified pipeline retries / counts as failures, when told
+    /// ([`PipelineBuilder::retry_on`], [`PipelineBuilder::failure_on`]).
+    pub(crate) retry_on: Option<ClassSet>,
+    pub(crate) failure_on: Option<ClassSet>,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) hedge: Option<Hedge>,
     pub(crate) attempt_timeout: Option<Timeout>,
@@ -293,6 +297,8 @@ impl Pipeline {
             retry: None,
             retry_rejections: false,
             idempotent: false,
+            retry_on: None,
+            failure_on: None,
             breaker: None,
             hedge: None,
             attempt_timeout: None,
@@ -549,6 +555,8 @@ impl<R, B, H> Pipeline<R, B, H> {
             retry: new.retry.clone(),
             retry_rejections: new.retry_rejections,
             idempotent: new.idempotent,
+            retry_on: new.retry_on,
+            failure_on: new.failure_on,
             breaker,
             hedge,
             attempt_timeout: new.attempt_timeout.clone(),

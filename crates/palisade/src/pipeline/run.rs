@@ -206,6 +206,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             operation: &self.retry_if,
             rejections: self.stack.retry_rejections,
             idempotent: idempotent || self.stack.idempotent,
+            classes: self.stack.retry_on,
             result: PhantomData,
             breaker: self.stack.breaker.as_ref(),
         };
@@ -286,7 +287,9 @@ impl<R, B, H> Pipeline<R, B, H> {
         match result {
             Ok(value) if self.failure_if.result_is_failure(value) => Verdict::Failure,
             Ok(_) => Verdict::Success,
-            Err(Error::Operation(error)) => self.failure_if.error_verdict(error),
+            Err(Error::Operation(error)) => self
+                .failure_if
+                .error_verdict_in(error, self.stack.failure_on),
             Err(Error::Timeout { .. }) => Verdict::Failure,
             Err(_) => Verdict::Ignored,
         }

@@ -12,6 +12,7 @@ use tower_service::Service;
 use super::ResponseClassifier;
 use super::replay::{Replay, ReplayRequest};
 use crate::circuit_breaker::Verdict;
+use crate::classify::ClassSet;
 use crate::error::Error;
 use crate::pipeline::{self, NoHint, Pipeline, RetryAfter};
 use crate::predicate::Always;
@@ -112,9 +113,18 @@ impl<E, Resp, P: pipeline::RetryIf<Resp, E>> pipeline::RetryIf<Resp, Failure<E, 
     for RetryIf<P>
 {
     fn retry_error(&self, failure: &Failure<E, Resp>, idempotent: bool) -> bool {
+        self.retry_error_in(failure, idempotent, None)
+    }
+
+    fn retry_error_in(
+        &self,
+        failure: &Failure<E, Resp>,
+        idempotent: bool,
+        classes: Option<ClassSet>,
+    ) -> bool {
         match failure {
             Failure::Error { error, replayable } => {
-                *replayable && self.0.retry_error(error, idempotent)
+                *replayable && self.0.retry_error_in(error, idempotent, classes)
             }
             Failure::Response { replayable, .. } => *replayable,
             Failure::NotReplayable => false,
@@ -135,8 +145,12 @@ impl<E, Resp, P: pipeline::FailureIf<Resp, E>> pipeline::FailureIf<Resp, Failure
     for FailureIf<P>
 {
     fn error_verdict(&self, failure: &Failure<E, Resp>) -> Verdict {
+        self.error_verdict_in(failure, None)
+    }
+
+    fn error_verdict_in(&self, failure: &Failure<E, Resp>, classes: Option<ClassSet>) -> Verdict {
         match failure {
-            Failure::Error { error, .. } => self.0.error_verdict(error),
+            Failure::Error { error, .. } => self.0.error_verdict_in(error, classes),
             Failure::Response { .. } => Verdict::Failure,
             Failure::NotReplayable => Verdict::Ignored,
         }
