@@ -340,8 +340,8 @@ impl<E: Classify> Classify for Error<E> {
 /// use palisade::classify::ByClass;
 /// use palisade::pipeline::Pipeline;
 /// let p: Pipeline<ByClass, ByClass> = Pipeline::builder().classified().build()?;
-/// let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
-/// assert!(p.call_blocking(|| Err::<(), _>(missing)).is_err());
+/// let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
+/// assert!(p.call_blocking(|| Err::<(), _>(missing())).is_err());
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -21,6 +21,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! What is retried and what trips the breaker is the error's to say: a preset asks your
+//! error type through [`classify::Classify`] whether the dependency was never reached
+//! (retried), may have been reached (retried only for calls declared
+//! [`idempotent`](pipeline::PipelineBuilder::idempotent)), failed (counted, not retried), or
+//! answered — not found, conflict — (neither). `std::io::Error` says it by kind; your own
+//! error type says it in a `match`, and an error type that does not say it does not compile
+//! with a preset: see [`classify`] for why, and the ways to choose otherwise.
+//!
 //! A call returns `Result<T, Error<E>>`: [`Error::Operation`] is your error, untouched; the
 //! other variants say which policy stepped in (an open circuit, a timeout, exhausted retries,
 //! a full bulkhead, a rate limit) and when to try again. [`resilient`] does the same as an
@@ -48,6 +56,8 @@
 //! - `http` (implies `tower`): the layers over `http::Request<B>` with any body; retry
 //!   replays bodies kept up to a cap ([`tower::BufferBodies`]).
 //! - `config`: [`config`] — pipelines from TOML, YAML, JSON and environment variables.
+//! - `anyhow`: `anyhow::Error` implements [`classify::Classify`] (by the first
+//!   `std::io::Error` in its chain).
 //! - `serde`: status and health as JSON ([`status::StatusReport::to_json`],
 //!   [`health::HealthReport::to_json`]).
 //! - `metrics`, `tracing`, `prometheus`: [`observe`] — policy events as `metrics` counters,
@@ -102,6 +112,13 @@ pub use error::{ConfigError, Error};
 ///
 /// #[derive(Debug)]
 /// struct DbError;
+///
+/// // What the error says about the database: "unreached" is retried by every call.
+/// impl palisade::classify::Classify for DbError {
+///     fn class(&self) -> palisade::classify::ErrorClass {
+///         palisade::classify::ErrorClass::Unreached
+///     }
+/// }
 ///
 /// #[resilient(preset = "database", name = "get_user", max_attempts = 3, timeout = "250ms")]
 /// async fn get_user(id: u64) -> Result<String, DbError> {

@@ -167,7 +167,7 @@ impl Registry {
     /// use palisade::status::History;
     /// let history = History::new(10);
     /// let registry = Registry::new(|n: &str| Some(Ok(Pipeline::builder().name(n)))).with_history(history.clone());
-    /// let _ = registry.pipeline("x")?.call_blocking(|| Ok::<_, ()>(()));
+    /// let _ = registry.pipeline("x")?.call_blocking(|| Ok::<_, std::io::Error>(()));
     /// assert_eq!(history.snapshot("x").map(|(c, _)| c.total), Some(1));
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
@@ -292,7 +292,7 @@ impl Registry {
     /// struct Two;
     /// impl PipelineSource for Two {
     ///     fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, palisade::ConfigError>> {
-    ///         Some(Ok(Pipeline::builder().name(name)))
+    ///         Some(Ok(Pipeline::builder().name(name).classified()))
     ///     }
     ///     fn names(&self) -> Vec<String> { vec!["a".into(), "b".into()] }
     /// }
@@ -424,7 +424,8 @@ impl Registry {
     /// let registry = Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name)
     ///     .circuit_breaker(|b| b.failure_threshold(1)).max_attempts(2))));
     /// let before = registry.pipeline("db")?;
-    /// let _ = before.call_blocking(|| Err::<(), _>("down"));      // trips the breaker
+    /// let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let _ = before.call_blocking(|| Err::<(), _>(refused()));    // trips the breaker
     /// // New retry settings, same breaker settings: the open breaker survives the reload.
     /// registry.reload(|name: &str| Some(Ok(Pipeline::builder().name(name)
     ///     .circuit_breaker(|b| b.failure_threshold(1)).max_attempts(5))))?;

@@ -18,8 +18,8 @@
 //! let registry = Registry::new(|name: &str| Some(Ok(Pipeline::builder().name(name).circuit_breaker(|b| b))))
 //!     .with_history(history.clone());
 //! let orders = registry.pipeline("orders")?;
-//! let _ = orders.call_blocking(|| Ok::<_, &str>(1));
-//! let _ = orders.call_blocking(|| Err::<u8, _>("down"));
+//! let _ = orders.call_blocking(|| Ok::<_, std::io::Error>(1));
+//! let _ = orders.call_blocking(|| Err::<u8, _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
 //! let status = registry.status();
 //! let calls = &status.policies[0].calls;
 //! assert_eq!((calls.total, calls.succeeded, calls.failed), (2, 1, 1));

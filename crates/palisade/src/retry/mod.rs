@@ -82,7 +82,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use budget::{RetryBudget, RetryBudgetBuilder, RetryBudgetConfig, RetryBudgetStats};
 pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
-pub use event::{Cause, RetryEvent, StopReason};
+pub use event::{Cause, ErrorValue, RetryEvent, StopReason};
 pub use report::RetryReport;
 
 use crate::clock::Clock;
