@@ -85,6 +85,7 @@ mod event;
 mod local;
 pub mod machine;
 mod permit;
+mod seam;
 mod stats;
 pub mod store;
 mod window;
@@ -108,6 +109,7 @@ use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
+use seam::{Admit, ReleaseOnDrop, Seam, owned_local, seam};
 
 /// A circuit breaker; see the [module docs](self). Cheap to clone (one `Arc`), shareable
 /// across threads and tasks: clones share one state.
@@ -186,13 +188,14 @@ impl<S: StateStore> CircuitBreaker<Always, Never, Never, S> {
         config: CircuitBreakerConfig,
         clock: Clock,
         listeners: Listeners<CircuitBreaker>,
-        store: S,
+        mut store: S,
     ) -> Self {
+        let core = Core::with_listeners(name, config, clock, listeners);
+        if let Some(local) = owned_local(&mut store) {
+            local.bind(&core);
+        }
         CircuitBreaker {
-            inner: Arc::new(Inner {
-                core: Core::with_listeners(name, config, clock, listeners),
-                store,
-            }),
+            inner: Arc::new(Inner { core, store }),
             failure_if: Always,
             ignore_if: Never,
             failure_on_result: Never,
@@ -303,14 +306,38 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         R: Predicate<T>,
     {
         let inner = &*self.inner;
-        let ticket = inner.store.acquire(&inner.core)?;
+        // One dispatch on where the state lives, then the store's own methods.
+        match seam(&inner.store) {
+            Seam::Local(local) => self.call_blocking_on(local, &inner.core, operation),
+            Seam::Elsewhere(store) => self.call_blocking_on(store, &inner.core, operation),
+            Seam::Other(store) => self.call_blocking_on(store, &inner.core, operation),
+        }
+    }
+
+    #[inline(always)]
+    fn call_blocking_on<A, T, E, Op>(
+        &self,
+        store: &A,
+        core: &Core,
+        operation: Op,
+    ) -> Result<T, Error<E>>
+    where
+        A: Admit + ?Sized,
+        Op: FnOnce() -> Result<T, E>,
+        F: Predicate<E>,
+        I: Predicate<E>,
+        R: Predicate<T>,
+    {
+        let ticket = store.admit(core)?;
         // If `operation` panics, the guard gives the admission back while unwinding.
-        let guard = ReleaseOnDrop(inner, ticket);
+        let guard = ReleaseOnDrop {
+            store,
+            core,
+            ticket,
+        };
         let outcome = operation();
-        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
-        inner
-            .store
-            .complete(&inner.core, ticket, self.classify(&outcome));
+        std::mem::forget(guard); // holds references and a Copy ticket: nothing leaks
+        store.record(core, ticket, self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -339,9 +366,13 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         let ticket = inner.store.acquire_async(&inner.core).await?;
         // If this future is dropped while the operation runs, the guard gives the admission
         // back.
-        let guard = ReleaseOnDrop(inner, ticket);
+        let guard = ReleaseOnDrop {
+            store: &inner.store,
+            core: &inner.core,
+            ticket,
+        };
         let outcome = operation().await;
-        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
+        std::mem::forget(guard); // holds references and a Copy ticket: nothing leaks
         inner
             .store
             .complete(&inner.core, ticket, self.classify(&outcome));
@@ -555,15 +586,6 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn clock(&self) -> &Clock {
         self.inner.core.clock()
-    }
-}
-
-/// Gives an admission back if dropped: the unwinding or cancellation path of `call*`.
-struct ReleaseOnDrop<'a, S: StateStore>(&'a Inner<S>, Ticket);
-
-impl<S: StateStore> Drop for ReleaseOnDrop<'_, S> {
-    fn drop(&mut self) {
-        self.0.store.release(&self.0.core, self.1);
     }
 }
 

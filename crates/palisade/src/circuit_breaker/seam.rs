@@ -1,0 +1,104 @@
+//! How a call reaches its breaker's store: one dispatch per call, not one per store method.
+//!
+//! A breaker's default store is the [`Store`] enum, so each of `acquire`, `complete` and
+//! `release` would branch on where the state lives. The call paths instead ask once, with
+//! [`seam`], and then talk to the in-process [`LocalState`] (or the custom store's trait
+//! object) directly. Which arms exist is decided by the store's *type*, a comparison the
+//! compiler folds: for `Store` two, for a `LocalState` one, for any other store one.
+
+use std::any::Any;
+
+use super::core::Core;
+use super::event::Verdict;
+use super::local::LocalState;
+use super::store::{DynStateStore, Rejected, StateStore, Store, Ticket};
+
+/// Where a store keeps its state, as far as its type and (for `Store`) its variant say.
+pub(super) enum Seam<'a, S: ?Sized> {
+    /// In this process.
+    Local(&'a LocalState),
+    /// A custom store behind `Store::Custom`.
+    Elsewhere(&'a dyn DynStateStore),
+    /// Any other store type.
+    Other(&'a S),
+}
+
+/// `store` seen through its [`Seam`]: a compile-time type test, then (for `Store`) one branch.
+#[inline(always)]
+pub(super) fn seam<S: StateStore>(store: &S) -> Seam<'_, S> {
+    let any: &dyn Any = store;
+    if let Some(store) = any.downcast_ref::<Store>() {
+        return match store {
+            Store::InProcess(local) => Seam::Local(local),
+            Store::Custom(custom) => Seam::Elsewhere(&**custom),
+        };
+    }
+    match any.downcast_ref::<LocalState>() {
+        Some(local) => Seam::Local(local),
+        None => Seam::Other(store),
+    }
+}
+
+/// The in-process state `store` owns, if it is one: a `LocalState`, or `Store::InProcess`.
+/// A breaker owning its state tells it whether anyone listens (see
+/// [`LocalState::bind`]); a state shared behind an `Arc` is never bound.
+pub(super) fn owned_local<S: StateStore>(store: &mut S) -> Option<&mut LocalState> {
+    let any: &mut dyn Any = store;
+    if any.is::<Store>() {
+        return match any.downcast_mut::<Store>() {
+            Some(Store::InProcess(local)) => Some(local),
+            _ => None,
+        };
+    }
+    any.downcast_mut::<LocalState>()
+}
+
+/// The three methods a call path uses, for stores and for a custom store's trait object.
+pub(super) trait Admit {
+    fn admit(&self, core: &Core) -> Result<Ticket, Rejected>;
+    fn record(&self, core: &Core, ticket: Ticket, verdict: Verdict);
+    fn give_back(&self, core: &Core, ticket: Ticket);
+}
+
+impl<S: StateStore> Admit for S {
+    #[inline(always)]
+    fn admit(&self, core: &Core) -> Result<Ticket, Rejected> {
+        self.acquire(core)
+    }
+    #[inline(always)]
+    fn record(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
+        self.complete(core, ticket, verdict)
+    }
+    #[inline(always)]
+    fn give_back(&self, core: &Core, ticket: Ticket) {
+        self.release(core, ticket)
+    }
+}
+
+impl Admit for dyn DynStateStore {
+    #[inline(always)]
+    fn admit(&self, core: &Core) -> Result<Ticket, Rejected> {
+        self.dyn_acquire(core)
+    }
+    #[inline(always)]
+    fn record(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
+        self.dyn_complete(core, ticket, verdict)
+    }
+    #[inline(always)]
+    fn give_back(&self, core: &Core, ticket: Ticket) {
+        self.dyn_release(core, ticket)
+    }
+}
+
+/// Gives an admission back if dropped: the unwinding or cancellation path of `call*`.
+pub(super) struct ReleaseOnDrop<'a, A: Admit + ?Sized> {
+    pub(super) store: &'a A,
+    pub(super) core: &'a Core,
+    pub(super) ticket: Ticket,
+}
+
+impl<A: Admit + ?Sized> Drop for ReleaseOnDrop<'_, A> {
+    fn drop(&mut self) {
+        self.store.give_back(self.core, self.ticket);
+    }
+}
