@@ -102,14 +102,13 @@ pub use local::LocalState;
 pub use machine::{Admission, Machine, TrialStep, WindowCounts};
 pub use permit::Permit;
 pub use stats::CircuitBreakerStats;
-pub(crate) use store::AsInProcess;
 pub use store::{DynStateStore, Rejected, Role, StateStore, Store, Ticket};
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
-use seam::{Admit, ReleaseOnDrop, Seam, owned_local, seam};
+use seam::{Admit, Admitted, Seam, owned_local, seam};
 
 /// A circuit breaker; see the [module docs](self). Cheap to clone (one `Arc`), shareable
 /// across threads and tasks: clones share one state.
@@ -329,15 +328,14 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         R: Predicate<T>,
     {
         let ticket = store.admit(core)?;
-        // If `operation` panics, the guard gives the admission back while unwinding.
-        let guard = ReleaseOnDrop {
+        // If `operation` panics, dropping `admitted` gives the admission back while unwinding.
+        let admitted = Admitted {
             store,
             core,
             ticket,
         };
         let outcome = operation();
-        std::mem::forget(guard); // holds references and a Copy ticket: nothing leaks
-        store.record(core, ticket, self.classify(&outcome));
+        admitted.record(self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -364,18 +362,15 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     {
         let inner = &*self.inner;
         let ticket = inner.store.acquire_async(&inner.core).await?;
-        // If this future is dropped while the operation runs, the guard gives the admission
-        // back.
-        let guard = ReleaseOnDrop {
+        // If this future is dropped while the operation runs, dropping `admitted` gives the
+        // admission back.
+        let admitted = Admitted {
             store: &inner.store,
             core: &inner.core,
             ticket,
         };
         let outcome = operation().await;
-        std::mem::forget(guard); // holds references and a Copy ticket: nothing leaks
-        inner
-            .store
-            .complete(&inner.core, ticket, self.classify(&outcome));
+        admitted.record(self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -396,18 +391,6 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         let inner = &*self.inner;
         let ticket = inner.store.acquire(&inner.core)?;
         Ok(Permit::borrowed(inner, ticket))
-    }
-
-    /// [`acquire`](Self::acquire) without a future when the store decides in process (it
-    /// never waits there); `None` for a store elsewhere.
-    #[inline]
-    pub(crate) fn acquire_in_process(&self) -> Option<Result<Permit<'_, S>, Rejected>>
-    where
-        S: AsInProcess,
-    {
-        let inner = &*self.inner;
-        let local = inner.store.in_process()?;
-        Some(StateStore::acquire(local, &inner.core).map(|ticket| Permit::borrowed(inner, ticket)))
     }
 
     /// [`try_acquire`](Self::try_acquire) for async callers: a store that grants trial calls

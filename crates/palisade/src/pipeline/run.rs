@@ -238,7 +238,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             Some(breaker) => Some(match breaker.acquire_in_process() {
                 Some(permit) => permit.map_err(Error::from)?,
                 None => {
-                    let permit = breaker.acquire().await;
+                    let permit = breaker.acquire_elsewhere().await;
                     now.waited();
                     permit.map_err(Error::from)?
                 }
