@@ -215,10 +215,14 @@ impl<R, B, H> Pipeline<R, B, H> {
             let outcome = self.attempt(operation, idempotent, now).await;
             // The attempt took time: later attempts read the clock again.
             now.waited();
-            match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify) {
+            // The step ends before the sleep: a match's scrutinee would live across the await,
+            // in the future's state, and every result would go through memory.
+            let delay = match attempts.record_or_veto(outcome, &classify, &Never, &floor, &classify)
+            {
                 Step::Done(result) => return result.map_err(Error::flatten),
-                Step::Sleep(delay) => retry.clock().sleep(delay).await,
-            }
+                Step::Sleep(delay) => delay,
+            };
+            retry.clock().sleep(delay).await;
         }
     }
 
