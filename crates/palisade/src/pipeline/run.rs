@@ -238,17 +238,20 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: Predicate<E>,
     {
         let stack = &*self.stack;
-        let permit = match &stack.breaker {
-            Some(breaker) => Some(match breaker.acquire_in_process() {
-                Some(permit) => permit.map_err(Error::from)?,
-                None => {
-                    let permit = breaker.acquire_elsewhere().await;
-                    now.waited();
-                    permit.map_err(Error::from)?
-                }
-            }),
-            None => None,
-        };
+        // The in-process decision is taken apart before any await: a match holding it across
+        // the wait for a store elsewhere would keep it in the future's state.
+        let (mut permit, mut elsewhere) = (None, None);
+        if let Some(breaker) = &stack.breaker {
+            match breaker.acquire_in_process() {
+                Some(decided) => permit = Some(decided.map_err(Error::from)?),
+                None => elsewhere = Some(breaker),
+            }
+        }
+        if let Some(breaker) = elsewhere {
+            let decided = breaker.acquire_elsewhere().await;
+            now.waited();
+            permit = Some(decided.map_err(Error::from)?);
+        }
         let this = self;
         let result = match (&stack.hedge, idempotent) {
             // Each hedged attempt starts when it is made: its deadline reads the clock then.
