@@ -5,6 +5,11 @@
 //! [`seam`], and then talk to the in-process [`LocalState`] (or the custom store's trait
 //! object) directly. Which arms exist is decided by the store's *type*, a comparison the
 //! compiler folds: for `Store` two, for a `LocalState` one, for any other store one.
+//!
+//! An admitted call is an [`Admitted`] — the store, the core, the ticket — which records the
+//! outcome or, dropped (a panic, a cancelled future), gives the admission back. A pipeline's
+//! attempt holds one as an [`AttemptPermit`] across its await: references only, so nothing
+//! needs dropping on the way out, and no second look at where the state lives.
 
 use std::any::Any;
 use std::mem::ManuallyDrop;
