@@ -162,3 +162,28 @@ fn a_state_shared_by_a_quiet_and_a_listening_breaker_publishes_the_listening_one
     assert_eq!(quiet.stats().consecutive_failures, 0);
     assert_eq!(quiet.state(), State::Closed);
 }
+
+#[test]
+fn async_calls_can_move_between_threads_whatever_the_store() {
+    fn send<T: Send>(value: T) -> T {
+        value
+    }
+    let default = CircuitBreaker::builder().build().unwrap();
+    let typed: CircuitBreaker<_, _, _, LocalState> =
+        CircuitBreaker::builder().build_with_store(local()).unwrap();
+    let shared: CircuitBreaker<_, _, _, Arc<LocalState>> = CircuitBreaker::builder()
+        .build_with_store(Arc::new(local()))
+        .unwrap();
+    assert_eq!(
+        futures_ready(send(default.call(|| async { Ok::<_, ()>(1) }))),
+        Ok(1)
+    );
+    assert_eq!(
+        futures_ready(send(typed.call(|| async { Ok::<_, ()>(2) }))),
+        Ok(2)
+    );
+    assert_eq!(
+        futures_ready(send(shared.call(|| async { Ok::<_, ()>(3) }))),
+        Ok(3)
+    );
+}

@@ -360,13 +360,44 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let inner = &*self.inner;
-        let ticket = inner.store.acquire_async(&inner.core).await?;
+        let Inner { core, store } = &*self.inner;
+        // One dispatch on where the state lives; the in-process store answers without a future.
+        match seam(store) {
+            Seam::Local(local) => {
+                let ticket = StateStore::acquire(local, core)?;
+                self.run_admitted(local, core, ticket, operation).await
+            }
+            Seam::Elsewhere(store) => {
+                let ticket = store.dyn_acquire_async(core).await?;
+                self.run_admitted(store, core, ticket, operation).await
+            }
+            Seam::Other(store) => {
+                let ticket = store.acquire_async(core).await?;
+                self.run_admitted(store, core, ticket, operation).await
+            }
+        }
+    }
+
+    async fn run_admitted<A, T, E, Op, Fut>(
+        &self,
+        store: &A,
+        core: &Core,
+        ticket: Ticket,
+        operation: Op,
+    ) -> Result<T, Error<E>>
+    where
+        A: Admit + ?Sized,
+        Op: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        F: Predicate<E>,
+        I: Predicate<E>,
+        R: Predicate<T>,
+    {
         // If this future is dropped while the operation runs, dropping `admitted` gives the
         // admission back.
         let admitted = Admitted {
-            store: &inner.store,
-            core: &inner.core,
+            store,
+            core,
             ticket,
         };
         let outcome = operation().await;
