@@ -79,8 +79,10 @@ pub struct LocalState {
     detects_slow: bool,
     /// Whether a sliding window is kept (a rate condition is configured).
     uses_window: bool,
-    /// Consecutive failures only, no slow-call timing: recording a Closed outcome nobody
-    /// listens to is counting it plus, at most, the failure run. One flag for the common case.
+    /// Consecutive failures only, no slow-call timing, and owned by a breaker nobody listens
+    /// to (see [`bind`](Self::bind)): recording a Closed success is counting it plus, at
+    /// most, ending the failure run. One flag for the common case; a state not bound to one
+    /// breaker takes the general path, which asks each call's core about listeners.
     plain: bool,
     /// Whether recording a Closed outcome needs the time (slow-call timing, time window).
     needs_time: bool,
@@ -128,7 +130,7 @@ impl LocalState {
         LocalState {
             needs_time: detects_slow || window.needs_time(),
             uses_window: !matches!(window, Window::None),
-            plain: !detects_slow && matches!(window, Window::None),
+            plain: false,
             word: AtomicU64::new(pack(0, State::Closed)),
             open_until: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -187,6 +189,13 @@ impl LocalState {
         };
         Self::publish(core, &[transition]);
         true
+    }
+
+    /// Binds this state to the one breaker that owns it, whose `core` every call brings: if
+    /// nobody listens to that breaker, no call needs to ask. (A state shared by breakers is
+    /// never bound.)
+    pub(super) fn bind(&mut self, core: &Core) {
+        self.plain = !self.detects_slow && !self.uses_window && !core.has_listeners();
     }
 
     fn lock(&self) -> MutexGuard<'_, Transitions> {
@@ -311,18 +320,39 @@ impl LocalState {
         }
     }
 
-    #[inline]
-    fn complete_closed(&self, core: &Core, ticket: Ticket, verdict: Verdict, state: State) {
-        if self.plain && verdict == Verdict::Success && !core.has_listeners() {
-            self.counters.incr(SUCCESSES);
-            // A success just ends a run of consecutive failures — of this period only.
-            if self.consecutive_failures.load(Ordering::Relaxed) != 0
-                && self.word.load(Ordering::Acquire) == ticket.word
-            {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-            }
-            return;
+    /// A success ends a run of consecutive failures — of this period, not of one that is over.
+    #[inline(always)]
+    fn end_failure_run(&self, ticket: Ticket) {
+        // Load first: a success after a success writes nothing.
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0
+            && self.word.load(Ordering::Acquire) == ticket.word
+        {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Records a Closed success (window, timing, events): out of line, so that what
+    /// [`complete`](StateStore::complete) inlines into each call stays small.
+    #[inline(never)]
+    fn record_success(&self, core: &Core, ticket: Ticket) {
+        self.complete_closed(core, ticket, Verdict::Success, State::Closed)
+    }
+
+    /// Records a Closed failure (and trips the breaker if it should).
+    #[inline(never)]
+    fn record_failure(&self, core: &Core, ticket: Ticket) {
+        self.complete_closed(core, ticket, Verdict::Failure, State::Closed)
+    }
+
+    /// Records a Closed outcome that counts as neither success nor failure.
+    #[cold]
+    fn record_ignored(&self, core: &Core, ticket: Ticket) {
+        self.complete_closed(core, ticket, Verdict::Ignored, State::Closed)
+    }
+
+    /// Records a Closed (or MetricsOnly) outcome: the general path.
+    #[inline(always)]
+    fn complete_closed(&self, core: &Core, ticket: Ticket, verdict: Verdict, state: State) {
         let (now, slow) = self.timing(core, &ticket, verdict);
         self.count(core, verdict, slow, state);
         if verdict == Verdict::Ignored {
@@ -330,13 +360,8 @@ impl LocalState {
         }
         let failure = verdict == Verdict::Failure;
         if !failure && !self.uses_window {
-            // Without a window only a failure can trip the breaker; a success just ends a
-            // run of consecutive failures — of this period, not of one that is over.
-            if self.consecutive_failures.load(Ordering::Relaxed) != 0
-                && self.word.load(Ordering::Acquire) == ticket.word
-            {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-            }
+            // Without a window only a failure can trip the breaker.
+            self.end_failure_run(ticket);
             return;
         }
         let word = self.word.load(Ordering::Acquire);
@@ -472,18 +497,30 @@ impl StateStore for LocalState {
     #[inline]
     fn acquire(&self, core: &Core) -> Result<Ticket, Rejected> {
         let word = self.word.load(Ordering::Acquire);
-        if word & STATE_MASK == CLOSED {
-            return Ok(Ticket::from_word(word, self.started(core)));
-        }
-        self.acquire_not_closed(core, word)
+        // `?` before the paths meet: the ticket stays in registers.
+        let ticket = if word & STATE_MASK == CLOSED {
+            Ticket::from_word(word, self.started(core))
+        } else {
+            self.acquire_not_closed(core, word)?
+        };
+        Ok(ticket)
     }
 
     #[inline]
     fn complete(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
-        if ticket.is_closed() {
-            self.complete_closed(core, ticket, verdict, State::Closed)
-        } else {
-            self.complete_not_closed(core, ticket, verdict)
+        if !ticket.is_closed() {
+            return self.complete_not_closed(core, ticket, verdict);
+        }
+        // Inline only the common case; each verdict's record path is out of line, made for
+        // that verdict.
+        match verdict {
+            Verdict::Success if self.plain => {
+                self.counters.incr(SUCCESSES);
+                self.end_failure_run(ticket);
+            }
+            Verdict::Success => self.record_success(core, ticket),
+            Verdict::Failure => self.record_failure(core, ticket),
+            Verdict::Ignored => self.record_ignored(core, ticket),
         }
     }
 

@@ -85,6 +85,7 @@ mod event;
 mod local;
 pub mod machine;
 mod permit;
+mod seam;
 mod stats;
 pub mod store;
 mod window;
@@ -101,13 +102,13 @@ pub use local::LocalState;
 pub use machine::{Admission, Machine, TrialStep, WindowCounts};
 pub use permit::Permit;
 pub use stats::CircuitBreakerStats;
-pub(crate) use store::AsInProcess;
 pub use store::{DynStateStore, Rejected, Role, StateStore, Store, Ticket};
 
 use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
+use seam::{Admit, Admitted, Seam, owned_local, seam};
 
 /// A circuit breaker; see the [module docs](self). Cheap to clone (one `Arc`), shareable
 /// across threads and tasks: clones share one state.
@@ -186,13 +187,14 @@ impl<S: StateStore> CircuitBreaker<Always, Never, Never, S> {
         config: CircuitBreakerConfig,
         clock: Clock,
         listeners: Listeners<CircuitBreaker>,
-        store: S,
+        mut store: S,
     ) -> Self {
+        let core = Core::with_listeners(name, config, clock, listeners);
+        if let Some(local) = owned_local(&mut store) {
+            local.bind(&core);
+        }
         CircuitBreaker {
-            inner: Arc::new(Inner {
-                core: Core::with_listeners(name, config, clock, listeners),
-                store,
-            }),
+            inner: Arc::new(Inner { core, store }),
             failure_if: Always,
             ignore_if: Never,
             failure_on_result: Never,
@@ -303,14 +305,37 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         R: Predicate<T>,
     {
         let inner = &*self.inner;
-        let ticket = inner.store.acquire(&inner.core)?;
-        // If `operation` panics, the guard gives the admission back while unwinding.
-        let guard = ReleaseOnDrop(inner, ticket);
+        // One dispatch on where the state lives, then the store's own methods.
+        match seam(&inner.store) {
+            Seam::Local(local) => self.call_blocking_on(local, &inner.core, operation),
+            Seam::Elsewhere(store) => self.call_blocking_on(store, &inner.core, operation),
+            Seam::Other(store) => self.call_blocking_on(store, &inner.core, operation),
+        }
+    }
+
+    #[inline(always)]
+    fn call_blocking_on<A, T, E, Op>(
+        &self,
+        store: &A,
+        core: &Core,
+        operation: Op,
+    ) -> Result<T, Error<E>>
+    where
+        A: Admit + ?Sized,
+        Op: FnOnce() -> Result<T, E>,
+        F: Predicate<E>,
+        I: Predicate<E>,
+        R: Predicate<T>,
+    {
+        let ticket = store.admit(core)?;
+        // If `operation` panics, dropping `admitted` gives the admission back while unwinding.
+        let admitted = Admitted {
+            store,
+            core,
+            ticket,
+        };
         let outcome = operation();
-        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
-        inner
-            .store
-            .complete(&inner.core, ticket, self.classify(&outcome));
+        admitted.record(self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -335,16 +360,48 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         I: Predicate<E>,
         R: Predicate<T>,
     {
-        let inner = &*self.inner;
-        let ticket = inner.store.acquire_async(&inner.core).await?;
-        // If this future is dropped while the operation runs, the guard gives the admission
-        // back.
-        let guard = ReleaseOnDrop(inner, ticket);
+        let Inner { core, store } = &*self.inner;
+        // One dispatch on where the state lives; the in-process store answers without a future.
+        match seam(store) {
+            Seam::Local(local) => {
+                let ticket = StateStore::acquire(local, core)?;
+                self.run_admitted(local, core, ticket, operation).await
+            }
+            Seam::Elsewhere(store) => {
+                let ticket = store.dyn_acquire_async(core).await?;
+                self.run_admitted(store, core, ticket, operation).await
+            }
+            Seam::Other(store) => {
+                let ticket = store.acquire_async(core).await?;
+                self.run_admitted(store, core, ticket, operation).await
+            }
+        }
+    }
+
+    async fn run_admitted<A, T, E, Op, Fut>(
+        &self,
+        store: &A,
+        core: &Core,
+        ticket: Ticket,
+        operation: Op,
+    ) -> Result<T, Error<E>>
+    where
+        A: Admit + ?Sized,
+        Op: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        F: Predicate<E>,
+        I: Predicate<E>,
+        R: Predicate<T>,
+    {
+        // If this future is dropped while the operation runs, dropping `admitted` gives the
+        // admission back.
+        let admitted = Admitted {
+            store,
+            core,
+            ticket,
+        };
         let outcome = operation().await;
-        std::mem::forget(guard); // holds a reference and a Copy ticket: nothing leaks
-        inner
-            .store
-            .complete(&inner.core, ticket, self.classify(&outcome));
+        admitted.record(self.classify(&outcome));
         outcome.map_err(Error::Operation)
     }
 
@@ -365,18 +422,6 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
         let inner = &*self.inner;
         let ticket = inner.store.acquire(&inner.core)?;
         Ok(Permit::borrowed(inner, ticket))
-    }
-
-    /// [`acquire`](Self::acquire) without a future when the store decides in process (it
-    /// never waits there); `None` for a store elsewhere.
-    #[inline]
-    pub(crate) fn acquire_in_process(&self) -> Option<Result<Permit<'_, S>, Rejected>>
-    where
-        S: AsInProcess,
-    {
-        let inner = &*self.inner;
-        let local = inner.store.in_process()?;
-        Some(StateStore::acquire(local, &inner.core).map(|ticket| Permit::borrowed(inner, ticket)))
     }
 
     /// [`try_acquire`](Self::try_acquire) for async callers: a store that grants trial calls
@@ -555,15 +600,6 @@ impl<F, I, R, S: StateStore> CircuitBreaker<F, I, R, S> {
     /// ```
     pub fn clock(&self) -> &Clock {
         self.inner.core.clock()
-    }
-}
-
-/// Gives an admission back if dropped: the unwinding or cancellation path of `call*`.
-struct ReleaseOnDrop<'a, S: StateStore>(&'a Inner<S>, Ticket);
-
-impl<S: StateStore> Drop for ReleaseOnDrop<'_, S> {
-    fn drop(&mut self) {
-        self.0.store.release(&self.0.core, self.1);
     }
 }
 

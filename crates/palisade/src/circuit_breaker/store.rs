@@ -242,22 +242,6 @@ impl Store {
     }
 }
 
-/// A store that may be the in-process one.
-pub(crate) trait AsInProcess {
-    /// The in-process state, if that is where this store keeps it.
-    fn in_process(&self) -> Option<&LocalState>;
-}
-
-impl AsInProcess for Store {
-    #[inline]
-    fn in_process(&self) -> Option<&LocalState> {
-        match self {
-            Store::InProcess(local) => Some(local),
-            Store::Custom(_) => None,
-        }
-    }
-}
-
 impl From<LocalState> for Store {
     fn from(local: LocalState) -> Self {
         Store::InProcess(local)

@@ -26,7 +26,9 @@ impl Window {
     /// replaces an older call or adds to the calls. The one exception is the call that brings
     /// the window to `minimum_calls`, which makes the rates evaluable for the first time. (A
     /// time window can raise rates by expiring old successes, so it always evaluates.)
-    #[inline]
+    // Inlined into each verdict's record path (`LocalState::record_*`), which then knows
+    // whether this outcome is a failure.
+    #[inline(always)]
     pub(crate) fn record(
         &self,
         now: Option<Instant>,

@@ -176,7 +176,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                 Some(permit) => permit.map_err(Error::from)?,
                 None => {
                     // A store elsewhere may take a round trip.
-                    let permit = breaker.try_acquire();
+                    let permit = breaker.try_acquire_elsewhere();
                     now.waited();
                     permit.map_err(Error::from)?
                 }

@@ -218,7 +218,9 @@ impl<R, B, H> Pipeline<R, B, H> {
             let outcome = self.attempt(operation, idempotent, now).await;
             // The attempt took time: later attempts read the clock again.
             now.waited();
-            match attempts.record_or_veto(
+            // The step ends before the sleep: a match's scrutinee would live across the await,
+            // in the future's state, and every result would go through memory.
+            let delay = match attempts.record_or_veto(
                 outcome,
                 &classify,
                 &RetryResult(&self.retry_if, PhantomData),
@@ -226,8 +228,9 @@ impl<R, B, H> Pipeline<R, B, H> {
                 &classify,
             ) {
                 Step::Done(result) => return result.map_err(Error::flatten),
-                Step::Sleep(delay) => retry.clock().sleep(delay).await,
-            }
+                Step::Sleep(delay) => delay,
+            };
+            retry.clock().sleep(delay).await;
         }
     }
 
@@ -243,17 +246,20 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: FailureIf<T, E>,
     {
         let stack = &*self.stack;
-        let permit = match &stack.breaker {
-            Some(breaker) => Some(match breaker.acquire_in_process() {
-                Some(permit) => permit.map_err(Error::from)?,
-                None => {
-                    let permit = breaker.acquire().await;
-                    now.waited();
-                    permit.map_err(Error::from)?
-                }
-            }),
-            None => None,
-        };
+        // The in-process decision is taken apart before any await: a match holding it across
+        // the wait for a store elsewhere would keep it in the future's state.
+        let (mut permit, mut elsewhere) = (None, None);
+        if let Some(breaker) = &stack.breaker {
+            match breaker.acquire_in_process() {
+                Some(decided) => permit = Some(decided.map_err(Error::from)?),
+                None => elsewhere = Some(breaker),
+            }
+        }
+        if let Some(breaker) = elsewhere {
+            let decided = breaker.acquire_elsewhere().await;
+            now.waited();
+            permit = Some(decided.map_err(Error::from)?);
+        }
         let this = self;
         let result = match (&stack.hedge, idempotent) {
             // Each hedged attempt starts when it is made: its deadline reads the clock then.
