@@ -36,6 +36,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::fmt;
+use std::ops::BitOr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,7 +127,8 @@ impl Event<'_> {
 
 /// What a pipeline did with a call, published as
 /// [`Event::Pipeline`]: one event per call, after every policy had its say. With no listener
-/// the pipeline reads no clock for it.
+/// the pipeline reads no clock for it. Also which of its policies calls skip, whenever that
+/// is set.
 ///
 /// ```
 /// use palisade::pipeline::{CallOutcome, PipelineEvent};
@@ -144,6 +147,16 @@ pub enum PipelineEvent<'a> {
         /// From the call's start to its end, every attempt and sleep included.
         elapsed: Duration,
     },
+    /// Which policies calls skip was set
+    /// ([`Pipeline::set_disabled`](crate::pipeline::Pipeline::set_disabled)): by a registry
+    /// when it creates the pipeline and at every reload, so the value may be unchanged.
+    Switched {
+        /// The pipeline's name.
+        name: &'a str,
+        /// What calls skip from now on; [`Disabled::NONE`](crate::pipeline::Disabled::NONE)
+        /// when every policy applies.
+        disabled: Disabled,
+    },
 }
 
 impl<'a> PipelineEvent<'a> {
@@ -156,8 +169,140 @@ impl<'a> PipelineEvent<'a> {
     /// ```
     pub fn name(&self) -> &'a str {
         match self {
-            PipelineEvent::Completed { name, .. } => name,
+            PipelineEvent::Completed { name, .. } | PipelineEvent::Switched { name, .. } => name,
         }
+    }
+}
+
+/// Which of a pipeline's policies calls skip: [`NONE`](Self::NONE), some of them, or
+/// [`ALL`](Self::ALL) — the pipeline passes every call straight through (the operation runs
+/// once, its error comes back as [`Error::Operation`](crate::Error::Operation)). Combine with
+/// `|`.
+///
+/// Timeouts are skipped only with `ALL`; fallbacks are the caller's and always apply.
+///
+/// ```
+/// use palisade::pipeline::Disabled;
+/// let off = Disabled::RETRY | Disabled::HEDGE;
+/// assert!(off.contains(Disabled::RETRY) && !off.contains(Disabled::CIRCUIT_BREAKER));
+/// assert!(!off.passes_through());
+/// assert!(Disabled::ALL.passes_through() && Disabled::ALL.contains(off));
+/// assert_eq!(off.policies().collect::<Vec<_>>(), ["retry", "hedge"]);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Disabled(u8);
+
+/// Every bit but the whole-pipeline one names a policy, in pipeline order.
+pub(crate) const POLICIES: [(Disabled, &str); 5] = [
+    (Disabled::RATE_LIMIT, "rate_limit"),
+    (Disabled::BULKHEAD, "bulkhead"),
+    (Disabled::RETRY, "retry"),
+    (Disabled::CIRCUIT_BREAKER, "circuit_breaker"),
+    (Disabled::HEDGE, "hedge"),
+];
+
+/// The bit of the whole pipeline (timeouts included), set only by [`Disabled::ALL`].
+const PASS_THROUGH: u8 = 1 << 5;
+
+impl Disabled {
+    /// Every policy applies.
+    pub const NONE: Disabled = Disabled(0);
+    /// The rate limiter is skipped.
+    pub const RATE_LIMIT: Disabled = Disabled(1);
+    /// The bulkhead is skipped.
+    pub const BULKHEAD: Disabled = Disabled(1 << 1);
+    /// Retry is skipped: one attempt.
+    pub const RETRY: Disabled = Disabled(1 << 2);
+    /// The circuit breaker is skipped: it neither refuses nor records calls.
+    pub const CIRCUIT_BREAKER: Disabled = Disabled(1 << 3);
+    /// Hedging is skipped.
+    pub const HEDGE: Disabled = Disabled(1 << 4);
+    /// The whole pipeline: every policy and both timeouts are skipped.
+    pub const ALL: Disabled = Disabled(PASS_THROUGH | 0b1_1111);
+
+    /// Whether every policy in `other` is skipped.
+    ///
+    /// ```
+    /// use palisade::pipeline::Disabled;
+    /// assert!(Disabled::ALL.contains(Disabled::BULKHEAD));
+    /// assert!(!Disabled::NONE.contains(Disabled::BULKHEAD));
+    /// ```
+    pub const fn contains(self, other: Disabled) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether nothing is skipped.
+    ///
+    /// ```
+    /// assert!(palisade::pipeline::Disabled::NONE.is_empty());
+    /// ```
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the pipeline passes calls straight through ([`ALL`](Self::ALL)).
+    ///
+    /// ```
+    /// assert!(!palisade::pipeline::Disabled::RETRY.passes_through());
+    /// ```
+    pub const fn passes_through(self) -> bool {
+        self.0 & PASS_THROUGH != 0
+    }
+
+    /// The names of the skipped policies, as configuration spells their sections, in
+    /// pipeline order (all five for [`ALL`](Self::ALL)).
+    ///
+    /// ```
+    /// use palisade::pipeline::Disabled;
+    /// let names: Vec<_> = (Disabled::CIRCUIT_BREAKER | Disabled::RATE_LIMIT).policies().collect();
+    /// assert_eq!(names, ["rate_limit", "circuit_breaker"]);
+    /// ```
+    pub fn policies(self) -> impl Iterator<Item = &'static str> {
+        POLICIES
+            .into_iter()
+            .filter(move |(bit, _)| self.contains(*bit))
+            .map(|(_, name)| name)
+    }
+
+    pub(crate) const fn from_bits(bits: u8) -> Disabled {
+        Disabled(bits)
+    }
+
+    pub(crate) const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// `policy` unless it is skipped.
+    #[inline(always)]
+    pub(crate) fn keep<P>(self, skip: Disabled, policy: &Option<P>) -> Option<&P> {
+        match policy {
+            Some(policy) if self.0 & skip.0 == 0 => Some(policy),
+            _ => None,
+        }
+    }
+}
+
+impl BitOr for Disabled {
+    type Output = Disabled;
+
+    fn bitor(self, other: Disabled) -> Disabled {
+        Disabled(self.0 | other.0)
+    }
+}
+
+impl fmt::Debug for Disabled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.passes_through() {
+            return f.write_str("Disabled(ALL)");
+        }
+        f.write_str("Disabled(")?;
+        for (i, name) in self.policies().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            f.write_str(name)?;
+        }
+        f.write_str(")")
     }
 }
 

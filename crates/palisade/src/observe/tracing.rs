@@ -22,8 +22,8 @@ use crate::timeout::TimeoutEvent;
 ///
 /// | event | level |
 /// |---|---|
-/// | breaker opened (`open`, `forced_open`), retry gave up on a retryable error | `WARN` |
-/// | breaker closed / half-open / other transitions, retry scheduled, success after retries, timeout fired, late finish | `INFO` |
+/// | breaker opened (`open`, `forced_open`), retry gave up on a retryable error, a pipeline's policies turned off (`PipelineEvent::Switched`) | `WARN` |
+/// | breaker closed / half-open / other transitions, retry scheduled, success after retries, timeout fired, late finish, every policy of a pipeline on (set at creation and reload) | `INFO` |
 /// | rejections (breaker, rate limiter, bulkhead), a permanent error retry did not retry, hedge started, a call that waited for a bulkhead slot | `DEBUG` |
 /// | per-call bookkeeping: outcomes recorded, permits granted, first-try successes, slots released, hedges settled | `TRACE` |
 ///
@@ -233,6 +233,15 @@ fn pipeline(event: &PipelineEvent<'_>) {
             outcome,
             elapsed,
         } => debug!(target: TARGET, name, ?outcome, ?elapsed, "call completed"),
+        PipelineEvent::Switched { name, disabled } if disabled.passes_through() => {
+            warn!(target: TARGET, name, "resilience is off: calls pass straight through")
+        }
+        PipelineEvent::Switched { name, disabled } if !disabled.is_empty() => {
+            warn!(target: TARGET, name, ?disabled, "policies turned off")
+        }
+        PipelineEvent::Switched { name, .. } => {
+            info!(target: TARGET, name, "every policy applies")
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 #[cfg(feature = "tracing")]
 use super::call_span;
 use super::classify::{FailureIf, Floor, RetryIf, RetryResult, Retryable};
-use super::{Now, Pipeline, RetryAfter};
+use super::{Disabled, Now, Pipeline, RetryAfter};
 use crate::error::Error;
 use crate::fallback::{BlockingAction, Fallback};
 use crate::predicate::Predicate;
@@ -47,10 +47,15 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
+        // What calls skip: read once, so one call sees one setting.
+        let off = stack.switch.get();
+        if off.passes_through() {
+            return operation().map_err(Error::Operation);
+        }
         let same = stack.same_clock;
         // One reading of the clock for every decision made before anything waited.
         let mut now = Now::new(&stack.clock);
-        if let Some(limiter) = &stack.rate_limiter {
+        if let Some(limiter) = off.keep(Disabled::RATE_LIMIT, &stack.rate_limiter) {
             match stack.rate_limit_max_wait {
                 None if limiter.store().is_in_process() => {
                     let at = now.on(same.rate_limiter, limiter.clock());
@@ -71,7 +76,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                 }
             }
         }
-        let _slot = match &stack.bulkhead {
+        let _slot = match off.keep(Disabled::BULKHEAD, &stack.bulkhead) {
             Some(bulkhead) => Some(match bulkhead.acquire_free() {
                 Some(slot) => slot,
                 None => {
@@ -96,8 +101,8 @@ impl<R, B, H> Pipeline<R, B, H> {
             ),
             _ => Ok(()),
         };
-        let Some(retry) = &stack.retry else {
-            let result = self.attempt_blocking(&mut operation, now);
+        let Some(retry) = off.keep(Disabled::RETRY, &stack.retry) else {
+            let result = self.attempt_blocking(&mut operation, off, now);
             past(&total)?;
             return result;
         };
@@ -107,14 +112,14 @@ impl<R, B, H> Pipeline<R, B, H> {
             idempotent: stack.idempotent,
             classes: self.stack.retry_on,
             result: PhantomData,
-            breaker: stack.breaker.as_ref(),
+            breaker: off.keep(Disabled::CIRCUIT_BREAKER, &stack.breaker),
         };
         let floor = Floor {
             hint: &self.retry_after,
         };
         let mut attempts = retry.begin();
         loop {
-            let outcome = self.attempt_blocking(&mut operation, now);
+            let outcome = self.attempt_blocking(&mut operation, off, now);
             // The attempt took time: later attempts read the clock again.
             now.waited();
             past(&total)?;
@@ -165,13 +170,18 @@ impl<R, B, H> Pipeline<R, B, H> {
         fallback.recover_blocking(self.call_blocking(operation))
     }
 
-    fn attempt_blocking<T, E, F>(&self, operation: &mut F, mut now: Now<'_>) -> Result<T, Error<E>>
+    fn attempt_blocking<T, E, F>(
+        &self,
+        operation: &mut F,
+        off: Disabled,
+        mut now: Now<'_>,
+    ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         B: FailureIf<T, E>,
     {
         let stack = &*self.stack;
-        let permit = match &stack.breaker {
+        let permit = match off.keep(Disabled::CIRCUIT_BREAKER, &stack.breaker) {
             Some(breaker) => Some(match breaker.acquire_in_process() {
                 Some(permit) => permit.map_err(Error::from)?,
                 None => {

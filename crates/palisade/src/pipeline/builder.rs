@@ -733,6 +733,7 @@ impl<R, B> PipelineBuilder<R, B> {
                         own
                     },
                     same_clock: SameClock::default(),
+                    switch: Default::default(),
                 }
                 .with_same_clock(),
             ),

@@ -65,12 +65,13 @@ mod blocking;
 mod builder;
 mod classify;
 mod run;
+mod switch;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::event::{CallOutcome, PipelineEvent};
+pub use crate::event::{CallOutcome, Disabled, PipelineEvent};
 pub use builder::PipelineBuilder;
 pub use classify::{
     FailureIf, FailureOnResult, IgnoreIf, NoHint, RetryAfter, RetryIf, RetryOnResult,
@@ -178,6 +179,8 @@ pub(crate) struct Stack {
     pub(crate) listeners: Listeners<Pipeline>,
     /// Which policies read time as the pipeline's clock does (see [`Now`]).
     pub(crate) same_clock: SameClock,
+    /// Which policies calls skip; shared with the stacks a registry rebuilds from this one.
+    pub(crate) switch: switch::Switch,
 }
 
 /// Which of a stack's policies read time as its clock does, so that one reading serves them
@@ -304,6 +307,7 @@ impl Pipeline {
             attempt_timeout: None,
             listeners: Listeners::new(),
             same_clock: SameClock::default(),
+            switch: switch::Switch::default(),
         };
         set(&mut stack);
         Pipeline {
@@ -509,7 +513,8 @@ impl<R, B, H> Pipeline<R, B, H> {
     /// This (newly built) pipeline with the stateful parts of `old` wherever the settings are
     /// compatible: an equal breaker configuration keeps the old breaker, a rate limiter of the
     /// same kind keeps the old limiter under the new quota, an equal bulkhead or hedge
-    /// configuration keeps the old one. Returns the parts kept.
+    /// configuration keeps the old one; the switch is always the old one's, so `old`'s
+    /// holders follow the new pipeline's [`Disabled`]. Returns the parts kept.
     pub(crate) fn keeping_state_of<R2, B2, H2>(
         self,
         old: &Pipeline<R2, B2, H2>,
@@ -562,6 +567,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             attempt_timeout: new.attempt_timeout.clone(),
             listeners: new.listeners.clone(),
             same_clock: SameClock::default(),
+            switch: old_stack.switch.clone(),
         }
         .with_same_clock();
         (

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 #[cfg(feature = "tracing")]
 use super::call_span;
 use super::classify::{FailureIf, Floor, RetryIf, RetryResult, Retryable};
-use super::{Now, Pipeline, RetryAfter};
+use super::{Disabled, Now, Pipeline, RetryAfter};
 use crate::circuit_breaker::Verdict;
 use crate::error::Error;
 use crate::fallback::{Action, Fallback};
@@ -138,10 +138,15 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let stack = &*self.stack;
+        // What calls skip: read once, so one call sees one setting.
+        let off = stack.switch.get();
+        if off.passes_through() {
+            return operation().await.map_err(Error::Operation);
+        }
         let same = stack.same_clock;
         // One reading of the clock for every decision made before anything waited.
         let mut now = Now::new(&stack.clock);
-        if let Some(limiter) = &stack.rate_limiter {
+        if let Some(limiter) = off.keep(Disabled::RATE_LIMIT, &stack.rate_limiter) {
             match stack.rate_limit_max_wait {
                 // The in-process store decides at once, without a future.
                 None if limiter.store().is_in_process() => {
@@ -163,7 +168,7 @@ impl<R, B, H> Pipeline<R, B, H> {
                 }
             }
         }
-        let _slot = match &stack.bulkhead {
+        let _slot = match off.keep(Disabled::BULKHEAD, &stack.bulkhead) {
             Some(bulkhead) => Some(match bulkhead.acquire_free() {
                 Some(slot) => slot,
                 None => {
@@ -178,10 +183,10 @@ impl<R, B, H> Pipeline<R, B, H> {
             Some(timeout) => {
                 let start = now.on(same.total_timeout, timeout.clock());
                 timeout
-                    .run_started(start, self.retried(&mut operation, idempotent, now))
+                    .run_started(start, self.retried(&mut operation, idempotent, off, now))
                     .await
             }
-            None => self.retried(&mut operation, idempotent, now).await,
+            None => self.retried(&mut operation, idempotent, off, now).await,
         }
     }
 
@@ -189,6 +194,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         &self,
         operation: &mut F,
         idempotent: bool,
+        off: Disabled,
         mut now: Now<'_>,
     ) -> Result<T, Error<E>>
     where
@@ -199,8 +205,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         B: FailureIf<T, E>,
         H: RetryAfter<E>,
     {
-        let Some(retry) = &self.stack.retry else {
-            return self.attempt(operation, idempotent, now).await;
+        let Some(retry) = off.keep(Disabled::RETRY, &self.stack.retry) else {
+            return self.attempt(operation, idempotent, off, now).await;
         };
         let classify = Retryable {
             operation: &self.retry_if,
@@ -208,14 +214,14 @@ impl<R, B, H> Pipeline<R, B, H> {
             idempotent: idempotent || self.stack.idempotent,
             classes: self.stack.retry_on,
             result: PhantomData,
-            breaker: self.stack.breaker.as_ref(),
+            breaker: off.keep(Disabled::CIRCUIT_BREAKER, &self.stack.breaker),
         };
         let floor = Floor {
             hint: &self.retry_after,
         };
         let mut attempts = retry.begin();
         loop {
-            let outcome = self.attempt(operation, idempotent, now).await;
+            let outcome = self.attempt(operation, idempotent, off, now).await;
             // The attempt took time: later attempts read the clock again.
             now.waited();
             // The step ends before the sleep: a match's scrutinee would live across the await,
@@ -238,6 +244,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         &self,
         operation: &mut F,
         idempotent: bool,
+        off: Disabled,
         mut now: Now<'_>,
     ) -> Result<T, Error<E>>
     where
@@ -249,7 +256,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         // The in-process decision is taken apart before any await: a match holding it across
         // the wait for a store elsewhere would keep it in the future's state.
         let (mut permit, mut elsewhere) = (None, None);
-        if let Some(breaker) = &stack.breaker {
+        if let Some(breaker) = off.keep(Disabled::CIRCUIT_BREAKER, &stack.breaker) {
             match breaker.acquire_in_process() {
                 Some(decided) => permit = Some(decided.map_err(Error::from)?),
                 None => elsewhere = Some(breaker),
@@ -261,7 +268,7 @@ impl<R, B, H> Pipeline<R, B, H> {
             permit = Some(decided.map_err(Error::from)?);
         }
         let this = self;
-        let result = match (&stack.hedge, idempotent) {
+        let result = match (off.keep(Disabled::HEDGE, &stack.hedge), idempotent) {
             // Each hedged attempt starts when it is made: its deadline reads the clock then.
             (Some(hedge), true) => {
                 hedge

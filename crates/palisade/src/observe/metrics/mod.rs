@@ -401,6 +401,7 @@ fn pipeline(updates: &Updates<'_>, event: &PipelineEvent<'_>) {
             updates.count(series(M::PipelineCalls, outcome), 1);
             updates.observe(series(M::PipelineDuration, 0), elapsed.as_secs_f64());
         }
+        PipelineEvent::Switched { .. } => {}
     }
 }
 
