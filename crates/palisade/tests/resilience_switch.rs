@@ -190,3 +190,58 @@ async fn hedging_turned_off_starts_one_attempt() {
     p.call_idempotent(slow).await.unwrap();
     assert_eq!(started.get(), 1);
 }
+
+/// The `palisade_resilience_enabled` series `record` leaves in a fresh recorder, as
+/// (`name/policy`, value), sorted.
+#[cfg(feature = "metrics")]
+fn resilience_gauges(record: impl FnOnce()) -> Vec<(String, f64)> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, record);
+    let mut gauges: Vec<(String, f64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "palisade_resilience_enabled")
+        .filter_map(|(key, _, _, value)| {
+            let labels: Vec<&str> = key.key().labels().map(|l| l.value()).collect();
+            match value {
+                DebugValue::Gauge(v) => Some((labels.join("/"), v.into_inner())),
+                _ => None,
+            }
+        })
+        .collect();
+    gauges.sort_by(|a, b| a.0.cmp(&b.0));
+    gauges
+}
+
+/// The series at 0 (`name/policy`).
+#[cfg(feature = "metrics")]
+fn off(gauges: &[(String, f64)]) -> Vec<&str> {
+    gauges
+        .iter()
+        .filter(|(_, v)| *v == 0.0)
+        .map(|(series, _)| series.as_str())
+        .collect()
+}
+
+#[cfg(feature = "metrics")]
+#[test]
+fn the_gauge_says_which_policies_calls_skip() {
+    use palisade::observe::MetricsListener;
+    let p = Pipeline::builder()
+        .name("db")
+        .max_attempts(2)
+        .on_event(MetricsListener::new().prefix("palisade"))
+        .build()
+        .unwrap();
+    let gauges = resilience_gauges(|| p.set_disabled(Disabled::NONE));
+    assert_eq!(gauges.len(), 6, "the pipeline and each policy: {gauges:?}");
+    assert!(off(&gauges).is_empty());
+    let gauges = resilience_gauges(|| p.set_disabled(Disabled::RETRY | Disabled::HEDGE));
+    assert_eq!(off(&gauges), ["db/hedge", "db/retry"]);
+    let gauges = resilience_gauges(|| p.set_disabled(Disabled::ALL));
+    assert_eq!(off(&gauges).len(), 6, "{gauges:?}");
+    assert_eq!(gauges[0], ("db/bulkhead".to_owned(), 0.0));
+}

@@ -61,6 +61,7 @@
 //! | `hedge_calls_total` | counter | name, kind | +1 per call through hedge when it settles: *won_by_first, won_by_hedge, failed* |
 //! | `pipeline_calls_total` | counter | name, outcome | +1 per finished pipeline call: *succeeded, failed* (an error from the operation or a timeout, retries exhausted included), *rejected* (a policy refused the call) |
 //! | `pipeline_call_duration_seconds` | histogram | name | one sample per finished pipeline call: its duration, every attempt and backoff sleep included |
+//! | `resilience_enabled` | gauge | name, policy | set whenever a pipeline's switch is set ([`Pipeline::set_disabled`](crate::pipeline::Pipeline::set_disabled); a [registry](crate::registry) sets it when it creates a pipeline and at every reload, from `resilience_enabled` and `enabled = false` in configuration): 1 while the pipeline applies the policy, 0 while calls skip it; *pipeline* (0: resilience is off, every call passes straight through), *rate_limit, bulkhead, retry, circuit_breaker, hedge* (0 also while the whole pipeline is off) |
 
 //!
 //!

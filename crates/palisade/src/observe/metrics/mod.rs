@@ -10,7 +10,7 @@ use ::metrics::{Key, Label, SharedString, Unit};
 
 use crate::bulkhead::{BulkheadEvent, RejectReason};
 use crate::circuit_breaker::{CircuitBreakerEvent, State, Verdict};
-use crate::event::{Event, Listener};
+use crate::event::{Event, Listener, POLICIES};
 use crate::hedge::{HedgeEvent, HedgeTrigger};
 use crate::pipeline::{CallOutcome, PipelineEvent};
 use crate::rate_limit::RateLimitEvent;
@@ -401,7 +401,15 @@ fn pipeline(updates: &Updates<'_>, event: &PipelineEvent<'_>) {
             updates.count(series(M::PipelineCalls, outcome), 1);
             updates.observe(series(M::PipelineDuration, 0), elapsed.as_secs_f64());
         }
-        PipelineEvent::Switched { .. } => {}
+        PipelineEvent::Switched { disabled, .. } => {
+            let on = |off: bool| if off { 0.0 } else { 1.0 };
+            let pipeline = on(disabled.passes_through());
+            updates.gauge(series(M::ResilienceEnabled, 0), |g| g.set(pipeline));
+            for (index, (bit, _)) in POLICIES.into_iter().enumerate() {
+                let value = on(disabled.contains(bit));
+                updates.gauge(series(M::ResilienceEnabled, index + 1), |g| g.set(value));
+            }
+        }
     }
 }
 
@@ -478,6 +486,7 @@ mod tests {
             (M::HedgeCalls, "hedge_calls_total"),
             (M::PipelineCalls, "pipeline_calls_total"),
             (M::PipelineDuration, "pipeline_call_duration_seconds"),
+            (M::ResilienceEnabled, "resilience_enabled"),
         ];
         assert_eq!(expected.len(), METRICS.len());
         for (metric, name) in expected {
@@ -503,6 +512,8 @@ mod tests {
             STOP_REASONS[stop_reason(StopReason::CircuitOpened)],
             "circuit_opened"
         );
+        let policies: Vec<&str> = POLICIES.iter().map(|(_, name)| *name).collect();
+        assert_eq!(SWITCHES[1..], policies[..]);
         for (m, info) in METRICS.iter().enumerate() {
             let extra = EXTRA[m].map(|(key, _)| key);
             let cached = series_count(m) > 0;

@@ -222,6 +222,12 @@ pub const METRICS: &[MetricInfo] = &[
         &["name"],
         "Duration of pipeline calls, every attempt and backoff sleep included.",
     ),
+    info(
+        "resilience_enabled",
+        Gauge,
+        &["name", "policy"],
+        "1 while a pipeline applies the policy, 0 while calls skip it (policy: pipeline — 0: every call passes straight through —, rate_limit, bulkhead, retry, circuit_breaker, hedge).",
+    ),
 ];
 
 /// Index of each metric in [`METRICS`] (checked by a unit test).
@@ -253,6 +259,7 @@ pub(super) enum M {
     HedgeCalls,
     PipelineCalls,
     PipelineDuration,
+    ResilienceEnabled,
 }
 
 /// The states a breaker's one-hot `circuit_breaker_state` gauge covers, in the order of
@@ -294,6 +301,15 @@ pub(super) const BULKHEAD_REASONS: &[&str] = &["full", "queue_full", "waited_too
 pub(super) const HEDGE_TRIGGERS: &[&str] = &["delay", "failure"];
 pub(super) const HEDGE_KINDS: &[&str] = &["won_by_first", "won_by_hedge", "failed"];
 pub(super) const OUTCOMES: &[&str] = &["succeeded", "failed", "rejected"];
+/// `pipeline`, then the policies in the order of [`Disabled::policies`](crate::pipeline::Disabled::policies).
+pub(super) const SWITCHES: &[&str] = &[
+    "pipeline",
+    "rate_limit",
+    "bulkhead",
+    "retry",
+    "circuit_breaker",
+    "hedge",
+];
 
 /// The one label besides `name` a metric's series carry, and its possible values, indexed
 /// like [`METRICS`]. `circuit_breaker_state_changes_total` (two labels, 36 series, updated
@@ -310,6 +326,7 @@ pub(super) const EXTRA: [Option<(&str, &[&str])>; METRICS.len()] = {
     extra[M::HedgeStarted as usize] = Some(("trigger", HEDGE_TRIGGERS));
     extra[M::HedgeCalls as usize] = Some(("kind", HEDGE_KINDS));
     extra[M::PipelineCalls as usize] = Some(("outcome", OUTCOMES));
+    extra[M::ResilienceEnabled as usize] = Some(("policy", SWITCHES));
     extra
 };
 
