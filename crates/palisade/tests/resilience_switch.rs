@@ -191,6 +191,173 @@ async fn hedging_turned_off_starts_one_attempt() {
     assert_eq!(started.get(), 1);
 }
 
+#[cfg(feature = "config")]
+mod config {
+    use super::*;
+    use palisade::config::{Format, Loader, Source};
+
+    #[test]
+    fn resilience_enabled_is_read_from_every_format_and_the_environment() {
+        for (format, text) in [
+            (
+                Format::Toml,
+                "resilience_enabled = false\n[policies.db]\nmax_attempts = 3",
+            ),
+            (
+                Format::Yaml,
+                "resilience_enabled: false\npolicies: { db: { max_attempts: 3 } }",
+            ),
+            (
+                Format::Json,
+                r#"{"resilience_enabled": false, "policies": {"db": {"max_attempts": 3}}}"#,
+            ),
+        ] {
+            let config = Loader::from_str(format, text).load().unwrap();
+            assert_eq!(config.resilience_enabled, Some(false), "{format}");
+            assert_eq!(config.disabled("db"), Disabled::ALL, "{format}");
+            let db = config.pipeline("db").unwrap().unclassified();
+            let attempts = Cell::new(0);
+            let result = db.call_blocking(|| {
+                bump(&attempts);
+                Err::<(), _>("down")
+            });
+            assert_eq!((result, attempts.get()), (Err(Error::Operation("down")), 1));
+        }
+
+        // The environment, under the application's prefix, over a file that says true.
+        let config = Loader::from_str(Format::Toml, "resilience_enabled = true")
+            .env_prefix("APP")
+            .env_from([("APP_RESILIENCE_ENABLED", "false"), ("APP_PORT", "8080")])
+            .load()
+            .unwrap();
+        assert_eq!(config.resilience_enabled, Some(false));
+        assert_eq!(
+            config.source_of("resilience_enabled"),
+            Some(&Source::Env("APP_RESILIENCE_ENABLED".into()))
+        );
+        let ignored: Vec<&str> = config.ignored_env_vars().iter().map(|v| v.name()).collect();
+        assert_eq!(ignored, ["APP_PORT"]);
+
+        // Unset means on; saving keeps the switch.
+        let on = Loader::new().load().unwrap();
+        assert_eq!(
+            (on.resilience_enabled, on.disabled("db")),
+            (None, Disabled::NONE)
+        );
+        let text = config.to_toml_string().unwrap();
+        assert!(text.starts_with("resilience_enabled = false\n"), "{text}");
+        assert_eq!(
+            Loader::from_str(Format::Toml, &text).load().unwrap(),
+            config
+        );
+    }
+
+    #[test]
+    fn a_policy_turns_off_one_pipeline_or_one_of_its_policies() {
+        let config = Loader::from_str(
+            Format::Toml,
+            r#"
+            [policies.search]
+            resilience_enabled = false
+            preset = "api"
+
+            [policies.payments]
+            preset = "api"
+            retry.enabled = false
+            circuit_breaker = { enabled = false, failure_threshold = 2 }
+            rate_limit = { enabled = false }       # nothing else: adds no limiter
+            "#,
+        )
+        .env_prefix("APP")
+        .env_from([
+            ("APP_PAYMENTS_BULKHEAD__ENABLED", "false"),
+            ("APP_SEARCH_RESILIENCE_ENABLED", "TRUE"),
+        ])
+        .load()
+        .unwrap();
+        assert_eq!(
+            config.disabled("search"),
+            Disabled::NONE,
+            "the variable wins"
+        );
+        assert_eq!(
+            config.disabled("payments"),
+            Disabled::RETRY | Disabled::CIRCUIT_BREAKER | Disabled::RATE_LIMIT | Disabled::BULKHEAD
+        );
+        let payments = config.pipeline("payments").unwrap().unclassified();
+        assert!(payments.rate_limiter().is_none());
+        let breaker = payments.circuit_breaker().unwrap();
+        assert_eq!(
+            breaker.config().failure_threshold,
+            Some(2),
+            "built, and skipped"
+        );
+        let attempts = Cell::new(0);
+        for _ in 0..3 {
+            let result = payments.call_blocking(|| {
+                bump(&attempts);
+                Err::<(), _>("down")
+            });
+            assert_eq!(result, Err(Error::Operation("down")));
+        }
+        assert_eq!(attempts.get(), 3, "no retry");
+        assert_eq!(
+            breaker.state(),
+            State::Closed,
+            "the skipped breaker saw nothing"
+        );
+    }
+
+    #[test]
+    fn bad_switch_values_are_errors_naming_the_key_and_the_value() {
+        let err = Loader::from_str(Format::Toml, r#"resilience_enabled = "maybe""#)
+            .load()
+            .unwrap_err();
+        assert_eq!(
+            (err.key(), err.value()),
+            (Some("resilience_enabled"), Some("maybe"))
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration in TOML text: resilience_enabled = maybe: expected true or false"
+        );
+
+        let err = Loader::new()
+            .env_prefix("APP")
+            .env_from([("APP_RESILIENCE_ENABLED", "maybe")])
+            .load()
+            .unwrap_err();
+        assert_eq!(err.env_var(), Some("APP_RESILIENCE_ENABLED"));
+        assert_eq!(
+            (err.key(), err.value()),
+            (Some("resilience_enabled"), Some("maybe"))
+        );
+
+        let err = Loader::from_str(Format::Yaml, "policies: { x: { retry: { enabled: 1 } } }")
+            .load()
+            .unwrap_err();
+        assert_eq!(
+            (err.key(), err.value(), err.reason()),
+            (
+                Some("policies.x.retry.enabled"),
+                Some("1"),
+                "expected true or false"
+            )
+        );
+
+        // A misspelt switch is pointed out.
+        let config = Loader::new()
+            .env_prefix("APP")
+            .env_from([("APP_RESILIENCE_ENABLD", "false")])
+            .load()
+            .unwrap();
+        assert_eq!(
+            config.ignored_env_vars()[0].suggestion(),
+            Some("APP_RESILIENCE_ENABLED")
+        );
+    }
+}
+
 /// The `palisade_resilience_enabled` series `record` leaves in a fresh recorder, as
 /// (`name/policy`, value), sorted.
 #[cfg(feature = "metrics")]

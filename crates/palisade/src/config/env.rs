@@ -7,14 +7,21 @@
 //! `policies.api.retry.jitter`. The duration keys also match with `_SECONDS`
 //! (`DATABASE_TIMEOUT_SECONDS`); the loader rewrites those to the plain key.
 //!
+//! One variable has no policy: `<PREFIX>_RESILIENCE_ENABLED` is the top-level
+//! `resilience_enabled` (a policy named `resilience` is reached as
+//! `<PREFIX>_RESILIENCE_RESILIENCE_ENABLED`).
+//!
 //! A name with the prefix that matches no key is refused here with the reason; the loader
 //! ignores and lists it, or with `strict_env` reports it ([`suggestion`] finds the setting a
 //! misspelt one meant).
 
 use figment::value::Value;
 
+/// The setting at the top of the configuration: `<PREFIX>_RESILIENCE_ENABLED`, no policy.
+const GLOBAL_KEY: &str = "RESILIENCE_ENABLED";
+
 /// The settings directly under a policy, as the environment spells them.
-const FLAT_KEYS: [&str; 14] = [
+const FLAT_KEYS: [&str; 15] = [
     "PRESET",
     "SEED",
     "BACKEND",
@@ -29,6 +36,7 @@ const FLAT_KEYS: [&str; 14] = [
     "IDEMPOTENT",
     "RETRY_ON",
     "FAILURE_ON",
+    "RESILIENCE_ENABLED",
 ];
 
 /// The settings of [`FLAT_KEYS`] that are durations, and so also take the
@@ -61,6 +69,9 @@ pub(crate) fn key_path(prefix: &str, name: &str) -> Result<Option<Vec<String>>, 
     else {
         return Ok(None);
     };
+    if rest == GLOBAL_KEY {
+        return Ok(Some(vec![GLOBAL_KEY.to_ascii_lowercase()]));
+    }
     let (head, tail) = match rest.split_once("__") {
         Some((head, tail)) => (head, Some(tail)),
         None => (rest, None),
@@ -112,6 +123,9 @@ pub(crate) fn suggestion(prefix: &str, name: &str) -> Option<String> {
         Some((head, tail)) => (head, Some(tail)),
         None => (rest, None),
     };
+    if tail.is_none() && (1..=2).contains(&edit_distance(head, GLOBAL_KEY)) {
+        return Some(format!("{prefix}_{GLOBAL_KEY}"));
+    }
     let keys: Vec<&str> = match tail {
         Some(_) => SECTIONS.to_vec(),
         None => FLAT_KEYS
@@ -249,6 +263,18 @@ mod tests {
                 "policies.my_api.circuit_breaker.sliding_window.size".into()
             ))
         );
+        assert_eq!(
+            path("PALISADE_RESILIENCE_ENABLED"),
+            Ok(Some("resilience_enabled".into()))
+        );
+        assert_eq!(
+            path("PALISADE_PAYMENTS_RESILIENCE_ENABLED"),
+            Ok(Some("policies.payments.resilience_enabled".into()))
+        );
+        assert_eq!(
+            path("PALISADE_PAYMENTS_RETRY__ENABLED"),
+            Ok(Some("policies.payments.retry.enabled".into()))
+        );
         assert_eq!(path("OTHER_API_TIMEOUT"), Ok(None));
         assert_eq!(path("PALISADEX_API_TIMEOUT"), Ok(None));
     }
@@ -283,6 +309,10 @@ mod tests {
         assert_eq!(
             suggest("APP_API_RETRI__JITTER").as_deref(),
             Some("APP_API_RETRY__JITTER")
+        );
+        assert_eq!(
+            suggest("APP_RESILIENCE_ENABLD").as_deref(),
+            Some("APP_RESILIENCE_ENABLED")
         );
         for unrelated in ["APP_PORT", "APP_DATABASE_URL", "APP_LOG_LEVEL", "APP_NAME"] {
             assert_eq!(suggest(unrelated), None, "{unrelated}");

@@ -498,8 +498,10 @@ impl Loader {
             .extract()
             .map_err(|error| translate(&layers, error))?;
         let mut origins = BTreeMap::new();
-        if let Ok(value) = figment.find_value("policies") {
-            collect_origins(&figment, &layers, "policies", &value, &mut origins);
+        for top in ["resilience_enabled", "policies"] {
+            if let Ok(value) = figment.find_value(top) {
+                collect_origins(&figment, &layers, top, &value, &mut origins);
+            }
         }
         let spelled = origins
             .iter()

@@ -47,7 +47,10 @@
 //! # File shape
 //!
 //! ```toml
+//! resilience_enabled = true           # false: every pipeline passes calls straight through
+//!
 //! [policies.payments]                 # one table per named pipeline
+//! resilience_enabled = true           # false: this pipeline passes calls straight through
 //! preset = "api"                      # database, api, cache, file, ml, kafka, vault, network
 //! timeout = "2s"                      # per attempt (or timeout_seconds = 2.0, as every duration)
 //! total_timeout = "10s"               # all attempts and sleeps
@@ -62,6 +65,7 @@
 //!                                     # transient when idempotent); failure_on: counted
 //!
 //! [policies.payments.retry]           # RetrySection
+//! enabled = true                      # false: calls skip retry (every section takes it)
 //! max_attempts = 5
 //! strategy = "exponential"            # fixed, linear, exponential
 //! jitter = "full"                     # none, full, equal, decorrelated
@@ -89,7 +93,8 @@
 //! delay = "50ms"
 //! ```
 //!
-//! YAML and JSON files have the same shape. A shortcut and its section field
+//! YAML and JSON files have the same shape (see [Turning resilience off](#turning-resilience-off)
+//! for the `resilience_enabled` and `enabled` switches). A shortcut and its section field
 //! (`max_attempts`, `retry.max_attempts`) name the same number; when both are set the
 //! later layer's wins (see [`Loader::load`]).
 //!
@@ -147,10 +152,14 @@
 //! | `PALISADE_API_RETRY__JITTER=full` | `policies.api.retry.jitter` |
 //! | `PALISADE_API_RATE_LIMIT__RATE=100/s` | `policies.api.rate_limit.rate` |
 //! | `PALISADE_API_CIRCUIT_BREAKER__SLIDING_WINDOW__SIZE=50` | `policies.api.circuit_breaker.sliding_window.size` |
+//! | `PALISADE_RESILIENCE_ENABLED=false` | `resilience_enabled` (the one variable without a policy) |
+//! | `PALISADE_API_RESILIENCE_ENABLED=false` | `policies.api.resilience_enabled` |
+//! | `PALISADE_API_RETRY__ENABLED=false` | `policies.api.retry.enabled` |
 //!
 //! `KEY` is one of the settings directly under a policy (`PRESET`, `TIMEOUT`,
 //! `TOTAL_TIMEOUT`, `MAX_ATTEMPTS`, `BASE_DELAY`, `MAX_DELAY`, `FAILURE_THRESHOLD`,
-//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`, `IDEMPOTENT`, `RETRY_ON`, `FAILURE_ON`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
+//! `RECOVERY_TIMEOUT`, `RETRY_REJECTIONS`, `IDEMPOTENT`, `RETRY_ON`, `FAILURE_ON`,
+//! `RESILIENCE_ENABLED`), or a section (`RETRY`, `CIRCUIT_BREAKER`,
 //! `RATE_LIMIT`, `BULKHEAD`, `HEDGE`) followed by a double underscore and its keys. The
 //! policy name may contain underscores: the longest key that ends the name wins
 //! (`API_TOTAL_TIMEOUT` is `total_timeout` of `api`). Policy names are lower-cased, so a
@@ -197,6 +206,53 @@
 //! # Ok::<(), palisade::config::LoadError>(())
 //! ```
 //!
+//! # Turning resilience off
+//!
+//! For incident response — a breaker that keeps a recovered dependency cut off, retries
+//! that pile onto an overloaded one — resilience can be turned off without a deploy, then on
+//! again:
+//!
+//! | key | variable | effect |
+//! |---|---|---|
+//! | `resilience_enabled = false` (top level) | `<PREFIX>_RESILIENCE_ENABLED=false` | every pipeline passes calls straight through |
+//! | `policies.<name>.resilience_enabled = false` | `<PREFIX>_<NAME>_RESILIENCE_ENABLED=false` | pipeline `<name>` passes calls straight through |
+//! | `policies.<name>.<section>.enabled = false` | `<PREFIX>_<NAME>_<SECTION>__ENABLED=false` | calls skip that policy (`retry`, `circuit_breaker`, `rate_limit`, `bulkhead`, `hedge`) |
+//!
+//! A pipeline that passes calls straight through runs the operation once — no rate limit,
+//! bulkhead, timeout, retry, breaker or hedge — and its error comes back as
+//! [`Error::Operation`](crate::Error::Operation). A policy that calls skip keeps its state
+//! (an open breaker is open again when it is turned on), and is still built and validated:
+//! a section that sets nothing but `enabled = false` adds no policy, it turns off the one the
+//! preset brings. Unset means on; the values are `true` and `false` (a variable's case does
+//! not matter), anything else is an error naming the key and the value. Which policies
+//! calls skip is [`PalisadeConfig::disabled`] and [`Pipeline::disabled`]; a
+//! [`Registry`](crate::registry::Registry) sets it on its pipelines when it creates them and
+//! at every [reload](crate::registry::Registry::reload) — pipelines already handed out
+//! included — and its health report, status and the `resilience_enabled` gauge say what is
+//! off.
+//!
+//! ```
+//! use palisade::config::{Format, Loader};
+//! use palisade::pipeline::Disabled;
+//! let config = Loader::from_str(Format::Toml, r#"
+//!     [policies.payments]
+//!     preset = "api"
+//!     retry.enabled = false
+//! "#)
+//!     .env_from([("PALISADE_RESILIENCE_ENABLED", "false")]) // everything, for now
+//!     .load()?;
+//! assert_eq!(config.disabled("payments"), Disabled::ALL);
+//! let payments = config.pipeline("payments")?;
+//! let mut attempts = 0;
+//! let result = payments.call_blocking(|| {
+//!     attempts += 1;
+//!     Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+//! });
+//! assert!(matches!(result, Err(palisade::Error::Operation(_)))); // as it came, after one attempt
+//! assert_eq!(attempts, 1);
+//! # Ok::<(), palisade::config::LoadError>(())
+//! ```
+//!
 //! # Saving
 //!
 //! [`PalisadeConfig::save_to_file`] writes the effective (merged) configuration; loading the saved file gives the same configuration.
@@ -236,7 +292,7 @@ pub use model::{
 
 use crate::backend::Backend;
 use crate::error::ConfigError;
-use crate::pipeline::{Classified, ClassifiedBuilder};
+use crate::pipeline::{Classified, ClassifiedBuilder, Disabled};
 
 /// Every named pipeline's configuration: the whole file (`[policies.<name>]` tables).
 ///
@@ -257,6 +313,12 @@ use crate::pipeline::{Classified, ClassifiedBuilder};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PalisadeConfig {
+    /// `false` turns resilience off at runtime for incident response: every pipeline built
+    /// from this configuration — by a registry, at a reload too — passes calls straight
+    /// through (see [`Disabled::ALL`]). Unset means `true`. Environment:
+    /// `<PREFIX>_RESILIENCE_ENABLED=false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resilience_enabled: Option<bool>,
     /// The named pipelines.
     #[serde(default)]
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -285,7 +347,7 @@ const IN_PROCESS: &str = "in_process";
 
 impl PartialEq for PalisadeConfig {
     fn eq(&self, other: &Self) -> bool {
-        self.policies == other.policies
+        self.resilience_enabled == other.resilience_enabled && self.policies == other.policies
     }
 }
 
@@ -307,6 +369,31 @@ impl PalisadeConfig {
     /// ```
     pub fn policy(&self, name: &str) -> Option<&PolicyConfig> {
         self.policies.get(name)
+    }
+
+    /// Which policies of pipeline `name` calls skip: [`Disabled::ALL`] when
+    /// `resilience_enabled = false` (at the top or in the policy's table), else the sections
+    /// with `enabled = false` (see [`PolicyConfig::disabled`]).
+    ///
+    /// ```
+    /// use palisade::config::Loader;
+    /// use palisade::pipeline::Disabled;
+    /// let config = Loader::new()
+    ///     .env_prefix("APP")
+    ///     .env_from([("APP_RESILIENCE_ENABLED", "false"), ("APP_DB_MAX_ATTEMPTS", "3")])
+    ///     .load()?;
+    /// assert_eq!(config.resilience_enabled, Some(false));
+    /// assert_eq!(config.disabled("db"), Disabled::ALL);
+    /// assert_eq!(config.pipeline("db")?.disabled(), Disabled::ALL);
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn disabled(&self, name: &str) -> Disabled {
+        if self.resilience_enabled == Some(false) {
+            return Disabled::ALL;
+        }
+        self.policies
+            .get(name)
+            .map_or(Disabled::NONE, PolicyConfig::disabled)
     }
 
     /// Where the value at `key` (a dotted path such as `policies.api.max_attempts`) came
@@ -446,7 +533,8 @@ impl PalisadeConfig {
     }
 
     /// Builds pipeline `name` after `configure` has had the last word (a clock, listeners,
-    /// an override in code); errors are mapped as in [`pipeline`](Self::pipeline).
+    /// an override in code); errors are mapped as in [`pipeline`](Self::pipeline). The
+    /// pipeline skips the policies [`disabled`](Self::disabled) names.
     ///
     /// ```
     /// use palisade::clock::ManualClock;
@@ -462,9 +550,11 @@ impl PalisadeConfig {
         configure: impl FnOnce(ClassifiedBuilder) -> ClassifiedBuilder,
     ) -> Result<Classified, LoadError> {
         let builder = self.builder(name)?;
-        configure(builder)
+        let pipeline = configure(builder)
             .build()
-            .map_err(|error| self.build_error(name, &error))
+            .map_err(|error| self.build_error(name, &error))?;
+        pipeline.set_disabled(self.disabled(name));
+        Ok(pipeline)
     }
 
     /// A `build()` error as a [`LoadError`] naming the configuration's key path.

@@ -8,7 +8,7 @@ use super::error::LoadError;
 use super::value::{duration, named, rate};
 use crate::circuit_breaker::SlidingWindow;
 use crate::classify::ErrorClass;
-use crate::pipeline::{ClassifiedBuilder, Pipeline};
+use crate::pipeline::{ClassifiedBuilder, Disabled, Pipeline};
 use crate::presets::Preset;
 use crate::rate_limit::{Algorithm, Rate};
 use crate::retry::{Jitter, RetryBudgetConfig, Strategy};
@@ -99,6 +99,11 @@ pub struct PolicyConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub failure_on: Option<Vec<ErrorClass>>,
+    /// `false` turns the whole pipeline off at runtime: every call passes straight through
+    /// (see [`Disabled::ALL`]). Unset or `true`, its policies apply (unless the top-level
+    /// `resilience_enabled` or a section's `enabled` says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resilience_enabled: Option<bool>,
     /// Retry settings; present adds retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetrySection>,
@@ -158,6 +163,10 @@ pub struct RetrySection {
     /// A retry budget for this pipeline's retries (Finagle's rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RetryBudgetSection>,
+    /// `false` turns the policy off at runtime: calls skip it (its state is kept). A
+    /// section with nothing else set adds no policy; it turns off the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// A retry budget, as [`RetryBudgetConfig`](crate::retry::RetryBudgetConfig) names it.
@@ -234,6 +243,10 @@ pub struct CircuitBreakerSection {
     /// Longest time half-open before re-opening.
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub max_wait_in_half_open: Option<Duration>,
+    /// `false` turns the policy off at runtime: calls skip it (its state is kept). A
+    /// section with nothing else set adds no policy; it turns off the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// Which calls a breaker's rates are computed over: `{ type = "count", size = 100 }` or
@@ -345,6 +358,10 @@ pub struct RateLimitSection {
     /// Wait up to this long for a permit instead of rejecting at once.
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub max_wait: Option<Duration>,
+    /// `false` turns the policy off at runtime: calls skip it (its state is kept). A
+    /// section with nothing else set adds no policy; it turns off the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// The rate-limit algorithms by name; see [`Algorithm`].
@@ -401,6 +418,10 @@ pub struct BulkheadSection {
     /// How long a queued call waits.
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub max_wait: Option<Duration>,
+    /// `false` turns the policy off at runtime: calls skip it (its state is kept). A
+    /// section with nothing else set adds no policy; it turns off the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// Hedging settings, as [`HedgeConfig`](crate::hedge::HedgeConfig) names them (`percentile`
@@ -432,6 +453,10 @@ pub struct HedgeSection {
     /// Attempts started in addition to the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_hedged_attempts: Option<u32>,
+    /// `false` turns the policy off at runtime: calls skip it (its state is kept). A
+    /// section with nothing else set adds no policy; it turns off the preset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// `if let Some(v) = field { builder = f(builder, v) }`, for every optional setting.
@@ -481,7 +506,7 @@ impl PolicyConfig {
         }
         .name(name);
         builder = set(builder, self.seed, |b, v| b.seed(v));
-        if let Some(retry) = &self.retry {
+        if let Some(retry) = adds(&self.retry, |s| &mut s.enabled) {
             let budget = match &retry.budget {
                 Some(budget) => Some(build_budget(name, budget)?),
                 None => None,
@@ -501,7 +526,7 @@ impl PolicyConfig {
                 }
             });
         }
-        if let Some(breaker) = &self.circuit_breaker {
+        if let Some(breaker) = adds(&self.circuit_breaker, |s| &mut s.enabled) {
             let window = match &breaker.sliding_window {
                 Some(window) => Some(sliding_window(name, window)?),
                 None => None,
@@ -536,18 +561,18 @@ impl PolicyConfig {
                 })
             });
         }
-        if let Some(limit) = &self.rate_limit {
+        if let Some(limit) = adds(&self.rate_limit, |s| &mut s.enabled) {
             builder = builder.rate_limit(algorithm(name, limit)?);
             builder = set(builder, limit.max_wait, |b, v| b.rate_limit_max_wait(v));
         }
-        if let Some(bulkhead) = &self.bulkhead {
+        if let Some(bulkhead) = adds(&self.bulkhead, |s| &mut s.enabled) {
             builder = builder.bulkhead(|b| {
                 let b = set(b, bulkhead.max_concurrent, |b, v| b.max_concurrent(v));
                 let b = set(b, bulkhead.max_queue, |b, v| b.max_queue(v));
                 set(b, bulkhead.max_wait, |b, v| b.max_wait(v))
             });
         }
-        if let Some(hedge) = &self.hedge {
+        if let Some(hedge) = adds(&self.hedge, |s| &mut s.enabled) {
             builder = builder.hedge(|h| {
                 let h = set(h, hedge.delay, |h, v| h.delay(v));
                 let h = set(h, hedge.percentile, |h, v| h.delay_percentile(v));
@@ -577,6 +602,54 @@ impl PolicyConfig {
         builder = set(builder, self.recovery_timeout, |b, v| b.recovery_timeout(v));
         Ok(builder)
     }
+
+    /// Which of the pipeline's policies calls skip: [`Disabled::ALL`] for
+    /// `resilience_enabled = false`, else the sections with `enabled = false`.
+    ///
+    /// ```
+    /// use palisade::config::{Format, Loader};
+    /// use palisade::pipeline::Disabled;
+    /// let config = Loader::from_str(Format::Toml, r#"
+    ///     [policies.search]
+    ///     preset = "api"
+    ///     retry.enabled = false
+    ///     circuit_breaker.enabled = false
+    /// "#).load()?;
+    /// let search = &config.policies["search"];
+    /// assert_eq!(search.disabled(), Disabled::RETRY | Disabled::CIRCUIT_BREAKER);
+    /// # Ok::<(), palisade::config::LoadError>(())
+    /// ```
+    pub fn disabled(&self) -> Disabled {
+        if self.resilience_enabled == Some(false) {
+            return Disabled::ALL;
+        }
+        let off = |enabled: Option<Option<bool>>, part| match enabled {
+            Some(Some(false)) => part,
+            _ => Disabled::NONE,
+        };
+        let rate_limit = self.rate_limit.as_ref().map(|s| s.enabled);
+        let bulkhead = self.bulkhead.as_ref().map(|s| s.enabled);
+        let retry = self.retry.as_ref().map(|s| s.enabled);
+        let breaker = self.circuit_breaker.as_ref().map(|s| s.enabled);
+        let hedge = self.hedge.as_ref().map(|s| s.enabled);
+        off(rate_limit, Disabled::RATE_LIMIT)
+            | off(bulkhead, Disabled::BULKHEAD)
+            | off(retry, Disabled::RETRY)
+            | off(breaker, Disabled::CIRCUIT_BREAKER)
+            | off(hedge, Disabled::HEDGE)
+    }
+}
+
+/// The section, if it adds its policy: present, and not a bare `enabled = false` (which only
+/// turns off the policy a preset or a shortcut brings).
+fn adds<S: Default + PartialEq>(
+    section: &Option<S>,
+    enabled: fn(&mut S) -> &mut Option<bool>,
+) -> Option<&S> {
+    let section = section.as_ref()?;
+    let mut bare = S::default();
+    *enabled(&mut bare) = Some(false);
+    (*section != bare).then_some(section)
 }
 
 /// A key path under `policies.<name>`.
