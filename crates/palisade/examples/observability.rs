@@ -151,6 +151,14 @@ impl palisade::registry::PipelineSource for WithObservability {
     fn names(&self) -> Vec<String> {
         palisade::registry::PipelineSource::names(&self.config)
     }
+
+    fn resilience_enabled(&self) -> bool {
+        palisade::registry::PipelineSource::resilience_enabled(&self.config)
+    }
+
+    fn disabled(&self, name: &str) -> palisade::pipeline::Disabled {
+        self.config.disabled(name)
+    }
 }
 
 /// Runs the futures concurrently on this task and collects their outputs in order.

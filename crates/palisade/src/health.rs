@@ -11,13 +11,19 @@
 //! |---|---|
 //! | `unhealthy` | at least one breaker is open (or forced open): a dependency is being refused |
 //! | `degraded` | none open, but at least one is half-open or close to tripping |
-//! | `healthy` | every breaker closed (or disabled, or metrics-only) and well below its thresholds |
+//! | `healthy` | every breaker closed (or disabled, or metrics-only, or skipped) and well below its thresholds |
 //!
 //! "Close to tripping" is a fraction (default 0.5) of the breaker's own thresholds: consecutive
 //! failures at or above `fraction × failure_threshold`, or a failure rate at or above
 //! `fraction × failure_rate_threshold` once the window has its minimum calls. This follows
 //! resilience4j's health indicator (open → down), with a degraded level in
 //! between.
+//!
+//! A breaker that calls skip — resilience turned off for incident response (see
+//! [`Disabled`](crate::pipeline::Disabled)) — refuses nothing whatever its state, so it is
+//! healthy and marked [`skipped`](BreakerHealth::skipped); a
+//! [registry's report](crate::registry::Registry::health) also says whether resilience is on
+//! and what is turned off, so the state is visible without making the service unhealthy.
 //!
 //! [`check`] runs your own health check through a breaker: an open breaker answers "unhealthy" without touching
 //! the dependency, and the check's outcome counts like any other call.
@@ -110,6 +116,20 @@ pub struct BreakerHealth {
     pub total_calls: u64,
     /// Time until an open breaker lets a trial call through, when known.
     pub retry_after: Option<Duration>,
+    /// Calls skip this breaker (its pipelines turned it off): it refuses nothing, so it is
+    /// healthy whatever its state.
+    pub skipped: bool,
+}
+
+impl BreakerHealth {
+    /// This verdict for a breaker that calls skip.
+    pub(crate) fn into_skipped(self) -> Self {
+        BreakerHealth {
+            health: Health::Healthy,
+            skipped: true,
+            ..self
+        }
+    }
 }
 
 /// The health of a set of breakers: the overall verdict and each breaker's.
@@ -134,6 +154,14 @@ pub struct HealthReport {
     pub degraded_breakers: Vec<String>,
     /// Every breaker, in the order given.
     pub breakers: Vec<BreakerHealth>,
+    /// `false` when a [registry's](crate::registry::Registry::health) source turned
+    /// resilience off (`resilience_enabled = false`): every pipeline passes calls straight
+    /// through. `true` in a report over breakers.
+    pub resilience_enabled: bool,
+    /// What calls skip, in a registry's report: the name of each pipeline that passes calls
+    /// straight through, and `<name>.<policy>` for each policy turned off on its own
+    /// (`search.retry`). Empty in a report over breakers.
+    pub disabled: Vec<String>,
 }
 
 /// Judges breakers; see the [module docs](self) for the rules.
@@ -235,6 +263,7 @@ impl HealthCheck {
             consecutive_failures: stats.consecutive_failures,
             total_calls: stats.total_calls(),
             retry_after: stats.retry_after,
+            skipped: false,
         }
     }
 
@@ -259,7 +288,11 @@ impl HealthCheck {
         &self,
         breakers: impl IntoIterator<Item = &'a CircuitBreaker<F, I, R>>,
     ) -> HealthReport {
-        let breakers: Vec<BreakerHealth> = breakers.into_iter().map(|b| self.breaker(b)).collect();
+        self.summarize(breakers.into_iter().map(|b| self.breaker(b)).collect())
+    }
+
+    /// The report over breakers already judged.
+    pub(crate) fn summarize(&self, breakers: Vec<BreakerHealth>) -> HealthReport {
         let named = |level: Health| -> Vec<String> {
             breakers
                 .iter()
@@ -276,6 +309,8 @@ impl HealthCheck {
             open_breakers: named(Health::Unhealthy),
             degraded_breakers: named(Health::Degraded),
             breakers,
+            resilience_enabled: true,
+            disabled: Vec::new(),
         }
     }
 }
@@ -411,9 +446,10 @@ impl HealthReport {
 #[cfg(feature = "serde")]
 impl HealthReport {
     /// The report as JSON (feature `serde`), the body of a `/health` endpoint: `overall`,
-    /// `open_breakers`, `degraded_breakers` and per breaker `name`, `state` (`"closed"`,
+    /// `open_breakers`, `degraded_breakers`, per breaker `name`, `state` (`"closed"`,
     /// `"open"`, `"half_open"`, …), `health`, `failure_rate` (percent or `null`),
-    /// `consecutive_failures`, `total_calls` and `retry_after_secs` (or `null`).
+    /// `consecutive_failures`, `total_calls`, `retry_after_secs` (or `null`) and `skipped`,
+    /// then `resilience_enabled` and `disabled`.
     ///
     /// ```
     /// use palisade::circuit_breaker::CircuitBreaker;
@@ -442,7 +478,7 @@ impl serde::Serialize for Health {
 impl serde::Serialize for BreakerHealth {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("BreakerHealth", 7)?;
+        let mut s = serializer.serialize_struct("BreakerHealth", 8)?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("state", crate::status::state_name(self.state))?;
         s.serialize_field("health", &self.health)?;
@@ -453,6 +489,7 @@ impl serde::Serialize for BreakerHealth {
             "retry_after_secs",
             &self.retry_after.map(|d| d.as_secs_f64()),
         )?;
+        s.serialize_field("skipped", &self.skipped)?;
         s.end()
     }
 }

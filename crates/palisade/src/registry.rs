@@ -33,7 +33,7 @@ use std::sync::{Arc, RwLock};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::health::{HealthCheck, HealthReport};
-use crate::pipeline::{Classified, ClassifiedBuilder, Pipeline, PipelineBuilder};
+use crate::pipeline::{Classified, ClassifiedBuilder, Disabled, Pipeline, PipelineBuilder};
 use crate::status::{
     BreakerStatus, BulkheadStatus, History, PolicyStatus, RateLimitStatus, StatusReport, WallTime,
 };
@@ -74,6 +74,20 @@ pub trait PipelineSource: Send + Sync {
     /// Names the source defines up front (created by [`Registry::create_all`]).
     fn names(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether resilience is on at all (`resilience_enabled`): when `false`, every pipeline
+    /// of the registry — created, inserted or held since before the reload — passes calls
+    /// straight through ([`Disabled::ALL`]). The default is `true`.
+    fn resilience_enabled(&self) -> bool {
+        true
+    }
+
+    /// Which policies of pipeline `name` calls skip (`enabled = false`); the default is
+    /// none. The registry sets it on the pipeline when it creates it and at every reload.
+    fn disabled(&self, name: &str) -> Disabled {
+        let _ = name;
+        Disabled::NONE
     }
 }
 
@@ -189,8 +203,9 @@ impl Registry {
         }
     }
 
-    /// A snapshot of every pipeline: breaker, rate limiter and bulkhead state, and with a
-    /// [`History`] the call counters, success rate and recent calls (JSON with the `serde` feature).
+    /// A snapshot of every pipeline: breaker, rate limiter and bulkhead state, what calls
+    /// skip (resilience off, policies turned off), and with a [`History`] the call counters,
+    /// success rate and recent calls (JSON with the `serde` feature).
     ///
     /// ```
     /// use palisade::pipeline::Pipeline;
@@ -214,6 +229,8 @@ impl Registry {
                 PolicyStatus {
                     calls,
                     recent,
+                    resilience_enabled: !pipeline.disabled().passes_through(),
+                    disabled: pipeline.skipped(),
                     circuit_breaker: pipeline.circuit_breaker().map(|breaker| {
                         let stats = breaker.stats();
                         BreakerStatus {
@@ -246,6 +263,7 @@ impl Registry {
                 Some(history) => history.wall().now_ms(),
                 None => self.inner.wall.now_ms(),
             },
+            resilience_enabled: read(&self.inner.source).resilience_enabled(),
             policies,
         }
     }
@@ -279,7 +297,10 @@ impl Registry {
             return Ok(pipeline.clone());
         }
         let pipeline = build(&*source, name, self.inner.history.as_ref())?;
+        pipeline.switch_to(switch(&*source, name));
         pipelines.insert(name.to_owned(), pipeline.clone());
+        drop(pipelines);
+        pipeline.publish_switched();
         Ok(pipeline)
     }
 
@@ -309,9 +330,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Registers `pipeline`'s policies under `name`, replacing any pipeline of that name. The
-    /// registry hands out [`Classified`] pipelines: the hooks `pipeline` carries are not
-    /// kept (set them again on what [`get`](Self::get) returns).
+    /// Registers `pipeline`'s policies under `name`, replacing any pipeline of that name, and
+    /// sets which of its policies calls skip as the source says (like the pipelines it
+    /// creates). The registry hands out [`Classified`] pipelines: the hooks `pipeline`
+    /// carries are not kept (set them again on what [`get`](Self::get) returns).
     ///
     /// ```
     /// use palisade::pipeline::Pipeline;
@@ -322,7 +344,10 @@ impl Registry {
     /// ```
     pub fn insert<R, B, H>(&self, name: impl Into<String>, pipeline: Pipeline<R, B, H>) {
         let pipeline = pipeline.retry_after(crate::pipeline::NoHint).classified();
-        write(&self.inner.pipelines).insert(name.into(), pipeline);
+        let name = name.into();
+        pipeline.switch_to(switch(&**read(&self.inner.source), &name));
+        write(&self.inner.pipelines).insert(name, pipeline.clone());
+        pipeline.publish_switched();
     }
 
     /// The pipeline named `name`, if it exists (never creates one).
@@ -382,7 +407,10 @@ impl Registry {
     }
 
     /// The health of every pipeline's breaker (a breaker shared by several pipelines is
-    /// reported once), judged by `check`.
+    /// reported once), judged by `check`, and what calls skip: whether resilience is on
+    /// ([`resilience_enabled`](HealthReport::resilience_enabled)) and the pipelines and
+    /// policies turned off ([`disabled`](HealthReport::disabled)). A breaker calls skip
+    /// refuses nothing: it is [`skipped`](crate::health::BreakerHealth::skipped) and healthy.
     ///
     /// ```
     /// use palisade::health::{Health, HealthCheck};
@@ -395,19 +423,40 @@ impl Registry {
     /// ```
     pub fn health(&self, check: &HealthCheck) -> HealthReport {
         let pipelines = self.pipelines();
-        let mut breakers = Vec::new();
-        for (_, pipeline) in &pipelines {
-            if let Some(breaker) = pipeline.circuit_breaker()
-                && !breakers
-                    .iter()
-                    .any(|seen: &&crate::circuit_breaker::CircuitBreaker| {
-                        seen.shares_state_with(breaker)
-                    })
+        // Each breaker once, skipped only if every pipeline holding it skips it.
+        let mut breakers: Vec<(&crate::circuit_breaker::CircuitBreaker, bool)> = Vec::new();
+        let mut disabled = Vec::new();
+        for (name, pipeline) in &pipelines {
+            let off = pipeline.disabled();
+            if off.passes_through() {
+                disabled.push(name.clone());
+            } else {
+                disabled.extend(pipeline.skipped().iter().map(|p| format!("{name}.{p}")));
+            }
+            let Some(breaker) = pipeline.circuit_breaker() else {
+                continue;
+            };
+            let skipped = off.contains(Disabled::CIRCUIT_BREAKER);
+            match breakers
+                .iter_mut()
+                .find(|(b, _)| b.shares_state_with(breaker))
             {
-                breakers.push(breaker);
+                Some((_, all_skip)) => *all_skip &= skipped,
+                None => breakers.push((breaker, skipped)),
             }
         }
-        check.report(breakers)
+        let verdicts = breakers.into_iter().map(|(breaker, skipped)| {
+            let verdict = check.breaker(breaker);
+            if skipped {
+                verdict.into_skipped()
+            } else {
+                verdict
+            }
+        });
+        let mut report = check.summarize(verdicts.collect());
+        report.resilience_enabled = read(&self.inner.source).resilience_enabled();
+        report.disabled = disabled;
+        report
     }
 
     /// Switches to `source` and rebuilds every existing pipeline it defines, keeping state
@@ -416,6 +465,11 @@ impl Registry {
     /// unchanged bulkhead keeps its in-flight calls. Every new pipeline is built (validated)
     /// before anything changes: on an error, nothing is replaced. Callers holding an old pipeline keep using
     /// it; new lookups get the new one.
+    ///
+    /// Which policies calls skip (`resilience_enabled`, `enabled = false`) is the exception:
+    /// every pipeline of a name shares one switch across reloads, so old holders follow it
+    /// too, and a reload turns resilience off and on again for everyone (see
+    /// [`Disabled`]). Pipelines the new source does not define follow `resilience_enabled`.
     ///
     /// ```
     /// use palisade::circuit_breaker::State;
@@ -464,8 +518,25 @@ impl Registry {
             report.rebuilt.push((name.clone(), kept));
             pipelines.insert(name, pipeline);
         }
+        for (name, pipeline) in pipelines.iter() {
+            pipeline.switch_to(switch(&source, name));
+        }
+        let switched: Vec<Classified> = pipelines.values().cloned().collect();
         *write(&self.inner.source) = Arc::new(source);
+        drop(pipelines);
+        for pipeline in switched {
+            pipeline.publish_switched();
+        }
         Ok(report)
+    }
+}
+
+/// What pipeline `name` skips under `source`: everything when resilience is off.
+fn switch(source: &dyn PipelineSource, name: &str) -> Disabled {
+    if source.resilience_enabled() {
+        source.disabled(name)
+    } else {
+        Disabled::ALL
     }
 }
 

@@ -292,6 +292,9 @@ impl fmt::Debug for History {
 pub struct StatusReport {
     /// When the snapshot was taken, in milliseconds since the Unix epoch.
     pub generated_at_ms: u64,
+    /// `false` when the registry's source turned resilience off (`resilience_enabled =
+    /// false`): every pipeline passes calls straight through.
+    pub resilience_enabled: bool,
     /// One entry per pipeline, sorted by name.
     pub policies: Vec<PolicyStatus>,
 }
@@ -320,6 +323,12 @@ pub struct PolicyStatus {
     pub rate_limit: Option<RateLimitStatus>,
     /// The bulkhead, if any.
     pub bulkhead: Option<BulkheadStatus>,
+    /// `false` while the pipeline passes every call straight through (resilience off for
+    /// it, or for the whole registry).
+    pub resilience_enabled: bool,
+    /// The pipeline's policies that calls skip now (`"retry"`, `"circuit_breaker"`, …; all
+    /// of them while resilience is off), as [`Disabled::policies`](crate::pipeline::Disabled::policies) names them.
+    pub disabled: Vec<&'static str>,
     /// The most recent calls, oldest first (empty without a [`History`]).
     pub recent: Vec<RecentCall>,
 }

@@ -191,10 +191,69 @@ async fn hedging_turned_off_starts_one_attempt() {
     assert_eq!(started.get(), 1);
 }
 
+#[test]
+fn a_shared_breaker_counts_as_skipped_only_when_every_pipeline_skips_it() {
+    use palisade::ConfigError;
+    use palisade::circuit_breaker::CircuitBreaker;
+    use palisade::health::{Health, HealthCheck};
+    use palisade::pipeline::ClassifiedBuilder;
+    use palisade::registry::{PipelineSource, Registry};
+
+    /// Pipelines `a` and `b` over one breaker; `a` skips what `off` says.
+    struct Shared {
+        breaker: CircuitBreaker,
+        off: Disabled,
+    }
+    impl PipelineSource for Shared {
+        fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, ConfigError>> {
+            let builder = Pipeline::builder().shared_circuit_breaker(self.breaker.clone());
+            Some(Ok(builder.name(name).classified()))
+        }
+        fn disabled(&self, name: &str) -> Disabled {
+            if name == "a" {
+                self.off
+            } else {
+                Disabled::NONE
+            }
+        }
+    }
+
+    let breaker = CircuitBreaker::builder().name("db").build().unwrap();
+    breaker.force_open();
+    let source = |off| Shared {
+        breaker: breaker.clone(),
+        off,
+    };
+    let registry = Registry::new(source(Disabled::CIRCUIT_BREAKER));
+    let a = registry.pipeline("a").unwrap().unclassified();
+    let b = registry.pipeline("b").unwrap().unclassified();
+    assert_eq!(a.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+    assert!(
+        b.call_blocking(|| Ok::<_, ()>(1)).is_err(),
+        "b still uses it"
+    );
+    let health = registry.health(&HealthCheck::new());
+    assert_eq!(health.overall, Health::Unhealthy);
+    assert_eq!(
+        (health.breakers.len(), health.breakers[0].skipped),
+        (1, false)
+    );
+    assert_eq!(health.disabled, ["a.circuit_breaker"]);
+    assert!(health.resilience_enabled);
+
+    registry.reload(source(Disabled::ALL)).unwrap();
+    assert_eq!(registry.health(&HealthCheck::new()).disabled, ["a"]);
+    assert_eq!(registry.status().policies[0].disabled, ["circuit_breaker"]);
+}
+
 #[cfg(feature = "config")]
 mod config {
     use super::*;
-    use palisade::config::{Format, Loader, Source};
+    use palisade::ConfigError;
+    use palisade::config::{Format, Loader, PalisadeConfig, Source};
+    use palisade::health::{Health, HealthCheck};
+    use palisade::pipeline::ClassifiedBuilder;
+    use palisade::registry::{PipelineSource, Registry};
 
     #[test]
     fn resilience_enabled_is_read_from_every_format_and_the_environment() {
@@ -355,6 +414,218 @@ mod config {
             config.ignored_env_vars()[0].suggestion(),
             Some("APP_RESILIENCE_ENABLED")
         );
+    }
+    /// A configuration with every pipeline on `clock`, as a registry's source.
+    struct OnClock {
+        config: PalisadeConfig,
+        clock: ManualClock,
+    }
+
+    impl PipelineSource for OnClock {
+        fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, ConfigError>> {
+            PipelineSource::builder(&self.config, name)
+                .map(|b| b.map(|b| b.clock(self.clock.clone())))
+        }
+
+        fn names(&self) -> Vec<String> {
+            PipelineSource::names(&self.config)
+        }
+
+        fn resilience_enabled(&self) -> bool {
+            PipelineSource::resilience_enabled(&self.config)
+        }
+
+        fn disabled(&self, name: &str) -> Disabled {
+            self.config.disabled(name)
+        }
+    }
+
+    const DB: &str = r#"
+        [policies.db]
+        circuit_breaker = { failure_threshold = 1, recovery_timeout = "60s" }
+        [policies.cache]
+        max_attempts = 2
+    "#;
+
+    fn on_clock(clock: &ManualClock, text: &str) -> OnClock {
+        OnClock {
+            config: Loader::from_str(Format::Toml, text).load().unwrap(),
+            clock: clock.clone(),
+        }
+    }
+
+    #[test]
+    fn a_reload_turns_resilience_off_and_on_for_pipelines_already_handed_out() {
+        let clock = ManualClock::new();
+        let registry = Registry::new(on_clock(&clock, DB));
+        let db = registry.pipeline("db").unwrap().unclassified(); // handed out before the reloads
+        registry.pipeline("cache").unwrap();
+        let _ = db.call_blocking(|| Err::<(), _>("down"));
+        let breaker = db.circuit_breaker().unwrap().clone();
+        assert_eq!(breaker.state(), State::Open);
+        assert!(matches!(
+            db.call_blocking(|| Ok::<_, &str>(1)),
+            Err(Error::CircuitOpen { .. })
+        ));
+        assert_eq!(
+            registry.health(&HealthCheck::new()).overall,
+            Health::Unhealthy
+        );
+
+        // Incident response: resilience off, by the variable.
+        let off = Loader::from_str(Format::Toml, DB)
+            .env_from([("PALISADE_RESILIENCE_ENABLED", "false")])
+            .load()
+            .unwrap();
+        registry
+            .reload(OnClock {
+                config: off,
+                clock: clock.clone(),
+            })
+            .unwrap();
+        for p in [&db, &registry.pipeline("db").unwrap().unclassified()] {
+            assert_eq!(p.disabled(), Disabled::ALL);
+            assert_eq!(
+                p.call_blocking(|| Ok::<_, &str>(1)),
+                Ok(1),
+                "passes through"
+            );
+            assert_eq!(
+                p.call_blocking(|| Err::<(), _>("down")),
+                Err(Error::Operation("down"))
+            );
+        }
+        assert_eq!(breaker.state(), State::Open, "state kept while skipped");
+
+        let health = registry.health(&HealthCheck::new());
+        assert_eq!(
+            health.overall,
+            Health::Healthy,
+            "a skipped breaker refuses nothing"
+        );
+        assert!(!health.resilience_enabled);
+        assert_eq!(health.disabled, ["cache", "db"]);
+        assert!(health.open_breakers.is_empty());
+        assert_eq!(
+            (health.breakers[0].state, health.breakers[0].skipped),
+            (State::Open, true)
+        );
+        let status = registry.status();
+        assert!(!status.resilience_enabled);
+        let db_status = &status.policies[1];
+        assert_eq!(db_status.name, "db");
+        assert!(!db_status.resilience_enabled);
+        assert_eq!(db_status.disabled, ["circuit_breaker"]);
+        assert_eq!(status.policies[0].disabled, ["retry"]);
+
+        // One policy off, then everything on again: the breaker is still open.
+        registry
+            .reload(on_clock(&clock, &format!("{DB}\nretry.enabled = false")))
+            .unwrap();
+        assert_eq!(
+            registry.pipeline("cache").unwrap().disabled(),
+            Disabled::RETRY
+        );
+        assert_eq!(db.disabled(), Disabled::NONE);
+        let health = registry.health(&HealthCheck::new());
+        assert!(health.resilience_enabled);
+        assert_eq!(health.disabled, ["cache.retry"]);
+        assert_eq!(health.overall, Health::Unhealthy);
+        registry.reload(on_clock(&clock, DB)).unwrap();
+        assert!(matches!(
+            db.call_blocking(|| Ok::<_, &str>(1)),
+            Err(Error::CircuitOpen { .. })
+        ));
+        clock.advance(secs(60));
+        assert_eq!(db.call_blocking(|| Ok::<_, &str>(1)), Ok(1), "recovered");
+        assert!(registry.health(&HealthCheck::new()).disabled.is_empty());
+    }
+
+    #[test]
+    fn pipelines_the_source_does_not_define_follow_the_global_switch() {
+        let registry = Registry::new(on_clock(&ManualClock::new(), DB));
+        registry.insert(
+            "extra",
+            Pipeline::builder().max_attempts(3).build().unwrap(),
+        );
+        let extra = registry.get("extra").unwrap();
+        assert_eq!(extra.disabled(), Disabled::NONE);
+        let off = Loader::from_str(Format::Toml, "resilience_enabled = false")
+            .load()
+            .unwrap();
+        let report = registry.reload(off).unwrap();
+        assert_eq!(report.kept, ["extra"]);
+        assert_eq!(extra.disabled(), Disabled::ALL);
+        registry.reload(Loader::new().load().unwrap()).unwrap();
+        assert_eq!(extra.disabled(), Disabled::NONE);
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn health_and_status_json_say_resilience_is_off() {
+        let text = format!("resilience_enabled = false\n{DB}");
+        let registry = Registry::new(on_clock(&ManualClock::new(), &text));
+        registry.create_all().unwrap();
+        let health = registry.health(&HealthCheck::new()).to_json();
+        assert!(health.contains(r#""resilience_enabled":false"#), "{health}");
+        assert!(health.contains(r#""disabled":["cache","db"]"#), "{health}");
+        assert!(health.contains(r#""skipped":true"#), "{health}");
+        let status = registry.status().to_json();
+        assert!(
+            status.contains(r#""resilience_enabled": false"#),
+            "{status}"
+        );
+        assert!(status.contains(r#""circuit_breaker""#), "{status}");
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn the_gauge_follows_every_reload() {
+        use palisade::observe::MetricsListener;
+
+        /// [`OnClock`] reporting to a metrics listener.
+        struct Observed(OnClock, MetricsListener);
+        impl PipelineSource for Observed {
+            fn builder(&self, name: &str) -> Option<Result<ClassifiedBuilder, ConfigError>> {
+                let listener = self.1.clone();
+                self.0
+                    .builder(name)
+                    .map(|b| b.map(|b| b.on_event(listener)))
+            }
+            fn names(&self) -> Vec<String> {
+                self.0.names()
+            }
+            fn resilience_enabled(&self) -> bool {
+                self.0.resilience_enabled()
+            }
+            fn disabled(&self, name: &str) -> Disabled {
+                self.0.disabled(name)
+            }
+        }
+
+        let clock = ManualClock::new();
+        let metrics = MetricsListener::new().prefix("palisade");
+        let observed = |text: &str| Observed(on_clock(&clock, text), metrics.clone());
+        let registry = Registry::new(observed(DB));
+        let gauges = resilience_gauges(|| registry.create_all().unwrap());
+        assert_eq!(
+            gauges.len(),
+            12,
+            "two pipelines, six series each: {gauges:?}"
+        );
+        assert!(off(&gauges).is_empty(), "{gauges:?}");
+
+        let text = format!("resilience_enabled = false\n{DB}");
+        let gauges = resilience_gauges(|| {
+            registry.reload(observed(&text)).unwrap();
+        });
+        assert_eq!(off(&gauges).len(), 12, "everything off: {gauges:?}");
+
+        let text = format!("{DB}\nretry.enabled = false");
+        let gauges = resilience_gauges(|| {
+            registry.reload(observed(&text)).unwrap();
+        });
+        assert_eq!(off(&gauges), ["cache/retry"]);
     }
 }
 

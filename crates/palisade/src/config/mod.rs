@@ -549,12 +549,21 @@ impl PalisadeConfig {
         name: &str,
         configure: impl FnOnce(ClassifiedBuilder) -> ClassifiedBuilder,
     ) -> Result<Classified, LoadError> {
-        let builder = self.builder(name)?;
-        let pipeline = configure(builder)
-            .build()
-            .map_err(|error| self.build_error(name, &error))?;
+        let pipeline = self.build_pipeline(name, configure)?;
         pipeline.set_disabled(self.disabled(name));
         Ok(pipeline)
+    }
+
+    /// [`pipeline_with`](Self::pipeline_with) without setting its switch (a registry sets it).
+    fn build_pipeline(
+        &self,
+        name: &str,
+        configure: impl FnOnce(ClassifiedBuilder) -> ClassifiedBuilder,
+    ) -> Result<Classified, LoadError> {
+        let builder = self.builder(name)?;
+        configure(builder)
+            .build()
+            .map_err(|error| self.build_error(name, &error))
     }
 
     /// A `build()` error as a [`LoadError`] naming the configuration's key path.
@@ -708,6 +717,8 @@ impl PolicyConfig {
 /// `Registry::new(config)` creates `policies.<name>` on first use, and
 /// [`Registry::reload`](crate::registry::Registry::reload) takes a newly loaded one.
 /// Errors keep the configuration's key path, and name the file or variable in the reason.
+/// `resilience_enabled` and the sections' `enabled` reach the registry's pipelines — those
+/// already handed out too — at creation and at every reload.
 ///
 /// ```
 /// use palisade::config::{Format, Loader};
@@ -733,11 +744,19 @@ impl crate::registry::PipelineSource for PalisadeConfig {
     ) -> Option<Result<Classified, crate::ConfigError>> {
         self.policies
             .contains_key(name)
-            .then(|| self.pipeline_with(name, decorate).map_err(config_error))
+            .then(|| self.build_pipeline(name, decorate).map_err(config_error))
     }
 
     fn names(&self) -> Vec<String> {
         self.policies.keys().cloned().collect()
+    }
+
+    fn resilience_enabled(&self) -> bool {
+        self.resilience_enabled != Some(false)
+    }
+
+    fn disabled(&self, name: &str) -> Disabled {
+        PalisadeConfig::disabled(self, name)
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::Pipeline;
-use crate::event::Disabled;
+use crate::event::{Disabled, POLICIES};
 
 /// The switch word every clone of a pipeline, and every pipeline a registry rebuilds from
 /// it, shares.
@@ -80,5 +80,24 @@ impl<R, B, H> Pipeline<R, B, H> {
             name: &stack.name,
             disabled: stack.switch.get(),
         });
+    }
+
+    /// The names of the policies this pipeline has that calls skip now, in pipeline order.
+    pub(crate) fn skipped(&self) -> Vec<&'static str> {
+        let stack = &*self.stack;
+        let off = stack.switch.get();
+        let has = [
+            stack.rate_limiter.is_some(),
+            stack.bulkhead.is_some(),
+            stack.retry.is_some(),
+            stack.breaker.is_some(),
+            stack.hedge.is_some(),
+        ];
+        POLICIES
+            .iter()
+            .zip(has)
+            .filter(|((bit, _), has)| *has && off.contains(*bit))
+            .map(|((_, name), _)| *name)
+            .collect()
     }
 }
