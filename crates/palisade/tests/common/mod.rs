@@ -5,7 +5,8 @@
 //! - [`errors`]: assertions that a call failed in a given way;
 //! - [`retry`]: retry configurations and stop reasons;
 //! - [`rate_limit`]: rate-limit algorithms by kind;
-//! - [`threads`]: running a test body under a deadlock guard.
+//! - [`threads`]: running a test body under a deadlock guard;
+//! - `metrics` (feature `metrics`): the gauges a recorder holds after some code ran.
 //!
 //! Each test file that needs them declares `mod common;` and imports from the themes it uses;
 //! no test binary uses every helper, hence `allow(dead_code)`.
@@ -14,6 +15,8 @@
 pub mod errors;
 pub mod events;
 pub mod fault;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod rate_limit;
 pub mod retry;
 pub mod threads;
