@@ -225,7 +225,8 @@
 //! a section that sets nothing but `enabled = false` adds no policy, it turns off the one the
 //! preset brings. Unset means on; the values are `true` and `false` (a variable's case does
 //! not matter), anything else is an error naming the key and the value. Which policies
-//! calls skip is [`PalisadeConfig::disabled`] and [`Pipeline::disabled`]; a
+//! calls skip is [`PalisadeConfig::disabled`] and
+//! [`Pipeline::disabled`](crate::pipeline::Pipeline::disabled); a
 //! [`Registry`](crate::registry::Registry) sets it on its pipelines when it creates them and
 //! at every [reload](crate::registry::Registry::reload) — pipelines already handed out
 //! included — and its health report, status and the `resilience_enabled` gauge say what is

@@ -75,11 +75,11 @@ pub struct PolicyConfig {
     #[serde(default, with = "duration", skip_serializing_if = "Option::is_none")]
     pub recovery_timeout: Option<Duration>,
     /// Whether retry retries a rejection from a policy inside it (an open circuit); see
-    /// [`PipelineBuilder::retry_rejections`].
+    /// [`PipelineBuilder::retry_rejections`](crate::pipeline::PipelineBuilder::retry_rejections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_rejections: Option<bool>,
     /// Whether the calls are idempotent, so a timed-out attempt may be repeated; see
-    /// [`PipelineBuilder::idempotent`].
+    /// [`PipelineBuilder::idempotent`](crate::pipeline::PipelineBuilder::idempotent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotent: Option<bool>,
     /// The error classes retry repeats, instead of the default (*unreached* always,
