@@ -1,5 +1,6 @@
 //! The handle cache: label keys per policy name, handles per process-wide recorder.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ::metrics::{
@@ -10,26 +11,10 @@ use ::metrics::{
 use super::table::*;
 use crate::circuit_breaker::State;
 
-/// Entries per [`Chunk`].
-pub(super) const CHUNK: usize = 8;
-
-/// An append-only list of entries, read without locks.
-pub(super) struct Chunk {
-    pub(super) entries: [OnceLock<Entry>; CHUNK],
-    pub(super) next: OnceLock<Box<Chunk>>,
-}
-
-impl Chunk {
-    pub(super) fn new() -> Self {
-        Chunk {
-            entries: [const { OnceLock::new() }; CHUNK],
-            next: OnceLock::new(),
-        }
-    }
-}
-
 /// What the listener keeps for one policy name.
 pub(super) struct Entry {
+    /// The policy name.
+    pub(super) name: Arc<str>,
     /// The policy name, as the `name` label's value.
     pub(super) label: SharedString,
     /// The key of every series, at [`series`] indices.
@@ -46,7 +31,8 @@ pub(super) enum Handle {
 
 impl Entry {
     pub(super) fn new(names: &[SharedString], policy: &str) -> Entry {
-        let label = SharedString::from_shared(Arc::from(policy));
+        let name: Arc<str> = Arc::from(policy);
+        let label = SharedString::from_shared(name.clone());
         let mut keys = Vec::with_capacity(SERIES);
         for (metric, name) in names.iter().enumerate() {
             let name_label = || Label::new("name", label.clone());
@@ -63,6 +49,7 @@ impl Entry {
         }
         let handles = || (0..SERIES).map(|_| OnceLock::new()).collect();
         Entry {
+            name,
             label,
             keys: keys.into_boxed_slice(),
             handles: [handles(), handles()],
@@ -76,8 +63,11 @@ impl Entry {
 pub(super) static RECORDERS: [OnceLock<usize>; 2] = [OnceLock::new(), OnceLock::new()];
 
 /// The last recorder address found to be a scoped recorder (0: none), so that updates into
-/// a scoped recorder do not ask again.
-pub(super) static SCOPED: Mutex<usize> = Mutex::new(0);
+/// a scoped recorder neither ask again nor take [`PROBING`].
+pub(super) static SCOPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Serializes probes, and the setting of [`RECORDERS`] and [`SCOPED`].
+static PROBING: Mutex<()> = Mutex::new(());
 
 pub(super) fn address(recorder: &dyn Recorder) -> usize {
     std::ptr::from_ref(recorder).cast::<()>() as usize
@@ -103,8 +93,12 @@ pub(super) fn process_wide(recorder: &dyn Recorder) -> Option<usize> {
 #[cold]
 #[inline(never)]
 pub(super) fn identify(wanted: usize) -> Option<usize> {
-    let mut scoped = SCOPED.lock().unwrap_or_else(PoisonError::into_inner);
-    if *scoped == wanted {
+    // Relaxed: SCOPED names no data, only an address known not to be cached.
+    if SCOPED.load(Ordering::Relaxed) == wanted {
+        return None;
+    }
+    let _probing = PROBING.lock().unwrap_or_else(PoisonError::into_inner);
+    if SCOPED.load(Ordering::Relaxed) == wanted {
         return None;
     }
     let seen_elsewhere = std::thread::scope(|scope| {
@@ -115,7 +109,7 @@ pub(super) fn identify(wanted: usize) -> Option<usize> {
             .and_then(|probe| probe.join().ok())
     });
     if seen_elsewhere != Some(wanted) {
-        *scoped = wanted;
+        SCOPED.store(wanted, Ordering::Relaxed);
         return None;
     }
     for (index, known) in RECORDERS.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! What each metric counts: the table in [`observe`](super).
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use ::metrics::{Key, Label, SharedString, Unit};
 
@@ -18,9 +18,11 @@ use crate::retry::{RetryEvent, StopReason};
 use crate::timeout::{TimeoutEvent, TimeoutScope};
 
 mod cache;
+mod entries;
 mod table;
 
 use cache::*;
+use entries::Entries;
 use table::*;
 pub use table::{METRICS, MetricInfo, MetricKind};
 
@@ -51,8 +53,10 @@ pub use table::{METRICS, MetricInfo, MetricKind};
 ///
 /// So a listener created before the exporter is installed switches to the exporter's
 /// handles at its first event after the installation, and a cached handle never feeds a
-/// recorder that is no longer current. Policy names are looked up by comparing strings,
-/// in the order they first appeared: a listener is meant for a bounded set of policy names.
+/// recorder that is no longer current. A policy name's entry is found in constant time
+/// without a lock (a table keyed by the address of the name the event carries, checked
+/// against the name itself); a new name is appended under a mutex. Entries are never
+/// dropped: a listener is meant for a bounded set of policy names.
 /// `circuit_breaker_state_changes_total` is registered at every transition (rare).
 ///
 /// On the five-policy pipeline of bench `pipeline/happy_path/palisade_metrics` (a
@@ -81,10 +85,8 @@ pub struct MetricsListener {
 struct Inner {
     /// The full names, in the order of [`METRICS`].
     names: Box<[SharedString]>,
-    /// One entry per policy name seen, in order of appearance; appended to, never changed.
-    entries: Chunk,
-    /// Serializes appends to `entries`.
-    appending: Mutex<()>,
+    /// One entry per policy name seen.
+    entries: Entries,
 }
 
 impl Default for MetricsListener {
@@ -121,8 +123,7 @@ impl MetricsListener {
         MetricsListener {
             inner: Arc::new(Inner {
                 names,
-                entries: Chunk::new(),
-                appending: Mutex::new(()),
+                entries: Entries::new(),
             }),
         }
     }
@@ -204,7 +205,10 @@ impl MetricsListener {
     /// Runs `f` with the updates of policy `policy` into the current recorder.
     #[inline]
     fn update(&self, policy: &str, f: impl FnOnce(&Updates<'_>)) {
-        let entry = self.entry(policy);
+        let inner = &*self.inner;
+        let Some(entry) = inner.entries.get(policy, &inner.names) else {
+            return; // past 134 million policy names
+        };
         ::metrics::with_recorder(|recorder| {
             let handles = process_wide(recorder).map(|index| &*entry.handles[index]);
             f(&Updates {
@@ -213,46 +217,6 @@ impl MetricsListener {
                 handles,
             });
         });
-    }
-
-    /// The entry of `policy`, created at its first event.
-    #[inline]
-    fn entry(&self, policy: &str) -> &Entry {
-        let mut chunk = &self.inner.entries;
-        loop {
-            for entry in &chunk.entries {
-                match entry.get() {
-                    Some(entry) if &*entry.label == policy => return entry,
-                    Some(_) => {}
-                    None => return self.append(policy),
-                }
-            }
-            match chunk.next.get() {
-                Some(next) => chunk = next,
-                None => return self.append(policy),
-            }
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn append(&self, policy: &str) -> &Entry {
-        let inner = &*self.inner;
-        let _appending = inner
-            .appending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut chunk = &inner.entries;
-        loop {
-            for entry in &chunk.entries {
-                // Under the lock, the first empty slot is the end of the list.
-                let entry = entry.get_or_init(|| Entry::new(&inner.names, policy));
-                if &*entry.label == policy {
-                    return entry;
-                }
-            }
-            chunk = chunk.next.get_or_init(|| Box::new(Chunk::new()));
-        }
     }
 
     fn circuit_breaker(&self, updates: &Updates<'_>, event: &CircuitBreakerEvent<'_>) {

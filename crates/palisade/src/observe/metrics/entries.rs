@@ -1,0 +1,271 @@
+//! The listener's entries, one per policy name, found in O(1) without a lock.
+//!
+//! # Why
+//!
+//! Every event names its policy, and the listener needs that name's entry (its keys and
+//! cached handles) before it can update anything: on a pipeline call that is seven lookups.
+//! Scanning a list and comparing strings with `memcmp` each time cost more than some of the
+//! updates themselves.
+//!
+//! # How
+//!
+//! Entries sit in an append-only array: the first [`FIRST`] inline, then segments that
+//! double in size (8, 16, 32, … entries), so an entry never moves and its index locates it
+//! with a little arithmetic. A direct-mapped table of [`HINTS`] slots maps the *address* of
+//! the name an event carries to the index of its entry: a policy keeps its name in one place,
+//! so each of its events passes //! the same address. A slot is only a hint — the entry's name is compared with the event's
+//! (inline, a word at a time for short names) — so a reused address or two names sharing a
+//! slot cost a slow lookup, never a wrong entry. The slow lookup scans the entries, appends
+//! a name not seen before under a mutex, and points the slot at the entry.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use ::metrics::SharedString;
+
+use super::cache::Entry;
+
+/// Entries kept inline (most listeners see fewer names), and the size of the first segment
+/// after them: segment `k` holds the `FIRST << k` entries from index `FIRST << k` on.
+const FIRST: usize = 8;
+
+/// Segments: room for `FIRST << SEGMENTS` names (134 million), whose indices fit the hints'
+/// `u32`.
+const SEGMENTS: usize = 24;
+
+/// Slots of the address → entry table (a power of two).
+pub(super) const HINTS: usize = 64;
+
+/// Every policy name a listener has seen, with its entry.
+pub(super) struct Entries {
+    first: [OnceLock<Entry>; FIRST],
+    segments: [OnceLock<Box<[OnceLock<Entry>]>>; SEGMENTS],
+    /// Per slot, 1 + the index of the entry last found for a name whose address hashes
+    /// here; 0 for none yet.
+    hints: [AtomicU32; HINTS],
+    /// Entries appended; every index below it holds one.
+    len: AtomicUsize,
+    /// Serializes appends.
+    appending: Mutex<()>,
+}
+
+impl Entries {
+    pub(super) fn new() -> Self {
+        Entries {
+            first: [const { OnceLock::new() }; FIRST],
+            segments: [const { OnceLock::new() }; SEGMENTS],
+            hints: [const { AtomicU32::new(0) }; HINTS],
+            len: AtomicUsize::new(0),
+            appending: Mutex::new(()),
+        }
+    }
+
+    /// The entry of `policy`, created at its first event (`names`: the listener's metric
+    /// names). `None` only past 134 million names.
+    #[inline]
+    pub(super) fn get(&self, policy: &str, names: &[SharedString]) -> Option<&Entry> {
+        let hint = &self.hints[slot(policy)];
+        // Relaxed: the entry itself is published by its `OnceLock`, which `at` reads with
+        // acquire ordering; the hint only says where to look.
+        if let Some(entry) = self.at(hint.load(Ordering::Relaxed) as usize)
+            && same(&entry.name, policy)
+        {
+            return Some(entry);
+        }
+        self.find(policy, names, hint)
+    }
+
+    /// The entry at `index - 1` (`index` 0: none).
+    #[inline]
+    fn at(&self, index: usize) -> Option<&Entry> {
+        match self.first.get(index.wrapping_sub(1)) {
+            Some(entry) => entry.get(),
+            None => self.beyond_first(index),
+        }
+    }
+
+    /// [`at`](Self::at) for `index` 0 or past the inline entries.
+    #[cold]
+    #[inline(never)]
+    fn beyond_first(&self, index: usize) -> Option<&Entry> {
+        let (segment, offset) = locate(index.checked_sub(1 + FIRST)?);
+        self.segments.get(segment)?.get()?.get(offset)?.get()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find(&self, policy: &str, names: &[SharedString], hint: &AtomicU32) -> Option<&Entry> {
+        let (index, entry) = match self.position(policy) {
+            Some(found) => found,
+            None => self.append(policy, names)?,
+        };
+        // `index` < FIRST << SEGMENTS = 2^27: it fits.
+        hint.store(u32::try_from(index + 1).unwrap_or(0), Ordering::Relaxed);
+        Some(entry)
+    }
+
+    /// The index and entry of `policy`, if it has one.
+    fn position(&self, policy: &str) -> Option<(usize, &Entry)> {
+        let len = self.len.load(Ordering::Acquire);
+        (0..len).find_map(|index| {
+            let entry = self.at(index + 1)?;
+            same(&entry.name, policy).then_some((index, entry))
+        })
+    }
+
+    fn append(&self, policy: &str, names: &[SharedString]) -> Option<(usize, &Entry)> {
+        let _appending = self
+            .appending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Appended by another thread since `position` looked?
+        let seen = self.len.load(Ordering::Acquire);
+        if let Some(found) = self.position(policy) {
+            return Some(found);
+        }
+        let slot = match seen.checked_sub(FIRST) {
+            None => self.first.get(seen)?,
+            Some(index) => {
+                let (segment, offset) = locate(index);
+                let slots = self.segments.get(segment)?.get_or_init(|| {
+                    (0..FIRST << segment)
+                        .map(|_| OnceLock::new())
+                        .collect::<Vec<_>>()
+                        .into_boxed_slice()
+                });
+                slots.get(offset)?
+            }
+        };
+        let entry = slot.get_or_init(|| Entry::new(names, policy));
+        // Release: a reader that sees the new length finds the entry initialized.
+        self.len.store(seen + 1, Ordering::Release);
+        Some((seen, entry))
+    }
+}
+
+/// The segment and offset of entry `FIRST + index`: segment `k` starts at `FIRST << k`.
+fn locate(index: usize) -> (usize, usize) {
+    let segment = (index / FIRST + 1).ilog2() as usize;
+    (segment, index + FIRST - (FIRST << segment))
+}
+
+/// The hint slot of the name at `policy`'s address (Fibonacci hashing: names are
+/// allocations, aligned, so the low bits alone would crowd a few slots).
+#[inline]
+fn slot(policy: &str) -> usize {
+    let address = policy.as_ptr().addr() as u64;
+    (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HINTS.ilog2())) as usize
+}
+
+/// `a == b`, inline for names up to 32 bytes: two overlapping word compares instead of a
+/// call to `memcmp`.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0 => true,
+        1..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => ends::<4>(a) == ends::<4>(b),
+        8..16 => ends::<8>(a) == ends::<8>(b),
+        16..=32 => ends::<16>(a) == ends::<16>(b),
+        _ => same_long(a, b),
+    }
+}
+
+/// `a == b` for names longer than 32 bytes: `memcmp`, out of the inline path.
+#[cold]
+#[inline(never)]
+fn same_long(a: &[u8], b: &[u8]) -> bool {
+    a == b
+}
+
+/// The first and last `N` bytes of `s` (`s.len() >= N`: they overlap when it is shorter
+/// than `2 * N`).
+#[inline(always)]
+fn ends<const N: usize>(s: &[u8]) -> (Option<&[u8; N]>, Option<&[u8; N]>) {
+    (s.first_chunk::<N>(), s.last_chunk::<N>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_index_past_the_inline_entries_has_its_own_place() {
+        let mut expected = (0, 0);
+        for index in 0..(FIRST << 6) - FIRST {
+            assert_eq!(locate(index), expected, "index {index}");
+            expected.1 += 1;
+            if expected.1 == FIRST << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        let last = (FIRST << SEGMENTS) - 1;
+        assert_eq!(
+            locate(last - FIRST),
+            (SEGMENTS - 1, (FIRST << (SEGMENTS - 1)) - 1)
+        );
+        assert!(u32::try_from(last + 1).is_ok());
+    }
+
+    #[test]
+    fn names_compare_like_strings_at_every_length() {
+        let long: String = ('a'..='z').cycle().take(80).collect();
+        for len in 0..=long.len() {
+            let a = &long[..len];
+            let copy = a.to_owned(); // the same name at another address
+            assert!(same(a, &copy), "{len}");
+            for at in 0..len {
+                let mut b = a.as_bytes().to_vec();
+                b[at] = b'#';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same(a, &b), "{len} {at}");
+            }
+            assert!(!same(a, &long[..(len + 1).min(long.len())]) || len == long.len());
+        }
+    }
+
+    #[test]
+    fn names_sharing_a_hint_slot_each_find_their_own_entry() {
+        let names: Box<[SharedString]> = Box::new([]);
+        let entries = Entries::new();
+        // More names than slots: some share a slot, and each lookup still finds its own.
+        let policies: Vec<String> = (0..3 * HINTS).map(|i| format!("policy-{i}")).collect();
+        for _ in 0..2 {
+            for policy in &policies {
+                let entry = entries.get(policy, &names).unwrap();
+                assert_eq!(&*entry.name, policy.as_str());
+            }
+        }
+        assert_eq!(entries.len.load(Ordering::Relaxed), policies.len());
+        // The same name at another address finds the same entry.
+        let copy = policies[5].clone();
+        let first = entries.get(&policies[5], &names).unwrap();
+        assert!(std::ptr::eq(first, entries.get(&copy, &names).unwrap()));
+    }
+
+    #[test]
+    fn threads_appending_the_same_names_make_one_entry_each() {
+        let names: Box<[SharedString]> = Box::new([]);
+        let entries = Entries::new();
+        let policies: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+        let found: Vec<Vec<usize>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        policies
+                            .iter()
+                            .map(|p| std::ptr::from_ref(entries.get(p, &names).unwrap()).addr())
+                            .collect()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert!(found.iter().all(|f| *f == found[0]));
+        assert_eq!(entries.len.load(Ordering::Relaxed), policies.len());
+    }
+}
