@@ -218,10 +218,20 @@ fn retry_outcomes_fall_into_the_four_kinds() {
     let reason = |r| recorded.counter("retry_gave_up_total", &[("name", "fetch"), ("reason", r)]);
     assert_eq!(reason("max_attempts"), 1);
     assert_eq!(reason("not_retryable"), 1);
-    assert_eq!(
-        recorded.histogram("retry_attempts", f),
-        [1.0, 2.0, 3.0, 1.0]
-    );
+    // Only the calls that retried are sampled; the two that ended at their first attempt are
+    // the calls minus the samples.
+    let attempts = recorded.histogram("retry_attempts", f);
+    assert_eq!(attempts, [2.0, 3.0]);
+    let calls: u64 = [
+        "successful_without_retry",
+        "successful_with_retry",
+        "failed_without_retry",
+        "failed_with_retry",
+    ]
+    .into_iter()
+    .map(kind)
+    .sum();
+    assert_eq!(calls - attempts.len() as u64, 2);
     assert_eq!(
         recorded.histogram("retry_success_duration_seconds", f),
         [0.0, 0.1]

@@ -122,6 +122,12 @@ fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets
     assert_line(&text, r#"myapp_rate_limit_rejected_total{name="ledger"} 1"#);
     // Real histograms (for the reference's histogram_quantile over retry_attempts_bucket).
     assert_line(&text, "# TYPE myapp_retry_attempts histogram");
+    // Only calls that retried are sampled; `le="1"` stays, empty, so that adding the
+    // single-attempt calls to every bucket rebuilds the histogram of all calls.
+    assert_line(
+        &text,
+        r#"myapp_retry_attempts_bucket{name="ledger",le="1"} 0"#,
+    );
     assert_line(
         &text,
         r#"myapp_retry_attempts_bucket{name="ledger",le="2"} 0"#,

@@ -16,7 +16,9 @@ const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// Buckets for `retry_attempts` (attempts per call).
+/// Buckets for `retry_attempts` (attempts per call that retried). `1` never counts a sample;
+/// it is kept so that adding the single-attempt calls to every bucket rebuilds the histogram
+/// of all calls (the query in the [`observe`](super) docs).
 const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0];
 
 /// Sets up a Prometheus recorder for Palisade's metrics: `install` it globally (or `build` it

@@ -265,8 +265,7 @@ fn retry(updates: &Updates<'_>, event: &RetryEvent<'_>) {
         } => {
             let kind = if attempts > 1 { 1 } else { 0 };
             updates.count(series(M::RetryCalls, kind), 1);
-            updates.count(series(M::RetryAttempts, 0), u64::from(attempts));
-            updates.observe(series(M::RetryAttemptsPerCall, 0), f64::from(attempts));
+            attempts_per_call(updates, attempts);
             updates.observe(
                 series(M::RetrySuccessDuration, 0),
                 total_duration.as_secs_f64(),
@@ -282,9 +281,20 @@ fn retry(updates: &Updates<'_>, event: &RetryEvent<'_>) {
             };
             updates.count(series(M::RetryCalls, kind), 1);
             updates.count(series(M::RetryGaveUp, stop_reason(reason)), 1);
-            updates.count(series(M::RetryAttempts, 0), u64::from(attempts));
-            updates.observe(series(M::RetryAttemptsPerCall, 0), f64::from(attempts));
+            attempts_per_call(updates, attempts);
         }
+    }
+}
+
+/// A finished call's attempts: counted always, sampled only when the call retried. A call
+/// that ended at its first attempt (most calls) is already counted by `retry_calls_total`;
+/// a sample of 1 for it would cost a histogram update and say nothing more. Those calls are
+/// `retry_calls_total` minus the histogram's `_count`, and adding that number to every
+/// bucket, `_count` and `_sum` gives the histogram of all calls.
+fn attempts_per_call(updates: &Updates<'_>, attempts: u32) {
+    updates.count(series(M::RetryAttempts, 0), u64::from(attempts));
+    if attempts > 1 {
+        updates.observe(series(M::RetryAttemptsPerCall, 0), f64::from(attempts));
     }
 }
 
