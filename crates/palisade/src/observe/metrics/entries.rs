@@ -21,8 +21,6 @@
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use ::metrics::SharedString;
-
 use super::cache::Entry;
 
 /// Entries kept inline (most listeners see fewer names), and the size of the first segment
@@ -60,10 +58,10 @@ impl Entries {
         }
     }
 
-    /// The entry of `policy`, created at its first event (`names`: the listener's metric
-    /// names). `None` only past 134 million names.
+    /// The entry of `policy`, made by `make` at its first event. `None` only past 134
+    /// million names.
     #[inline]
-    pub(super) fn get(&self, policy: &str, names: &[SharedString]) -> Option<&Entry> {
+    pub(super) fn get(&self, policy: &str, make: impl FnOnce(&str) -> Entry) -> Option<&Entry> {
         let hint = &self.hints[slot(policy)];
         // Relaxed: the entry itself is published by its `OnceLock`, which `at` reads with
         // acquire ordering; the hint only says where to look.
@@ -72,7 +70,12 @@ impl Entries {
         {
             return Some(entry);
         }
-        self.find(policy, names, hint)
+        self.find(policy, make, hint)
+    }
+
+    /// Every entry, in the order the names first appeared.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        (0..self.len.load(Ordering::Acquire)).filter_map(|index| self.at(index + 1))
     }
 
     /// The entry at `index - 1` (`index` 0: none).
@@ -94,10 +97,15 @@ impl Entries {
 
     #[cold]
     #[inline(never)]
-    fn find(&self, policy: &str, names: &[SharedString], hint: &AtomicU32) -> Option<&Entry> {
+    fn find(
+        &self,
+        policy: &str,
+        make: impl FnOnce(&str) -> Entry,
+        hint: &AtomicU32,
+    ) -> Option<&Entry> {
         let (index, entry) = match self.position(policy) {
             Some(found) => found,
-            None => self.append(policy, names)?,
+            None => self.append(policy, make)?,
         };
         // `index` < FIRST << SEGMENTS = 2^27: it fits.
         hint.store(u32::try_from(index + 1).unwrap_or(0), Ordering::Relaxed);
@@ -106,14 +114,12 @@ impl Entries {
 
     /// The index and entry of `policy`, if it has one.
     fn position(&self, policy: &str) -> Option<(usize, &Entry)> {
-        let len = self.len.load(Ordering::Acquire);
-        (0..len).find_map(|index| {
-            let entry = self.at(index + 1)?;
-            same(&entry.name, policy).then_some((index, entry))
-        })
+        self.iter()
+            .enumerate()
+            .find(|(_, entry)| same(&entry.name, policy))
     }
 
-    fn append(&self, policy: &str, names: &[SharedString]) -> Option<(usize, &Entry)> {
+    fn append(&self, policy: &str, make: impl FnOnce(&str) -> Entry) -> Option<(usize, &Entry)> {
         let _appending = self
             .appending
             .lock()
@@ -136,7 +142,7 @@ impl Entries {
                 slots.get(offset)?
             }
         };
-        let entry = slot.get_or_init(|| Entry::new(names, policy));
+        let entry = slot.get_or_init(|| make(policy));
         // Release: a reader that sees the new length finds the entry initialized.
         self.len.store(seen + 1, Ordering::Release);
         Some((seen, entry))
@@ -193,6 +199,11 @@ fn ends<const N: usize>(s: &[u8]) -> (Option<&[u8; N]>, Option<&[u8; N]>) {
 mod tests {
     use super::*;
 
+    /// An entry with no metric names (only its policy name matters here).
+    fn make(policy: &str) -> Entry {
+        Entry::new(&[], policy, false)
+    }
+
     #[test]
     fn every_index_past_the_inline_entries_has_its_own_place() {
         let mut expected = (0, 0);
@@ -230,26 +241,26 @@ mod tests {
 
     #[test]
     fn names_sharing_a_hint_slot_each_find_their_own_entry() {
-        let names: Box<[SharedString]> = Box::new([]);
         let entries = Entries::new();
         // More names than slots: some share a slot, and each lookup still finds its own.
         let policies: Vec<String> = (0..3 * HINTS).map(|i| format!("policy-{i}")).collect();
         for _ in 0..2 {
             for policy in &policies {
-                let entry = entries.get(policy, &names).unwrap();
+                let entry = entries.get(policy, make).unwrap();
                 assert_eq!(&*entry.name, policy.as_str());
             }
         }
         assert_eq!(entries.len.load(Ordering::Relaxed), policies.len());
         // The same name at another address finds the same entry.
         let copy = policies[5].clone();
-        let first = entries.get(&policies[5], &names).unwrap();
-        assert!(std::ptr::eq(first, entries.get(&copy, &names).unwrap()));
+        let first = entries.get(&policies[5], make).unwrap();
+        assert!(std::ptr::eq(first, entries.get(&copy, make).unwrap()));
+        let listed: Vec<&str> = entries.iter().map(|e| &*e.name).collect();
+        assert_eq!(listed, policies);
     }
 
     #[test]
     fn threads_appending_the_same_names_make_one_entry_each() {
-        let names: Box<[SharedString]> = Box::new([]);
         let entries = Entries::new();
         let policies: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
         let found: Vec<Vec<usize>> = std::thread::scope(|scope| {
@@ -258,7 +269,7 @@ mod tests {
                     scope.spawn(|| {
                         policies
                             .iter()
-                            .map(|p| std::ptr::from_ref(entries.get(p, &names).unwrap()).addr())
+                            .map(|p| std::ptr::from_ref(entries.get(p, make).unwrap()).addr())
                             .collect()
                     })
                 })
