@@ -239,6 +239,45 @@ fn retry_outcomes_fall_into_the_four_kinds() {
 }
 
 #[test]
+fn retry_measures_from_its_own_start_when_the_call_waited_before_it() {
+    // One reading of the clock serves the call's start, the rate limiter and retry's start
+    // while nothing has waited; a call that waits for its turn reads the clock again before
+    // retry starts, so retry's duration leaves the wait out and the pipeline's includes it.
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder()
+        .name("paced")
+        .clock(clock.clone())
+        .rate_limit(Algorithm::Gcra {
+            rate: palisade::rate_limit::Rate::new(1, Duration::from_secs(1)),
+            burst: 1,
+        })
+        .rate_limit_max_wait(Duration::from_secs(5))
+        .retry(|r| r.max_attempts(2))
+        .on_event(MetricsListener::new())
+        .build()
+        .unwrap();
+    let recorded = Recorded::during(|| {
+        for _ in 0..2 {
+            let out = pipeline.call_blocking(|| {
+                clock.advance(ms(250));
+                Ok::<_, &str>(())
+            });
+            assert_eq!(out, Ok(()));
+        }
+    });
+    let paced = &[("name", "paced")];
+    // The second call waited 750 ms for its turn (the first took 250 ms of its second).
+    assert_eq!(
+        recorded.histogram("pipeline_call_duration_seconds", paced),
+        [0.25, 1.0]
+    );
+    assert_eq!(
+        recorded.histogram("retry_success_duration_seconds", paced),
+        [0.25, 0.25]
+    );
+}
+
+#[test]
 fn rate_limit_decisions_are_counted() {
     let clock = ManualClock::new();
     let limiter = RateLimiter::builder(Algorithm::FixedWindow {
