@@ -9,6 +9,7 @@ use ::metrics::{
     Recorder, SharedString,
 };
 
+use super::entries::Name;
 use super::pending::{Pending, RELEASED};
 use super::table::*;
 use crate::circuit_breaker::State;
@@ -16,7 +17,7 @@ use crate::circuit_breaker::State;
 /// What the listener keeps for one policy name.
 pub(super) struct Entry {
     /// The policy name.
-    pub(super) name: Arc<str>,
+    pub(super) name: Name,
     /// The policy name, as the `name` label's value.
     pub(super) label: SharedString,
     /// The key of every series, at [`series`] indices.
@@ -37,8 +38,8 @@ pub(super) enum Handle {
 impl Entry {
     /// The entry of `policy` for a listener publishing `names`, bound to a recorder or not.
     pub(super) fn new(names: &[SharedString], policy: &str, bound: bool) -> Entry {
-        let name: Arc<str> = Arc::from(policy);
-        let label = SharedString::from_shared(name.clone());
+        let name = Name::new(Arc::from(policy));
+        let label = SharedString::from_shared(name.shared());
         let mut keys = Vec::with_capacity(SERIES);
         for (metric, name) in names.iter().enumerate() {
             let name_label = || Label::new("name", label.clone());

@@ -19,7 +19,7 @@
 //! a name not seen before under a mutex, and points the slot at the entry.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::cache::Entry;
 
@@ -66,7 +66,7 @@ impl Entries {
         // Relaxed: the entry itself is published by its `OnceLock`, which `at` reads with
         // acquire ordering; the hint only says where to look.
         if let Some(entry) = self.at(hint.load(Ordering::Relaxed) as usize)
-            && same(&entry.name, policy)
+            && entry.name.is(policy)
         {
             return Some(entry);
         }
@@ -116,7 +116,7 @@ impl Entries {
     fn position(&self, policy: &str) -> Option<(usize, &Entry)> {
         self.iter()
             .enumerate()
-            .find(|(_, entry)| same(&entry.name, policy))
+            .find(|(_, entry)| entry.name.is(policy))
     }
 
     fn append(&self, policy: &str, make: impl FnOnce(&str) -> Entry) -> Option<(usize, &Entry)> {
@@ -163,22 +163,65 @@ fn slot(policy: &str) -> usize {
     (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - HINTS.ilog2())) as usize
 }
 
-/// `a == b`, inline for names up to 32 bytes: two overlapping word compares instead of a
-/// call to `memcmp`.
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
+/// Bytes of a name an entry keeps inline.
+const HEAD: usize = 16;
+
+/// A policy name as its entry keeps it: the first [`HEAD`] bytes inline, so that comparing a
+/// short name with an event's reads the entry and nothing it points to.
+pub(super) struct Name {
+    head: [u8; HEAD],
+    full: Arc<str>,
+}
+
+impl Name {
+    pub(super) fn new(full: Arc<str>) -> Self {
+        let mut head = [0; HEAD];
+        for (to, from) in head.iter_mut().zip(full.bytes()) {
+            *to = from;
+        }
+        Name { head, full }
     }
-    match a.len() {
-        0 => true,
-        1..4 => a.iter().zip(b).all(|(x, y)| x == y),
-        4..8 => ends::<4>(a) == ends::<4>(b),
-        8..16 => ends::<8>(a) == ends::<8>(b),
-        16..=32 => ends::<16>(a) == ends::<16>(b),
-        _ => same_long(a, b),
+
+    #[cfg(test)]
+    pub(super) fn as_str(&self) -> &str {
+        &self.full
     }
+
+    pub(super) fn shared(&self) -> Arc<str> {
+        self.full.clone()
+    }
+
+    /// Whether this is `policy`: compared inline for names up to 32 bytes (two overlapping
+    /// word compares), by `memcmp` beyond.
+    #[inline]
+    pub(super) fn is(&self, policy: &str) -> bool {
+        let b = policy.as_bytes();
+        let len = b.len();
+        if self.full.len() != len {
+            return false;
+        }
+        let a: &[u8] = if len <= HEAD {
+            &self.head
+        } else {
+            self.full.as_bytes()
+        };
+        match len {
+            0 => true,
+            1..4 => (0..len).all(|i| a.get(i) == b.get(i)),
+            4..8 => ends_equal::<4>(a, b, len),
+            8..16 => ends_equal::<8>(a, b, len),
+            16..=32 => ends_equal::<16>(a, b, len),
+            _ => same_long(a, b),
+        }
+    }
+}
+
+/// Whether the first and the last `N` of `len` bytes of `a` and `b` are equal (`len >= N`:
+/// they overlap when `len < 2 * N`).
+#[inline(always)]
+fn ends_equal<const N: usize>(a: &[u8], b: &[u8], len: usize) -> bool {
+    let chunk = |s: &[u8], at: usize| -> Option<[u8; N]> { s.get(at..at + N)?.try_into().ok() };
+    chunk(a, 0) == chunk(b, 0) && chunk(a, len - N) == chunk(b, len - N)
 }
 
 /// `a == b` for names longer than 32 bytes: `memcmp`, out of the inline path.
@@ -186,13 +229,6 @@ fn same(a: &str, b: &str) -> bool {
 #[inline(never)]
 fn same_long(a: &[u8], b: &[u8]) -> bool {
     a == b
-}
-
-/// The first and last `N` bytes of `s` (`s.len() >= N`: they overlap when it is shorter
-/// than `2 * N`).
-#[inline(always)]
-fn ends<const N: usize>(s: &[u8]) -> (Option<&[u8; N]>, Option<&[u8; N]>) {
-    (s.first_chunk::<N>(), s.last_chunk::<N>())
 }
 
 #[cfg(test)]
@@ -226,16 +262,16 @@ mod tests {
     fn names_compare_like_strings_at_every_length() {
         let long: String = ('a'..='z').cycle().take(80).collect();
         for len in 0..=long.len() {
-            let a = &long[..len];
-            let copy = a.to_owned(); // the same name at another address
-            assert!(same(a, &copy), "{len}");
+            let a = Name::new(Arc::from(&long[..len]));
+            let copy = long[..len].to_owned(); // the same name at another address
+            assert!(a.is(&copy), "{len}");
             for at in 0..len {
-                let mut b = a.as_bytes().to_vec();
+                let mut b = copy.as_bytes().to_vec();
                 b[at] = b'#';
                 let b = String::from_utf8(b).unwrap();
-                assert!(!same(a, &b), "{len} {at}");
+                assert!(!a.is(&b), "{len} {at}");
             }
-            assert!(!same(a, &long[..(len + 1).min(long.len())]) || len == long.len());
+            assert!(!a.is(&long[..(len + 1).min(long.len())]) || len == long.len());
         }
     }
 
@@ -247,7 +283,7 @@ mod tests {
         for _ in 0..2 {
             for policy in &policies {
                 let entry = entries.get(policy, make).unwrap();
-                assert_eq!(&*entry.name, policy.as_str());
+                assert_eq!(entry.name.as_str(), policy.as_str());
             }
         }
         assert_eq!(entries.len.load(Ordering::Relaxed), policies.len());
@@ -255,7 +291,7 @@ mod tests {
         let copy = policies[5].clone();
         let first = entries.get(&policies[5], make).unwrap();
         assert!(std::ptr::eq(first, entries.get(&copy, make).unwrap()));
-        let listed: Vec<&str> = entries.iter().map(|e| &*e.name).collect();
+        let listed: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(listed, policies);
     }
 
