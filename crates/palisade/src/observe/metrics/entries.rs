@@ -3,7 +3,7 @@
 //! # Why
 //!
 //! Every event names its policy, and the listener needs that name's entry (its keys and
-//! cached handles) before it can update anything: on a pipeline call that is seven lookups.
+//! cached handles) before it can update anything: on a pipeline call that is six lookups.
 //! Scanning a list and comparing strings with `memcmp` each time cost more than some of the
 //! updates themselves.
 //!
@@ -11,12 +11,17 @@
 //!
 //! Entries sit in an append-only array: the first [`FIRST`] inline, then segments that
 //! double in size (8, 16, 32, … entries), so an entry never moves and its index locates it
-//! with a little arithmetic. A direct-mapped table of [`HINTS`] slots maps the *address* of
-//! the name an event carries to the index of its entry: a policy keeps its name in one place,
-//! so each of its events passes //! the same address. A slot is only a hint — the entry's name is compared with the event's
-//! (inline, a word at a time for short names) — so a reused address or two names sharing a
-//! slot cost a slow lookup, never a wrong entry. The slow lookup scans the entries, appends
-//! a name not seen before under a mutex, and points the slot at the entry.
+//! with a little arithmetic.
+//!
+//! The first name seen is checked first: a listener on one pipeline sees only that name (the
+//! pipeline's policies publish under it), and the check loads nothing that depends on the
+//! event. Other names go through a direct-mapped table of [`HINTS`] slots that maps the
+//! *address* of the name an event carries to the index of its entry: a policy keeps its name
+//! in one place, so each of its events passes the same address. A slot is only a hint — the
+//! entry's name is compared with the event's (inline, a word at a time for short names) — so
+//! a reused address or two names sharing a slot cost a slow lookup, never a wrong entry. The
+//! slow lookup scans the entries, appends a name not seen before under a mutex, and points
+//! the slot at the entry.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -62,6 +67,12 @@ impl Entries {
     /// million names.
     #[inline]
     pub(super) fn get(&self, policy: &str, make: impl FnOnce(&str) -> Entry) -> Option<&Entry> {
+        // The first name first (see the module docs): no load here waits for another.
+        if let Some(entry) = self.first[0].get()
+            && entry.name.is(policy)
+        {
+            return Some(entry);
+        }
         let hint = &self.hints[slot(policy)];
         // Relaxed: the entry itself is published by its `OnceLock`, which `at` reads with
         // acquire ordering; the hint only says where to look.
