@@ -438,15 +438,16 @@ fn pipeline(updates: &Updates<'_>, event: &PipelineEvent<'_>) {
 
 impl Listener for MetricsListener {
     fn on_event(&self, event: &Event<'_>) {
-        self.update(event.policy_name(), |updates| match event {
-            Event::CircuitBreaker(e) => self.circuit_breaker(updates, e),
-            Event::Retry(e) => retry(updates, e),
-            Event::RateLimit(e) => rate_limit(updates, e),
-            Event::Timeout(e) => timeout(updates, e),
-            Event::Bulkhead(e) => bulkhead(updates, e),
-            Event::Hedge(e) => hedge(updates, e),
-            Event::Pipeline(e) => pipeline(updates, e),
-        });
+        // One match on the kind of policy, not one for its name and another for its updates.
+        match event {
+            Event::CircuitBreaker(e) => self.update(e.name(), |u| self.circuit_breaker(u, e)),
+            Event::Retry(e) => self.update(e.name(), |u| retry(u, e)),
+            Event::RateLimit(e) => self.update(e.name(), |u| rate_limit(u, e)),
+            Event::Timeout(e) => self.update(e.name(), |u| timeout(u, e)),
+            Event::Bulkhead(e) => self.update(e.name(), |u| bulkhead(u, e)),
+            Event::Hedge(e) => self.update(e.name(), |u| hedge(u, e)),
+            Event::Pipeline(e) => self.update(e.name(), |u| pipeline(u, e)),
+        }
     }
 }
 
