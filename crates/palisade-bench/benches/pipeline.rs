@@ -34,15 +34,15 @@
 //!
 //! - `palisade`: `pipeline.call(operation).await`, the pipeline built once.
 //! - `palisade_metrics`: the same, with `on_event(prometheus.listener())` from
-//!   `palisade::observe::Prometheus::new().install()` (the global recorder). Per call, seven
+//!   `palisade::observe::Prometheus::new().install()` (the global recorder). Per call, six
 //!   events (rate limit and bulkhead admissions, the breaker's success, retry's success, the
 //!   bulkhead release, the pipeline's completion) and their clock reads, and ten metric
 //!   updates through handles the listener cached for the global recorder: six counters
 //!   (rate limit permitted, bulkhead permitted, breaker successes, retry calls and attempts,
-//!   pipeline calls), the bulkhead gauge up and down, and three histogram samples (retry's
-//!   attempts and success duration, the pipeline's duration). An uncontended bulkhead
-//!   records no wait sample. Histogram samples are drained (`run_upkeep`) once per sample,
-//!   outside the timed loop. `examples/pipeline_instructions.rs` runs the same calls for
+//!   pipeline calls), the bulkhead gauge up and down, and two histogram samples (retry's
+//!   success duration, the pipeline's duration). An uncontended bulkhead records no wait
+//!   sample, and a call that succeeds at its first attempt no attempts sample. Histogram
+//!   samples are drained (`run_upkeep`) once per sample, outside the timed loop. `examples/pipeline_instructions.rs` runs the same calls for
 //!   an instruction counter.
 //! - `tower_resilience`: `stack.ready().await?.call(42).await` on one service stack, built
 //!   once outside the measured loop. The service is not cloned per call: `ready` then `call`

@@ -32,7 +32,10 @@ mod shared {
             Counters(std::array::from_fn(|_| AtomicU64::new(0)))
         }
         pub(crate) fn incr(&self, which: usize) {
-            self.0[which].fetch_add(1, Ordering::Relaxed);
+            self.add(which, 1);
+        }
+        pub(crate) fn add(&self, which: usize, n: u64) {
+            self.0[which].fetch_add(n, Ordering::Relaxed);
         }
         pub(crate) fn get(&self, which: usize) -> u64 {
             self.0[which].load(Ordering::Relaxed)
@@ -84,18 +87,24 @@ mod per_thread {
         /// Adds one to counter `which`.
         #[inline]
         pub(crate) fn incr(&self, which: usize) {
+            self.add(which, 1);
+        }
+
+        /// Adds `n` to counter `which` (modulo 2^64, as every sum here is).
+        #[inline]
+        pub(crate) fn add(&self, which: usize, n: u64) {
             match self.slots.get(thread_slot()) {
                 // Only this thread writes its slot, so load + store cannot lose an update; Relaxed
                 // is enough because readers only need each counter's own value.
                 Some(slot) => {
                     let cell = &slot.0[which];
                     cell.store(
-                        cell.load(Ordering::Relaxed).wrapping_add(1),
+                        cell.load(Ordering::Relaxed).wrapping_add(n),
                         Ordering::Relaxed,
                     );
                 }
                 None => {
-                    self.overflow.0[which].fetch_add(1, Ordering::Relaxed);
+                    self.overflow.0[which].fetch_add(n, Ordering::Relaxed);
                 }
             }
         }

@@ -218,13 +218,62 @@ fn retry_outcomes_fall_into_the_four_kinds() {
     let reason = |r| recorded.counter("retry_gave_up_total", &[("name", "fetch"), ("reason", r)]);
     assert_eq!(reason("max_attempts"), 1);
     assert_eq!(reason("not_retryable"), 1);
-    assert_eq!(
-        recorded.histogram("retry_attempts", f),
-        [1.0, 2.0, 3.0, 1.0]
-    );
+    // Only the calls that retried are sampled; the two that ended at their first attempt are
+    // the calls minus the samples.
+    let attempts = recorded.histogram("retry_attempts", f);
+    assert_eq!(attempts, [2.0, 3.0]);
+    let calls: u64 = [
+        "successful_without_retry",
+        "successful_with_retry",
+        "failed_without_retry",
+        "failed_with_retry",
+    ]
+    .into_iter()
+    .map(kind)
+    .sum();
+    assert_eq!(calls - attempts.len() as u64, 2);
     assert_eq!(
         recorded.histogram("retry_success_duration_seconds", f),
         [0.0, 0.1]
+    );
+}
+
+#[test]
+fn retry_measures_from_its_own_start_when_the_call_waited_before_it() {
+    // One reading of the clock serves the call's start, the rate limiter and retry's start
+    // while nothing has waited; a call that waits for its turn reads the clock again before
+    // retry starts, so retry's duration leaves the wait out and the pipeline's includes it.
+    let clock = ManualClock::new();
+    let pipeline = Pipeline::builder()
+        .name("paced")
+        .clock(clock.clone())
+        .rate_limit(Algorithm::Gcra {
+            rate: palisade::rate_limit::Rate::new(1, Duration::from_secs(1)),
+            burst: 1,
+        })
+        .rate_limit_max_wait(Duration::from_secs(5))
+        .retry(|r| r.max_attempts(2))
+        .on_event(MetricsListener::new())
+        .build()
+        .unwrap();
+    let recorded = Recorded::during(|| {
+        for _ in 0..2 {
+            let out = pipeline.call_blocking(|| {
+                clock.advance(ms(250));
+                Ok::<_, &str>(())
+            });
+            assert_eq!(out, Ok(()));
+        }
+    });
+    let paced = &[("name", "paced")];
+    // The second call waited 750 ms for its turn (the first took 250 ms of its second).
+    assert_eq!(
+        recorded.histogram("pipeline_call_duration_seconds", paced),
+        [0.25, 1.0]
+    );
+    assert_eq!(
+        recorded.histogram("retry_success_duration_seconds", paced),
+        [0.25, 0.25]
     );
 }
 

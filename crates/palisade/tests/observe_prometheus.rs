@@ -1,4 +1,5 @@
-//! The Prometheus text a scrape returns after known calls, and `deploy/prometheus/alerts.yml`:
+//! The Prometheus text a scrape returns after known calls — with the counts the recorder's
+//! listener keeps per thread added exactly once — and `deploy/prometheus/alerts.yml`:
 //! it parses, every rule the reference docs name is there, every metric an expression uses
 //! is one `MetricsListener` publishes, and the open-breaker alert's selector matches the
 //! rendered series of an open breaker.
@@ -122,6 +123,12 @@ fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets
     assert_line(&text, r#"myapp_rate_limit_rejected_total{name="ledger"} 1"#);
     // Real histograms (for the reference's histogram_quantile over retry_attempts_bucket).
     assert_line(&text, "# TYPE myapp_retry_attempts histogram");
+    // Only calls that retried are sampled; `le="1"` stays, empty, so that adding the
+    // single-attempt calls to every bucket rebuilds the histogram of all calls.
+    assert_line(
+        &text,
+        r#"myapp_retry_attempts_bucket{name="ledger",le="1"} 0"#,
+    );
     assert_line(
         &text,
         r#"myapp_retry_attempts_bucket{name="ledger",le="2"} 0"#,
@@ -141,6 +148,107 @@ fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets
             .all(|l| l.starts_with("myapp_")),
         "{text}"
     );
+}
+
+/// The value of the sample `prefix` (name and labels) in `text`.
+#[track_caller]
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn counts_kept_per_thread_reach_the_scrape_exactly_once() {
+    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let pipeline = Pipeline::builder()
+        .name("orders")
+        .bulkhead(|b| b.max_concurrent(64))
+        .retry(|r| r.max_attempts(2))
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+    // Nothing counted yet: no series.
+    assert_eq!(
+        prometheus
+            .render()
+            .lines()
+            .filter(|l| l.contains("orders"))
+            .count(),
+        0
+    );
+    // Calls on four threads, no recorder current on any of them: the listener feeds its own.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..250 {
+                    pipeline.call_blocking(|| Ok::<_, &str>(())).unwrap();
+                }
+            });
+        }
+    });
+    let calls = r#"pipeline_calls_total{name="orders",outcome="succeeded"}"#;
+    let first = prometheus.render();
+    assert_eq!(sample(&first, calls), Some(1000.0));
+    assert_eq!(
+        sample(&first, r#"retry_attempts_total{name="orders"}"#),
+        Some(1000.0)
+    );
+    assert_eq!(
+        sample(&first, r#"bulkhead_permitted_total{name="orders"}"#),
+        Some(1000.0)
+    );
+    assert_eq!(
+        sample(&first, r#"bulkhead_active_calls{name="orders"}"#),
+        Some(0.0)
+    );
+    // A second scrape adds nothing it already added; new calls are added once.
+    assert_eq!(sample(&prometheus.render(), calls), Some(1000.0));
+    pipeline.call_blocking(|| Ok::<_, &str>(())).unwrap();
+    prometheus.run_upkeep();
+    assert_eq!(sample(&prometheus.render(), calls), Some(1001.0));
+}
+
+#[test]
+fn the_active_calls_gauge_follows_slots_taken_and_released_between_scrapes() {
+    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let bulkhead = palisade::bulkhead::Bulkhead::builder()
+        .name("pool")
+        .max_concurrent(4)
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+    let active = r#"bulkhead_active_calls{name="pool"}"#;
+    let held: Vec<_> = (0..3).map(|_| bulkhead.try_acquire().unwrap()).collect();
+    assert_eq!(sample(&prometheus.render(), active), Some(3.0));
+    drop(held);
+    let again = bulkhead.try_acquire().unwrap();
+    assert_eq!(sample(&prometheus.render(), active), Some(1.0));
+    drop(again);
+    assert_eq!(sample(&prometheus.render(), active), Some(0.0));
+}
+
+#[test]
+fn the_listener_feeds_its_recorder_whichever_recorder_is_current() {
+    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let breaker = CircuitBreaker::builder()
+        .name("db")
+        .failure_threshold(1)
+        .on_event(prometheus.listener())
+        .build()
+        .unwrap();
+    let other = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = other.snapshotter();
+    metrics::with_local_recorder(&other, || {
+        breaker.call_blocking(|| Ok::<_, &str>(())).unwrap();
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    });
+    assert!(snapshotter.snapshot().into_vec().is_empty());
+    let text = prometheus.render();
+    // Counted per thread (the counters) or set at once (the state gauge): both reach the
+    // recorder the listener belongs to.
+    assert_line(&text, r#"circuit_breaker_successes_total{name="db"} 1"#);
+    assert_line(&text, r#"circuit_breaker_failures_total{name="db"} 1"#);
+    assert_line(&text, r#"circuit_breaker_state{name="db",state="open"} 1"#);
 }
 
 #[test]

@@ -46,7 +46,7 @@
 //! | `retry_retries_total` | counter | name | +1 per retry scheduled (an attempt after the first), when it is scheduled, before the backoff sleep |
 //! | `retry_calls_total` | counter | name, kind | +1 per call through retry when it finishes: *successful_without_retry, successful_with_retry, failed_without_retry, failed_with_retry* (the operation failed; retry gave up for any reason but `rejected`), *rejected* (an inner policy refused the last attempt and rejections are not retried: the dependency was not called) |
 //! | `retry_gave_up_total` | counter | name, reason | +1 per call retry stopped without success, by [`StopReason`](crate::retry::StopReason): *not_retryable, max_attempts, max_elapsed, budget_exhausted, circuit_opened, rejected* |
-//! | `retry_attempts` | histogram | name | one sample per finished call through retry: its attempts |
+//! | `retry_attempts` | histogram | name | one sample per finished call through retry that retried (2 attempts or more): its attempts. Calls that ended at their first attempt are not sampled: they are the sum of `retry_calls_total` minus this histogram's `_count` (see below) |
 //! | `retry_success_duration_seconds` | histogram | name | one sample per successful call through retry: from the first attempt's start to the last's end, backoff sleeps included |
 //! | `rate_limit_permitted_total` | counter | name | +1 per rate-limiter decision that granted permits (a call waiting, then granted, counts once) |
 //! | `rate_limit_rejected_total` | counter | name | +1 per decision that refused permits |
@@ -62,8 +62,26 @@
 //! | `pipeline_calls_total` | counter | name, outcome | +1 per finished pipeline call: *succeeded, failed* (an error from the operation or a timeout, retries exhausted included), *rejected* (a policy refused the call) |
 //! | `pipeline_call_duration_seconds` | histogram | name | one sample per finished pipeline call: its duration, every attempt and backoff sleep included |
 //! | `resilience_enabled` | gauge | name, policy | set whenever a pipeline's switch is set ([`Pipeline::set_disabled`](crate::pipeline::Pipeline::set_disabled); a [registry](crate::registry) sets it when it creates a pipeline and at every reload, from `resilience_enabled` and `enabled = false` in configuration): 1 while the pipeline applies the policy, 0 while calls skip it; *pipeline* (0: resilience is off, every call passes straight through), *rate_limit, bulkhead, retry, circuit_breaker, hedge* (0 also while the whole pipeline is off) |
-
 //!
+//! ## Samples not taken
+//!
+//! A histogram sample is the most expensive update a call makes, so two histograms skip the
+//! samples that would say nothing a counter does not say already:
+//!
+//! - `bulkhead_wait_duration_seconds` does not sample calls admitted at once: they are
+//!   `bulkhead_permitted_total` minus its `_count`.
+//! - `retry_attempts` does not sample calls that ended at their first attempt (on a healthy
+//!   dependency, nearly all of them): they are the sum of `retry_calls_total` minus its
+//!   `_count`. Its quantiles are those of the calls that retried. For the distribution over
+//!   all calls, add the single-attempt calls to every bucket (the `le="1"` bucket is kept,
+//!   empty, for this); `deploy/prometheus/alerts_test.yml` checks this query with promtool:
+//!
+//! ```text
+//! histogram_quantile(0.99,
+//!     sum by (name, le) (rate(retry_attempts_bucket[5m]))
+//!   + on (name) group_left ()
+//!     (sum by (name) (rate(retry_calls_total[5m])) - sum by (name) (rate(retry_attempts_count[5m]))))
+//! ```
 //!
 //! ```
 //! # #[cfg(all(feature = "metrics", feature = "tracing"))] {

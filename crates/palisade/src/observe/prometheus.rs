@@ -5,9 +5,12 @@
 //! [`PrometheusMetrics::render`] from its `/metrics` route.
 
 use std::fmt;
+use std::sync::Arc;
 
-use ::metrics::Recorder;
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use ::metrics::{Recorder, SetRecorderError};
+use metrics_exporter_prometheus::{
+    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use super::metrics::{METRICS, MetricKind, MetricsListener};
 
@@ -16,7 +19,9 @@ const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// Buckets for `retry_attempts` (attempts per call).
+/// Buckets for `retry_attempts` (attempts per call that retried). `1` never counts a sample;
+/// it is kept so that adding the single-attempt calls to every bucket rebuilds the histogram
+/// of all calls (the query in the [`observe`](super) docs).
 const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0];
 
 /// Sets up a Prometheus recorder for Palisade's metrics: `install` it globally (or `build` it
@@ -79,17 +84,16 @@ impl Prometheus {
     /// assert!(first.is_ok() && second.is_err());
     /// ```
     pub fn install(self) -> Result<PrometheusMetrics, InstallError> {
-        let listener = MetricsListener::new().prefix(&self.prefix);
-        let handle = self
-            .builder(&listener)?
-            .install_recorder()
-            .map_err(|source| InstallError { source })?;
-        listener.describe();
-        Ok(PrometheusMetrics { handle, listener })
+        let (recorder, prometheus) = self.make()?;
+        ::metrics::set_global_recorder(recorder).map_err(InstallError::from)?;
+        Ok(prometheus)
     }
 
     /// Builds the recorder without installing it: for combining with other recorders
     /// (`metrics-util`'s fanout) or scoping it with `metrics::with_local_recorder`.
+    /// [`listener`](PrometheusMetrics::listener) feeds this recorder only, wherever it is
+    /// installed; to feed Palisade's metrics to a fanout of recorders, register
+    /// [`MetricsListener::new`] (with the same prefix) instead, which feeds the current one.
     ///
     /// # Errors
     ///
@@ -109,10 +113,16 @@ impl Prometheus {
     pub fn build(
         self,
     ) -> Result<(impl Recorder + Send + Sync + 'static, PrometheusMetrics), InstallError> {
-        let listener = MetricsListener::new().prefix(&self.prefix);
-        let recorder = self.builder(&listener)?.build_recorder();
+        self.make()
+    }
+
+    /// The recorder (shared with the listener bound to it) and its handle and listener.
+    fn make(self) -> Result<(Arc<PrometheusRecorder>, PrometheusMetrics), InstallError> {
+        let names = MetricsListener::new().prefix(&self.prefix);
+        let recorder = Arc::new(self.builder(&names)?.build_recorder());
         let handle = recorder.handle();
-        ::metrics::with_local_recorder(&recorder, || listener.describe());
+        let listener = names.bound_to(recorder.clone());
+        listener.describe();
         Ok((recorder, PrometheusMetrics { handle, listener }))
     }
 
@@ -130,7 +140,7 @@ impl Prometheus {
             };
             builder = builder
                 .set_buckets_for_metric(Matcher::Full(name), buckets)
-                .map_err(|source| InstallError { source })?;
+                .map_err(InstallError::from)?;
         }
         Ok(builder)
     }
@@ -153,7 +163,8 @@ pub struct PrometheusMetrics {
 
 impl PrometheusMetrics {
     /// The Prometheus text exposition (format 0.0.4) of everything the recorder holds: the
-    /// response body for a scrape (`Content-Type: text/plain; version=0.0.4`).
+    /// response body for a scrape (`Content-Type: text/plain; version=0.0.4`). The counts the
+    /// [`listener`](Self::listener) kept per thread are added to the recorder first.
     ///
     /// ```
     /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build()?;
@@ -162,10 +173,15 @@ impl PrometheusMetrics {
     /// # Ok::<(), palisade::observe::InstallError>(())
     /// ```
     pub fn render(&self) -> String {
+        self.listener.flush();
         self.handle.render()
     }
 
-    /// A listener publishing to this recorder's names (register it with `on_event`).
+    /// The listener that feeds this recorder (register it with `on_event`): bound to it,
+    /// whichever recorder is current where events happen, it keeps its counts per thread and
+    /// adds them to the recorder at [`render`](Self::render) and
+    /// [`run_upkeep`](Self::run_upkeep), so a call through it pays no shared atomic write per
+    /// counter (see [`MetricsListener`]'s costs).
     ///
     /// ```
     /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().prefix("app").build()?;
@@ -176,9 +192,9 @@ impl PrometheusMetrics {
         self.listener.clone()
     }
 
-    /// Drains histogram samples into their buckets. Rendering does this too; call it every
-    /// few seconds (from a timer task) if scrapes may be rare, so unscraped samples do not
-    /// pile up.
+    /// Drains histogram samples into their buckets and adds the listener's counts to the
+    /// recorder. Rendering does this too; call it every few seconds (from a timer task) if
+    /// scrapes may be rare, so unscraped samples do not pile up.
     ///
     /// ```
     /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build()?;
@@ -186,6 +202,7 @@ impl PrometheusMetrics {
     /// # Ok::<(), palisade::observe::InstallError>(())
     /// ```
     pub fn run_upkeep(&self) {
+        self.listener.flush();
         self.handle.run_upkeep();
     }
 }
@@ -211,5 +228,22 @@ impl fmt::Debug for PrometheusMetrics {
 #[error("installing the Prometheus recorder failed: {source}")]
 pub struct InstallError {
     #[source]
-    source: BuildError,
+    source: Failure,
+}
+
+/// What [`InstallError`] wraps.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("failed to install exporter as global recorder: {0}")]
+    Global(#[from] SetRecorderError<Arc<PrometheusRecorder>>),
+}
+
+impl<E: Into<Failure>> From<E> for InstallError {
+    fn from(source: E) -> Self {
+        InstallError {
+            source: source.into(),
+        }
+    }
 }

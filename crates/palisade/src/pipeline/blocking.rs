@@ -33,12 +33,16 @@ impl<R, B, H> Pipeline<R, B, H> {
         #[cfg(feature = "tracing")]
         let _span = call_span(self.name()).entered();
         let start = self.start();
-        let result = self.run_policies_blocking(operation);
+        let result = self.run_policies_blocking(operation, start);
         self.completed(start, &result);
         result
     }
 
-    fn run_policies_blocking<T, E, F>(&self, mut operation: F) -> Result<T, Error<E>>
+    fn run_policies_blocking<T, E, F>(
+        &self,
+        mut operation: F,
+        start: Option<crate::clock::Instant>,
+    ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Result<T, E>,
         E: fmt::Debug + 'static,
@@ -53,8 +57,9 @@ impl<R, B, H> Pipeline<R, B, H> {
             return operation().map_err(Error::Operation);
         }
         let same = stack.same_clock;
-        // One reading of the clock for every decision made before anything waited.
-        let mut now = Now::new(&stack.clock);
+        // One reading of the clock for every decision made before anything waited: the
+        // call's start, if it was read for the listeners.
+        let mut now = Now::new(&stack.clock, start);
         if let Some(limiter) = off.keep(Disabled::RATE_LIMIT, &stack.rate_limiter) {
             match stack.rate_limit_max_wait {
                 None if limiter.store().is_in_process() => {
@@ -117,7 +122,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         let floor = Floor {
             hint: &self.retry_after,
         };
-        let mut attempts = retry.begin();
+        let mut attempts =
+            retry.begin(|| now.on(retry.clock().reads_like(&stack.clock), retry.clock()));
         loop {
             let outcome = self.attempt_blocking(&mut operation, off, now);
             // The attempt took time: later attempts read the clock again.

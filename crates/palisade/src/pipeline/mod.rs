@@ -214,9 +214,10 @@ impl Stack {
     }
 }
 
-/// One reading of a pipeline's clock, taken when a call first needs the time and reused by
-/// every decision made before anything could have waited: the in-process rate limiter, the
-/// total timeout's deadline, the first attempt's deadline. Anything that may have taken time
+/// One reading of a pipeline's clock, taken when a call first needs the time (or when it
+/// starts, for the listeners) and reused by every decision made before anything could have
+/// waited: the in-process rate limiter, the total timeout's deadline, retry's start, the
+/// first attempt's deadline. Anything that may have taken time
 /// (a wait, a store elsewhere, an attempt) calls [`waited`](Self::waited), and the next
 /// decision reads the clock again. A policy on another clock reads its own.
 #[derive(Clone, Copy)]
@@ -226,11 +227,12 @@ pub(super) struct Now<'a> {
 }
 
 impl<'a> Now<'a> {
+    /// `start`: the call's start, if it was read on `clock`.
     #[inline]
-    pub(super) fn new(clock: &'a Clock) -> Self {
+    pub(super) fn new(clock: &'a Clock, start: Option<crate::clock::Instant>) -> Self {
         Now {
             clock,
-            reading: None,
+            reading: start,
         }
     }
 

@@ -119,7 +119,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         H: RetryAfter<E>,
     {
         let start = self.start();
-        let result = self.run_policies(operation, idempotent).await;
+        let result = self.run_policies(operation, idempotent, start).await;
         self.completed(start, &result);
         result
     }
@@ -128,6 +128,7 @@ impl<R, B, H> Pipeline<R, B, H> {
         &self,
         mut operation: F,
         idempotent: bool,
+        start: Option<crate::clock::Instant>,
     ) -> Result<T, Error<E>>
     where
         F: FnMut() -> Fut,
@@ -144,8 +145,9 @@ impl<R, B, H> Pipeline<R, B, H> {
             return operation().await.map_err(Error::Operation);
         }
         let same = stack.same_clock;
-        // One reading of the clock for every decision made before anything waited.
-        let mut now = Now::new(&stack.clock);
+        // One reading of the clock for every decision made before anything waited: the
+        // call's start, if it was read for the listeners.
+        let mut now = Now::new(&stack.clock, start);
         if let Some(limiter) = off.keep(Disabled::RATE_LIMIT, &stack.rate_limiter) {
             match stack.rate_limit_max_wait {
                 // The in-process store decides at once, without a future.
@@ -219,7 +221,8 @@ impl<R, B, H> Pipeline<R, B, H> {
         let floor = Floor {
             hint: &self.retry_after,
         };
-        let mut attempts = retry.begin();
+        let mut attempts =
+            retry.begin(|| now.on(retry.clock().reads_like(&self.stack.clock), retry.clock()));
         loop {
             let outcome = self.attempt(operation, idempotent, off, now).await;
             // The attempt took time: later attempts read the clock again.

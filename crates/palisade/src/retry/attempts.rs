@@ -66,10 +66,21 @@ impl<'p> Attempts<'p> {
     /// others go out of line, so the common case stays small enough for callers to inline.
     #[inline]
     pub(super) fn start(shared: &'p Shared, measure: bool) -> Self {
+        Attempts::start_at(shared, measure, || shared.clock.now())
+    }
+
+    /// [`start`](Self::start), where `now` (asked only if the start time is needed) is the
+    /// time on the policy's clock: a caller that has just read it passes its reading.
+    #[inline]
+    pub(super) fn start_at(
+        shared: &'p Shared,
+        measure: bool,
+        now: impl FnOnce() -> Instant,
+    ) -> Self {
         let (start, seeded_call) = if !measure && shared.bare_start {
             (None, None)
         } else {
-            Attempts::start_in_full(shared, measure)
+            Attempts::start_in_full(shared, measure, now)
         };
         Attempts::new(shared, start, seeded_call)
     }
@@ -77,11 +88,15 @@ impl<'p> Attempts<'p> {
     /// The start of a call that has something to do; returns its start time and seeded call
     /// index rather than the state, so the inline part stays in registers.
     #[inline(never)]
-    fn start_in_full(shared: &Shared, measure: bool) -> (Option<Instant>, Option<u64>) {
+    fn start_in_full(
+        shared: &Shared,
+        measure: bool,
+        now: impl FnOnce() -> Instant,
+    ) -> (Option<Instant>, Option<u64>) {
         if let Some(budget) = &shared.budget {
             budget.deposit();
         }
-        let start = (measure || shared.needs_clock).then(|| shared.clock.now());
+        let start = (measure || shared.needs_clock).then(now);
         (start, shared.next_seeded_call())
     }
 

@@ -85,7 +85,7 @@ pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
 pub use event::{Cause, ErrorValue, RetryEvent, StopReason};
 pub use report::RetryReport;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Instant};
 use crate::error::{ConfigError, Error};
 use crate::listener::{Kind, Listeners};
 use crate::predicate::{Always, Never, Predicate};
@@ -513,9 +513,11 @@ impl<W, R, D> Retry<W, R, D> {
     }
 
     /// Starts one call's attempts for a caller that runs its own loop around this policy's
-    /// state machine (the pipeline, whose attempts go through other policies).
-    pub(crate) fn begin(&self) -> Attempts<'_> {
-        Attempts::start(&self.shared, false)
+    /// state machine (the pipeline, whose attempts go through other policies). `now` is the
+    /// time on this policy's clock, asked only if the call needs its start time: the
+    /// pipeline passes the reading it already has.
+    pub(crate) fn begin(&self, now: impl FnOnce() -> Instant) -> Attempts<'_> {
+        Attempts::start_at(&self.shared, false, now)
     }
 
     async fn run_async<T, E, F, Fut>(

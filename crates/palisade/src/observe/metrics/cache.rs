@@ -1,5 +1,7 @@
-//! The handle cache: label keys per policy name, handles per process-wide recorder.
+//! The handle cache: label keys per policy name, handles per process-wide recorder (or for
+//! the one recorder a listener is bound to).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ::metrics::{
@@ -7,35 +9,24 @@ use ::metrics::{
     Recorder, SharedString,
 };
 
+use super::entries::Name;
+use super::pending::{Pending, RELEASED};
 use super::table::*;
 use crate::circuit_breaker::State;
 
-/// Entries per [`Chunk`].
-pub(super) const CHUNK: usize = 8;
-
-/// An append-only list of entries, read without locks.
-pub(super) struct Chunk {
-    pub(super) entries: [OnceLock<Entry>; CHUNK],
-    pub(super) next: OnceLock<Box<Chunk>>,
-}
-
-impl Chunk {
-    pub(super) fn new() -> Self {
-        Chunk {
-            entries: [const { OnceLock::new() }; CHUNK],
-            next: OnceLock::new(),
-        }
-    }
-}
-
 /// What the listener keeps for one policy name.
 pub(super) struct Entry {
+    /// The policy name.
+    pub(super) name: Name,
     /// The policy name, as the `name` label's value.
     pub(super) label: SharedString,
     /// The key of every series, at [`series`] indices.
     pub(super) keys: Box<[Key]>,
-    /// Handles registered from `keys`, per process-wide recorder ([`RECORDERS`] index).
-    pub(super) handles: [Box<[OnceLock<Handle>]>; 2],
+    /// Handles registered from `keys`: per process-wide recorder ([`RECORDERS`] index), or,
+    /// for a listener bound to a recorder, that recorder's only.
+    pub(super) handles: Box<[Box<[OnceLock<Handle>]>]>,
+    /// For a listener bound to a recorder: the counts not yet added to it.
+    pub(super) pending: Option<Box<Pending>>,
 }
 
 pub(super) enum Handle {
@@ -45,8 +36,10 @@ pub(super) enum Handle {
 }
 
 impl Entry {
-    pub(super) fn new(names: &[SharedString], policy: &str) -> Entry {
-        let label = SharedString::from_shared(Arc::from(policy));
+    /// The entry of `policy` for a listener publishing `names`, bound to a recorder or not.
+    pub(super) fn new(names: &[SharedString], policy: &str, bound: bool) -> Entry {
+        let name = Name::new(Arc::from(policy));
+        let label = SharedString::from_shared(name.shared());
         let mut keys = Vec::with_capacity(SERIES);
         for (metric, name) in names.iter().enumerate() {
             let name_label = || Label::new("name", label.clone());
@@ -61,11 +54,15 @@ impl Entry {
                 (_, None) => keys.push(Key::from_parts(name.clone(), vec![name_label()])),
             }
         }
-        let handles = || (0..SERIES).map(|_| OnceLock::new()).collect();
+        let recorders = if bound { 1 } else { RECORDERS.len() };
         Entry {
+            name,
             label,
             keys: keys.into_boxed_slice(),
-            handles: [handles(), handles()],
+            handles: (0..recorders)
+                .map(|_| (0..SERIES).map(|_| OnceLock::new()).collect())
+                .collect(),
+            pending: bound.then(|| Box::new(Pending::new())),
         }
     }
 }
@@ -76,8 +73,11 @@ impl Entry {
 pub(super) static RECORDERS: [OnceLock<usize>; 2] = [OnceLock::new(), OnceLock::new()];
 
 /// The last recorder address found to be a scoped recorder (0: none), so that updates into
-/// a scoped recorder do not ask again.
-pub(super) static SCOPED: Mutex<usize> = Mutex::new(0);
+/// a scoped recorder neither ask again nor take [`PROBING`].
+pub(super) static SCOPED: AtomicUsize = AtomicUsize::new(0);
+
+/// Serializes probes, and the setting of [`RECORDERS`] and [`SCOPED`].
+static PROBING: Mutex<()> = Mutex::new(());
 
 pub(super) fn address(recorder: &dyn Recorder) -> usize {
     std::ptr::from_ref(recorder).cast::<()>() as usize
@@ -103,8 +103,12 @@ pub(super) fn process_wide(recorder: &dyn Recorder) -> Option<usize> {
 #[cold]
 #[inline(never)]
 pub(super) fn identify(wanted: usize) -> Option<usize> {
-    let mut scoped = SCOPED.lock().unwrap_or_else(PoisonError::into_inner);
-    if *scoped == wanted {
+    // Relaxed: SCOPED names no data, only an address known not to be cached.
+    if SCOPED.load(Ordering::Relaxed) == wanted {
+        return None;
+    }
+    let _probing = PROBING.lock().unwrap_or_else(PoisonError::into_inner);
+    if SCOPED.load(Ordering::Relaxed) == wanted {
         return None;
     }
     let seen_elsewhere = std::thread::scope(|scope| {
@@ -115,7 +119,7 @@ pub(super) fn identify(wanted: usize) -> Option<usize> {
             .and_then(|probe| probe.join().ok())
     });
     if seen_elsewhere != Some(wanted) {
-        *scoped = wanted;
+        SCOPED.store(wanted, Ordering::Relaxed);
         return None;
     }
     for (index, known) in RECORDERS.iter().enumerate() {
@@ -132,15 +136,27 @@ pub(super) fn identify(wanted: usize) -> Option<usize> {
     None
 }
 
-/// One event's updates: the current recorder, the policy's entry and, if the recorder is a
-/// process-wide one, its cached handles.
+/// One event's updates: the recorder (the current one, or the one the listener is bound
+/// to), the policy's entry and, if the recorder lives as long as the process (or is the bound
+/// one), its cached handles.
 pub(super) struct Updates<'a> {
     pub(super) recorder: &'a dyn Recorder,
     pub(super) entry: &'a Entry,
     pub(super) handles: Option<&'a [OnceLock<Handle>]>,
 }
 
-impl Updates<'_> {
+impl<'a> Updates<'a> {
+    /// The updates into the recorder a listener is bound to, through the entry's only
+    /// handles.
+    #[inline]
+    pub(super) fn bound(recorder: &'a dyn Recorder, entry: &'a Entry) -> Self {
+        Updates {
+            recorder,
+            entry,
+            handles: entry.handles.first().map(|handles| &**handles),
+        }
+    }
+
     #[inline]
     pub(super) fn handle(
         &self,
@@ -157,7 +173,29 @@ impl Updates<'_> {
         &self.entry.keys[series]
     }
 
+    /// Adds `value` to a counter: now, or, for a bound listener, when its recorder is read.
+    #[inline]
     pub(super) fn count(&self, series: usize, value: u64) {
+        match &self.entry.pending {
+            Some(pending) => pending.add(series, value),
+            None => self.count_now(series, value),
+        }
+    }
+
+    /// A bulkhead slot taken (`true`) or released: `bulkhead_active_calls` up or down, now
+    /// or, for a bound listener, when its recorder is read.
+    #[inline]
+    pub(super) fn bulkhead_slot(&self, taken: bool) {
+        let series = series(M::BhActive, 0);
+        match (&self.entry.pending, taken) {
+            (Some(pending), true) => pending.add(series, 1),
+            (Some(pending), false) => pending.add(RELEASED, 1),
+            (None, true) => self.gauge_now(series, |gauge| gauge.increment(1.0)),
+            (None, false) => self.gauge_now(series, |gauge| gauge.decrement(1.0)),
+        }
+    }
+
+    pub(super) fn count_now(&self, series: usize, value: u64) {
         let register = || self.recorder.register_counter(self.key(series), &METADATA);
         match self.handle(series, || Handle::Counter(register())) {
             Some(Handle::Counter(counter)) => counter.increment(value),
@@ -166,7 +204,7 @@ impl Updates<'_> {
         }
     }
 
-    pub(super) fn gauge(&self, series: usize, update: impl FnOnce(&GaugeHandle)) {
+    pub(super) fn gauge_now(&self, series: usize, update: impl FnOnce(&GaugeHandle)) {
         let register = || self.recorder.register_gauge(self.key(series), &METADATA);
         match self.handle(series, || Handle::Gauge(register())) {
             Some(Handle::Gauge(gauge)) => update(gauge),
@@ -190,7 +228,7 @@ impl Updates<'_> {
     pub(super) fn breaker_state(&self, state: State) {
         for (index, s) in STATES.into_iter().enumerate() {
             let value = if s == state { 1.0 } else { 0.0 };
-            self.gauge(series(M::CbState, index), |gauge| gauge.set(value));
+            self.gauge_now(series(M::CbState, index), |gauge| gauge.set(value));
         }
     }
 }

@@ -136,7 +136,7 @@ pub const METRICS: &[MetricInfo] = &[
         "retry_attempts",
         Histogram,
         &["name"],
-        "Attempts per finished call through a retry policy.",
+        "Attempts per finished call through a retry policy that retried (calls that ended at their first attempt are not sampled: they are retry_calls_total minus this histogram's count).",
     ),
     info(
         "retry_success_duration_seconds",
