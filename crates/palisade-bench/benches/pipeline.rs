@@ -36,14 +36,17 @@
 //! - `palisade_metrics`: the same, with `on_event(prometheus.listener())` from
 //!   `palisade::observe::Prometheus::new().install()` (the global recorder). Per call, six
 //!   events (rate limit and bulkhead admissions, the breaker's success, retry's success, the
-//!   bulkhead release, the pipeline's completion) and their clock reads, and ten metric
-//!   updates through handles the listener cached for the global recorder: six counters
-//!   (rate limit permitted, bulkhead permitted, breaker successes, retry calls and attempts,
-//!   pipeline calls), the bulkhead gauge up and down, and two histogram samples (retry's
-//!   success duration, the pipeline's duration). An uncontended bulkhead records no wait
-//!   sample, and a call that succeeds at its first attempt no attempts sample. Histogram
-//!   samples are drained (`run_upkeep`) once per sample, outside the timed loop. `examples/pipeline_instructions.rs` runs the same calls for
-//!   an instruction counter.
+//!   bulkhead release, the pipeline's completion), two more clock reads (the call's end and
+//!   retry's; its start is the reading the limiter uses anyway), and ten metric updates.
+//!   The listener is bound to the recorder: it counts six counters (rate limit permitted,
+//!   bulkhead permitted, breaker successes, retry calls and attempts, pipeline calls) and
+//!   the bulkhead gauge's two moves in per-thread slots, and records two histogram samples
+//!   (retry's success duration, the pipeline's duration) through handles it cached. An
+//!   uncontended bulkhead records no wait sample, and a call that succeeds at its first
+//!   attempt no attempts sample. `run_upkeep`, once per sample outside the timed loop, adds
+//!   the counts to the recorder and drains the histogram samples, as a scrape would.
+//!   `examples/pipeline_instructions.rs` runs the same calls for an instruction counter,
+//!   `examples/pipeline_cpu_time.rs` times both ids in on-CPU time (for busy machines).
 //! - `tower_resilience`: `stack.ready().await?.call(42).await` on one service stack, built
 //!   once outside the measured loop. The service is not cloned per call: `ready` then `call`
 //!   on the same `&mut` service is the tower contract. Each layer clones its inner service

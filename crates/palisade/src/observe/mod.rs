@@ -14,7 +14,10 @@
 //!   runs in a `palisade.call` span (level `DEBUG`, field `name`).
 //! - [`Prometheus`] (feature `prometheus`) installs a Prometheus recorder and hands back a
 //!   [`PrometheusMetrics`] whose [`render`](PrometheusMetrics::render) is the text your
-//!   `/metrics` endpoint returns — no HTTP server is started, you serve it from yours.
+//!   `/metrics` endpoint returns — no HTTP server is started, you serve it from yours. Its
+//!   [`listener`](PrometheusMetrics::listener) is bound to that recorder and keeps its
+//!   counts per thread, adding them to the recorder at each `render`: the cheapest way to
+//!   observe a policy (see [`MetricsListener`]'s costs).
 //!
 //! Because they are listeners, a policy nobody observes pays what it paid before: one
 //! `Option` check per event, and the event is never built. The cost appears only where you
