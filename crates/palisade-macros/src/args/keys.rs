@@ -1,5 +1,5 @@
 //! Which keys the attribute takes — their spellings, aliases and value kinds — and the
-//! messages for a key it does not: a typo, a synonym, a setting deliberately not taken.
+//! messages for a key it does not: a typo or a synonym.
 
 use syn::{Expr, Meta};
 
@@ -114,10 +114,6 @@ pub(crate) const CLASSES: &[(&str, &str)] = &[
     ("answer", "Answer"),
 ];
 
-/// Settings of the Python decorator that the attribute does not take (yet), with what to do
-/// instead.
-const NOT_TAKEN: &[(&str, &str)] = &[];
-
 /// Words people reach for, and the key that means it.
 const SYNONYMS: &[(&str, &str)] = &[
     ("retries", "max_attempts"),
@@ -157,12 +153,6 @@ pub(super) fn key_and_value(meta: &Meta) -> syn::Result<(&'static str, Field, Ki
     let written = ident.to_string();
     if let Some(&(key, field, kind)) = KEYS.iter().find(|(key, _, _)| *key == written) {
         return Ok((key, field, kind, unwrap_group(&pair.value)));
-    }
-    if let Some((_, help)) = NOT_TAKEN.iter().find(|(key, _)| *key == written) {
-        return Err(syn::Error::new_spanned(
-            ident,
-            format!("#[resilient] does not take `{written}`: {help}"),
-        ));
     }
     Err(syn::Error::new_spanned(ident, unknown_key(&written)))
 }
