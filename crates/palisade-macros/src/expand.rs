@@ -283,7 +283,7 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
         "palisade: the pipeline of #[resilient] fn `{fn_name}` did not build although its \
          arguments were checked at compile time; please report this as a palisade bug: {{}}"
     );
-    let hooks = hooks(args, &pipeline_var, err);
+    let hooks = hooks(args, &pipeline_var);
     // A pipeline that retries or has a breaker classifies errors (`E: Classify`).
     let pipeline_ty = if classifies(args) {
         quote!(::palisade::pipeline::Classified)
@@ -306,38 +306,29 @@ fn expand(args: &Args, mut function: ItemFn) -> syn::Result<TokenStream> {
     Ok(function.into_token_stream())
 }
 
-/// The classification hooks, set on a handle to the shared pipeline at each call (the hooks
-/// are typed by the function's `E` and `T`, which a `static` cannot name when the function is
-/// generic): `retry_if` and `failure_if` replace the class-based hooks, the others wrap them.
-/// Nothing when no hook is given.
-fn hooks(args: &Args, pipeline: &syn::Ident, err: &Type) -> TokenStream {
-    if args.hooks.is_empty() {
-        return TokenStream::new();
-    }
+/// The classification hooks given as paths, set on a handle to the shared pipeline at each
+/// call (the hooks are typed by the function's `E` and `T`, which a `static` cannot name when
+/// the function is generic): `retry_if` and `failure_if` replace the class-based hooks, the
+/// others wrap them. `retry_exceptions` as a list of classes is no hook: the builder's
+/// `retry_on` takes it (see `pipeline::builder`). Nothing when no path hook is given.
+fn hooks(args: &Args, pipeline: &syn::Ident) -> TokenStream {
+    let paths = || {
+        args.hooks
+            .iter()
+            .filter(|h| matches!(h.value, HookValue::Path))
+    };
     let replacing = |method: &str| matches!(method, "retry_if" | "failure_if");
-    let ordered = args
-        .hooks
-        .iter()
+    let ordered = paths()
         .filter(|h| replacing(h.method))
-        .chain(args.hooks.iter().filter(|h| !replacing(h.method)));
+        .chain(paths().filter(|h| !replacing(h.method)));
     let mut chain = TokenStream::new();
     for hook in ordered {
         let method = syn::Ident::new(hook.method, hook.setting.span);
-        let value = match &hook.value {
-            HookValue::Path => hook.setting.tokens.clone(),
-            HookValue::Classes(variants) => {
-                let variants = variants
-                    .iter()
-                    .map(|v| syn::Ident::new(v, hook.setting.span));
-                quote_spanned! {hook.setting.span=>
-                    |error: &#err| ::core::matches!(
-                        ::palisade::classify::Classify::class(error),
-                        #(::palisade::classify::ErrorClass::#variants)|*
-                    )
-                }
-            }
-        };
-        chain.extend(quote_spanned!(hook.setting.span=> .#method(#value)));
+        let path = &hook.setting.tokens;
+        chain.extend(quote_spanned!(hook.setting.span=> .#method(#path)));
+    }
+    if chain.is_empty() {
+        return chain;
     }
     quote! {
         let #pipeline = &#pipeline.clone()#chain;

@@ -5,7 +5,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
-use crate::args::{Args, Setting, show};
+use crate::args::{Args, HookValue, Setting, show};
 
 /// The builder expression, ending before `.build()`.
 pub(crate) fn builder(args: &Args, fn_name: &str) -> TokenStream {
@@ -56,6 +56,17 @@ pub(crate) fn builder(args: &Args, fn_name: &str) -> TokenStream {
         chain.extend(quote_spanned! {jitter.span=>
             .retry(|retry| retry.jitter(::palisade::retry::Jitter::#variant))
         });
+    }
+    // `retry_exceptions` as a list of classes: the classes the (classified) pipeline retries.
+    for hook in &args.hooks {
+        if let HookValue::Classes(variants) = &hook.value {
+            let variants = variants
+                .iter()
+                .map(|v| syn::Ident::new(v, hook.setting.span));
+            chain.extend(quote_spanned! {hook.setting.span=>
+                .retry_on(&[#(::palisade::classify::ErrorClass::#variants),*])
+            });
+        }
     }
     if let Some(idempotent) = &args.idempotent {
         let flag = idempotent.value;
