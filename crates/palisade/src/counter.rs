@@ -40,6 +40,24 @@ mod shared {
         pub(crate) fn get(&self, which: usize) -> u64 {
             self.0[which].load(Ordering::Relaxed)
         }
+        #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+        pub(crate) fn sample(&self, which: usize, float: usize, x: f64) {
+            self.add(which, 1);
+            let cell = &self.0[float];
+            let mut old = cell.load(Ordering::Relaxed);
+            while let Err(now) = cell.compare_exchange_weak(
+                old,
+                (f64::from_bits(old) + x).to_bits(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                old = now;
+            }
+        }
+        #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+        pub(crate) fn get_float(&self, float: usize) -> f64 {
+            f64::from_bits(self.get(float))
+        }
         pub(crate) fn reset(&self) {
             for c in &self.0 {
                 c.store(0, Ordering::Relaxed);
@@ -107,6 +125,51 @@ mod per_thread {
                     self.overflow.0[which].fetch_add(n, Ordering::Relaxed);
                 }
             }
+        }
+
+        /// Adds one to counter `which` and `x` to counter `float`, which holds the bits of an
+        /// `f64` sum (see [`get_float`](Self::get_float)): a histogram sample, its bucket
+        /// counted and its value summed, with one lookup of the thread's slot.
+        #[inline]
+        #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+        pub(crate) fn sample(&self, which: usize, float: usize, x: f64) {
+            match self.slots.get(thread_slot()) {
+                // As in `add`: only this thread writes its slot.
+                Some(slot) => {
+                    let cell = &slot.0[which];
+                    cell.store(
+                        cell.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Relaxed,
+                    );
+                    let sum = &slot.0[float];
+                    let total = f64::from_bits(sum.load(Ordering::Relaxed)) + x;
+                    sum.store(total.to_bits(), Ordering::Relaxed);
+                }
+                None => {
+                    self.overflow.0[which].fetch_add(1, Ordering::Relaxed);
+                    let sum = &self.overflow.0[float];
+                    let mut old = sum.load(Ordering::Relaxed);
+                    while let Err(now) = sum.compare_exchange_weak(
+                        old,
+                        (f64::from_bits(old) + x).to_bits(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        old = now;
+                    }
+                }
+            }
+        }
+
+        /// The sum of float counter `float` (fed only by [`sample`](Self::sample), never
+        /// [`reset`](Self::reset)) over every thread.
+        #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+        pub(crate) fn get_float(&self, float: usize) -> f64 {
+            self.slots
+                .iter()
+                .chain(std::iter::once(&self.overflow))
+                .map(|slot| f64::from_bits(slot.0[float].load(Ordering::Relaxed)))
+                .sum()
         }
 
         /// The current value of counter `which` since creation or the last `reset`.
@@ -218,6 +281,28 @@ mod tests {
         let total = (SLOTS as u64 + 8) * 1000;
         assert_eq!(counters.get(0) + counters.get(1), total);
         assert_eq!(counters.get(0), total / 2);
+    }
+
+    #[test]
+    fn samples_count_and_sum_from_many_threads() {
+        let counters = Arc::new(Counters::<2>::new());
+        let threads: Vec<_> = (0..SLOTS + 8)
+            .map(|_| {
+                let c = counters.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        c.sample(0, 1, 0.5);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let total = (SLOTS as u64 + 8) * 100;
+        assert_eq!(counters.get(0), total);
+        // Halves add up exactly in an f64.
+        assert_eq!(counters.get_float(1), total as f64 / 2.0);
     }
 
     #[test]

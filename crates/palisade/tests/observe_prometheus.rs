@@ -26,7 +26,7 @@ fn assert_line(text: &str, line: &str) {
 
 #[test]
 fn a_scrape_shows_the_breaker_open_and_its_counts() {
-    let (recorder, prometheus) = Prometheus::new().build().unwrap();
+    let (recorder, prometheus) = Prometheus::new().build();
     let clock = ManualClock::new();
     let breaker = CircuitBreaker::builder()
         .name("payment_api")
@@ -81,7 +81,7 @@ fn a_scrape_shows_the_breaker_open_and_its_counts() {
 
 #[test]
 fn a_prefixed_pipeline_renders_retry_and_rate_limit_lines_with_histogram_buckets() {
-    let (recorder, prometheus) = Prometheus::new().prefix("myapp").build().unwrap();
+    let (recorder, prometheus) = Prometheus::new().prefix("myapp").build();
     let clock = ManualClock::new();
     let pipeline = Pipeline::builder()
         .name("ledger")
@@ -159,7 +159,7 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 
 #[test]
 fn counts_kept_per_thread_reach_the_scrape_exactly_once() {
-    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let (_recorder, prometheus) = Prometheus::new().build();
     let pipeline = Pipeline::builder()
         .name("orders")
         .bulkhead(|b| b.max_concurrent(64))
@@ -201,6 +201,18 @@ fn counts_kept_per_thread_reach_the_scrape_exactly_once() {
         sample(&first, r#"bulkhead_active_calls{name="orders"}"#),
         Some(0.0)
     );
+    // Histograms are aggregated per thread too, and rendered once per family.
+    let durations = "pipeline_call_duration_seconds";
+    for series in ["_count", r#"_bucket{name="orders",le="+Inf"}"#] {
+        let line = if series == "_count" {
+            format!(r#"{durations}_count{{name="orders"}}"#)
+        } else {
+            format!("{durations}{series}")
+        };
+        assert_eq!(sample(&first, &line), Some(1000.0), "{line}");
+    }
+    let help = format!("# HELP {durations} ");
+    assert_eq!(first.lines().filter(|l| l.starts_with(&help)).count(), 1);
     // A second scrape adds nothing it already added; new calls are added once.
     assert_eq!(sample(&prometheus.render(), calls), Some(1000.0));
     pipeline.call_blocking(|| Ok::<_, &str>(())).unwrap();
@@ -210,7 +222,7 @@ fn counts_kept_per_thread_reach_the_scrape_exactly_once() {
 
 #[test]
 fn the_active_calls_gauge_follows_slots_taken_and_released_between_scrapes() {
-    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let (_recorder, prometheus) = Prometheus::new().build();
     let bulkhead = palisade::bulkhead::Bulkhead::builder()
         .name("pool")
         .max_concurrent(4)
@@ -229,7 +241,7 @@ fn the_active_calls_gauge_follows_slots_taken_and_released_between_scrapes() {
 
 #[test]
 fn the_listener_feeds_its_recorder_whichever_recorder_is_current() {
-    let (_recorder, prometheus) = Prometheus::new().build().unwrap();
+    let (_recorder, prometheus) = Prometheus::new().build();
     let breaker = CircuitBreaker::builder()
         .name("db")
         .failure_threshold(1)
@@ -393,7 +405,7 @@ fn the_open_breaker_alert_selects_the_rendered_series_of_an_open_breaker() {
         .unwrap();
     assert!(state.labels.contains(&"state"));
 
-    let (recorder, prometheus) = Prometheus::new().build().unwrap();
+    let (recorder, prometheus) = Prometheus::new().build();
     let breaker = CircuitBreaker::builder()
         .name("payment_api")
         .failure_threshold(1)
@@ -436,6 +448,58 @@ fn promtool(args: &[&str]) {
     assert!(
         out.status.success(),
         "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A scrape of every kind of metric, for `promtool check metrics`: two policy names (one
+/// with characters a label value must escape), failures, retries, a tripped breaker.
+fn a_busy_scrape() -> String {
+    let (_recorder, prometheus) = Prometheus::new().prefix("svc").build();
+    for name in ["orders", "odd \"name\" \\ here"] {
+        let pipeline = Pipeline::builder()
+            .name(name)
+            .clock(ManualClock::new())
+            .rate_limit(Algorithm::FixedWindow {
+                max_requests: 1_000,
+                window: Duration::from_secs(1),
+            })
+            .bulkhead(|b| b.max_concurrent(4))
+            .retry(|r| r.max_attempts(2).fixed(Duration::from_millis(10)))
+            .circuit_breaker(|b| b.failure_rate_threshold(50.0).minimum_calls(4))
+            .on_event(prometheus.listener())
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            let _ = pipeline.call_blocking(|| if i % 3 == 0 { Err("down") } else { Ok(()) });
+        }
+    }
+    prometheus.render()
+}
+
+#[test]
+fn promtool_accepts_a_scrape() {
+    let text = a_busy_scrape();
+    assert!(text.contains("svc_retry_attempts_bucket"), "{text}");
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}); `.ci/run` installs it"));
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -8,28 +8,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use ::metrics::{Recorder, SetRecorderError};
-use metrics_exporter_prometheus::{
-    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use super::metrics::{METRICS, MetricKind, MetricsListener};
-
-/// Buckets for the `_seconds` histograms: Prometheus' defaults, stretched to a minute.
-const SECONDS_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
-
-/// Buckets for `retry_attempts` (attempts per call that retried). `1` never counts a sample;
-/// it is kept so that adding the single-attempt calls to every bucket rebuilds the histogram
-/// of all calls (the query in the [`observe`](super) docs).
-const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0];
+use super::metrics::MetricsListener;
 
 /// Sets up a Prometheus recorder for Palisade's metrics: `install` it globally (or `build` it
 /// for your own use), then register [`listener`](PrometheusMetrics::listener) on your
 /// policies and serve [`render`](PrometheusMetrics::render).
 ///
 /// Palisade's histograms are rendered as real Prometheus histograms (`_bucket` series, for
-/// `histogram_quantile`); histograms of your own keep the exporter's default (summaries).
+/// `histogram_quantile`; seconds from 1 ms to 60 s, attempts from 1 to 20), aggregated by the
+/// listener itself; histograms of your own keep the exporter's default (summaries).
 ///
 /// ```
 /// use palisade::observe::Prometheus;
@@ -40,7 +29,7 @@ const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0];
 ///     .name("payments")
 ///     .circuit_breaker(|b| b)
 ///     .on_event(prometheus.listener())
-///     .build()?;
+///     .build();
 /// pipeline.call_blocking(|| Ok::<_, std::io::Error>(()))?;
 /// let text = prometheus.render(); // the body of GET /metrics
 /// assert!(text.contains(r#"myapp_circuit_breaker_successes_total{name="payments"} 1"#));
@@ -84,8 +73,8 @@ impl Prometheus {
     /// assert!(first.is_ok() && second.is_err());
     /// ```
     pub fn install(self) -> Result<PrometheusMetrics, InstallError> {
-        let (recorder, prometheus) = self.make()?;
-        ::metrics::set_global_recorder(recorder).map_err(InstallError::from)?;
+        let (recorder, prometheus) = self.make();
+        ::metrics::set_global_recorder(recorder).map_err(|source| InstallError { source })?;
         Ok(prometheus)
     }
 
@@ -95,54 +84,28 @@ impl Prometheus {
     /// installed; to feed Palisade's metrics to a fanout of recorders, register
     /// [`MetricsListener::new`] (with the same prefix) instead, which feeds the current one.
     ///
-    /// # Errors
-    ///
-    /// [`InstallError`] if the exporter rejects the histogram buckets (Palisade's are
-    /// non-empty, so in practice it does not).
-    ///
     /// ```
     /// use palisade::circuit_breaker::CircuitBreaker;
     /// use palisade::observe::Prometheus;
     ///
-    /// let (recorder, prometheus) = Prometheus::new().build()?;
-    /// let breaker = CircuitBreaker::builder().name("db").on_event(prometheus.listener()).build()?;
+    /// let (recorder, prometheus) = Prometheus::new().build();
+    /// let breaker = CircuitBreaker::builder().name("db").on_event(prometheus.listener()).build();
     /// metrics::with_local_recorder(&recorder, || breaker.call_blocking(|| Err::<(), _>("down"))).ok();
     /// assert!(prometheus.render().contains(r#"circuit_breaker_failures_total{name="db"} 1"#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn build(
-        self,
-    ) -> Result<(impl Recorder + Send + Sync + 'static, PrometheusMetrics), InstallError> {
+    pub fn build(self) -> (impl Recorder + Send + Sync + 'static, PrometheusMetrics) {
         self.make()
     }
 
     /// The recorder (shared with the listener bound to it) and its handle and listener.
-    fn make(self) -> Result<(Arc<PrometheusRecorder>, PrometheusMetrics), InstallError> {
+    fn make(self) -> (Arc<PrometheusRecorder>, PrometheusMetrics) {
         let names = MetricsListener::new().prefix(&self.prefix);
-        let recorder = Arc::new(self.builder(&names)?.build_recorder());
+        let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         let listener = names.bound_to(recorder.clone());
         listener.describe();
-        Ok((recorder, PrometheusMetrics { handle, listener }))
-    }
-
-    /// The exporter's builder, with histogram buckets for Palisade's histograms only.
-    fn builder(&self, listener: &MetricsListener) -> Result<PrometheusBuilder, InstallError> {
-        let mut builder = PrometheusBuilder::new();
-        for metric in METRICS.iter().filter(|m| m.kind == MetricKind::Histogram) {
-            let Some(name) = listener.metric_name(metric.name) else {
-                continue;
-            };
-            let buckets = if metric.name.ends_with("_seconds") {
-                SECONDS_BUCKETS
-            } else {
-                ATTEMPT_BUCKETS
-            };
-            builder = builder
-                .set_buckets_for_metric(Matcher::Full(name), buckets)
-                .map_err(InstallError::from)?;
-        }
-        Ok(builder)
+        (recorder, PrometheusMetrics { handle, listener })
     }
 }
 
@@ -151,9 +114,8 @@ impl Prometheus {
 ///
 /// ```
 /// use palisade::observe::Prometheus;
-/// let (_recorder, prometheus) = Prometheus::new().build()?;
+/// let (_recorder, prometheus) = Prometheus::new().build();
 /// assert!(prometheus.render().is_empty()); // nothing recorded yet
-/// # Ok::<(), palisade::observe::InstallError>(())
 /// ```
 #[derive(Clone)]
 pub struct PrometheusMetrics {
@@ -162,44 +124,47 @@ pub struct PrometheusMetrics {
 }
 
 impl PrometheusMetrics {
-    /// The Prometheus text exposition (format 0.0.4) of everything the recorder holds: the
-    /// response body for a scrape (`Content-Type: text/plain; version=0.0.4`). The counts the
-    /// [`listener`](Self::listener) kept per thread are added to the recorder first.
+    /// The Prometheus text exposition (format 0.0.4) of everything the recorder holds, and of
+    /// the histograms the [`listener`](Self::listener) aggregates itself: the response body
+    /// for a scrape (`Content-Type: text/plain; version=0.0.4`). The counts the listener kept
+    /// per thread are added to the recorder first.
     ///
     /// ```
-    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build()?;
+    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build();
     /// let body: String = prometheus.render();
     /// # let _ = body;
-    /// # Ok::<(), palisade::observe::InstallError>(())
     /// ```
     pub fn render(&self) -> String {
         self.listener.flush();
-        self.handle.render()
+        let mut text = self.handle.render();
+        self.listener.write_histograms(&mut text);
+        text
     }
 
     /// The listener that feeds this recorder (register it with `on_event`): bound to it,
-    /// whichever recorder is current where events happen, it keeps its counts per thread and
-    /// adds them to the recorder at [`render`](Self::render) and
-    /// [`run_upkeep`](Self::run_upkeep), so a call through it pays no shared atomic write per
-    /// counter (see [`MetricsListener`]'s costs).
+    /// whichever recorder is current where events happen, it keeps its counts and histograms
+    /// per thread, adds the counts to the recorder at [`render`](Self::render) and
+    /// [`run_upkeep`](Self::run_upkeep) and writes the histograms into `render`'s text, so a
+    /// call through it pays no shared atomic write per update (see [`MetricsListener`]'s
+    /// costs).
     ///
     /// ```
-    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().prefix("app").build()?;
+    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().prefix("app").build();
     /// assert_eq!(prometheus.listener().metric_name("retry_attempts_total").as_deref(), Some("app_retry_attempts_total"));
-    /// # Ok::<(), palisade::observe::InstallError>(())
     /// ```
     pub fn listener(&self) -> MetricsListener {
         self.listener.clone()
     }
 
-    /// Drains histogram samples into their buckets and adds the listener's counts to the
-    /// recorder. Rendering does this too; call it every few seconds (from a timer task) if
-    /// scrapes may be rare, so unscraped samples do not pile up.
+    /// Adds the listener's counts to the recorder and drains the samples of histograms
+    /// recorded through the recorder directly (your own; Palisade's are aggregated as they
+    /// come) into their buckets. Rendering does this too; call it every few seconds (from a
+    /// timer task) if scrapes may be rare and you record histograms of your own, so their
+    /// unscraped samples do not pile up.
     ///
     /// ```
-    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build()?;
+    /// let (_recorder, prometheus) = palisade::observe::Prometheus::new().build();
     /// prometheus.run_upkeep();
-    /// # Ok::<(), palisade::observe::InstallError>(())
     /// ```
     pub fn run_upkeep(&self) {
         self.listener.flush();
@@ -215,8 +180,7 @@ impl fmt::Debug for PrometheusMetrics {
     }
 }
 
-/// The Prometheus recorder could not be built or installed (most often: a global recorder
-/// was already installed).
+/// The Prometheus recorder could not be installed: a global recorder was already installed.
 ///
 /// ```
 /// use palisade::observe::Prometheus;
@@ -225,25 +189,9 @@ impl fmt::Debug for PrometheusMetrics {
 /// assert!(err.to_string().starts_with("installing the Prometheus recorder failed"));
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("installing the Prometheus recorder failed: {source}")]
+#[error("installing the Prometheus recorder failed")]
 pub struct InstallError {
+    /// Why: a global recorder was already installed.
     #[source]
-    source: Failure,
-}
-
-/// What [`InstallError`] wraps.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error("failed to install exporter as global recorder: {0}")]
-    Global(#[from] SetRecorderError<Arc<PrometheusRecorder>>),
-}
-
-impl<E: Into<Failure>> From<E> for InstallError {
-    fn from(source: E) -> Self {
-        InstallError {
-            source: source.into(),
-        }
-    }
+    source: SetRecorderError<Arc<PrometheusRecorder>>,
 }

@@ -91,6 +91,15 @@ pub(crate) fn remaining(ahead: u64, interval: u64, burst: u64) -> u64 {
     if ahead == u64::MAX {
         return 0;
     }
+    // In 64 bits whenever tau fits (every realistic limit): a 128-bit division is a
+    // library call, and listeners ask for this on every permitted call.
+    if let Some(tau) = interval.checked_mul(burst - 1) {
+        return if ahead <= tau {
+            ((tau - ahead) / interval + 1).min(burst)
+        } else {
+            0
+        };
+    }
     let tau = u128::from(interval) * u128::from(burst - 1);
     let ahead = u128::from(ahead);
     if ahead <= tau {

@@ -213,7 +213,14 @@ impl<'a> Updates<'a> {
         }
     }
 
-    pub(super) fn observe(&self, series: usize, value: f64) {
+    /// Records `value` in histogram `metric`: now, or, for a bound listener, in its per-thread
+    /// aggregate.
+    #[inline]
+    pub(super) fn observe(&self, metric: M, value: f64) {
+        if let Some(pending) = &self.entry.pending {
+            return pending.observe(metric as usize, value);
+        }
+        let series = series(metric, 0);
         let register = || {
             self.recorder
                 .register_histogram(self.key(series), &METADATA)

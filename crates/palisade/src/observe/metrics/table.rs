@@ -356,6 +356,59 @@ pub(super) const OFFSETS: [usize; METRICS.len() + 1] = {
 pub(super) const SERIES: usize = OFFSETS[METRICS.len()];
 
 /// The series of `metric` whose extra label has its `value`-th value (0 if it has none).
+/// The bucket bounds (Prometheus `le`) of the `_seconds` histograms: Prometheus' defaults,
+/// stretched to a minute.
+pub(super) const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The bucket bounds of `retry_attempts` (attempts per call that retried). `1` never counts
+/// a sample; it is kept so that adding the single-attempt calls to every bucket rebuilds the
+/// histogram of all calls (the query in the [`observe`](crate::observe) docs).
+pub(super) const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 20.0];
+
+/// The bucket bounds of histogram `metric` (empty for other kinds).
+pub(super) const fn buckets(metric: usize) -> &'static [f64] {
+    if !matches!(METRICS[metric].kind, Histogram) {
+        &[]
+    } else if metric == M::RetryAttemptsPerCall as usize {
+        ATTEMPT_BUCKETS
+    } else {
+        SECONDS_BUCKETS
+    }
+}
+
+/// [`buckets`] of every metric, as a table.
+pub(super) const BUCKETS: [&[f64]; METRICS.len()] = {
+    let mut table: [&[f64]; METRICS.len()] = [&[]; METRICS.len()];
+    let mut i = 0;
+    while i < METRICS.len() {
+        table[i] = buckets(i);
+        i += 1;
+    }
+    table
+};
+
+/// Where each histogram's per-thread aggregate starts in a bound listener's sample counters:
+/// one count per bucket, one for values above every bound, then the sum of the values.
+pub(super) const SAMPLE_OFFSETS: [usize; METRICS.len() + 1] = {
+    let mut offsets = [0; METRICS.len() + 1];
+    let mut i = 0;
+    while i < METRICS.len() {
+        let slots = if matches!(METRICS[i].kind, Histogram) {
+            buckets(i).len() + 2
+        } else {
+            0
+        };
+        offsets[i + 1] = offsets[i] + slots;
+        i += 1;
+    }
+    offsets
+};
+
+/// Sample counters per policy name (see [`SAMPLE_OFFSETS`]).
+pub(super) const SAMPLED: usize = SAMPLE_OFFSETS[METRICS.len()];
+
 #[inline]
 pub(super) fn series(metric: M, value: usize) -> usize {
     OFFSETS[metric as usize] + value
