@@ -23,7 +23,7 @@
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::cache::Updates;
-use super::table::{M, METRICS, MetricKind, OFFSETS, SAMPLE_OFFSETS, SAMPLED, SERIES, BUCKETS};
+use super::table::{BUCKETS, M, METRICS, MetricKind, OFFSETS, SAMPLE_OFFSETS, SAMPLED, SERIES};
 use crate::counter::Counters;
 
 /// The extra count past the series: bulkhead slots released (`bulkhead_active_calls` is its

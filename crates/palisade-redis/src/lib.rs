@@ -1,0 +1,25 @@
+//! Fleet-wide state on Redis for Palisade's circuit breakers and rate limiters.
+//!
+//! One process keeps its breakers and limiters in memory. A fleet that must share them —
+//! one view of a failing dependency, one quota for an API key across every replica — gives
+//! its pipelines a [`RedisBackend`]: the same pipelines, presets, configuration and
+//! `#[resilient]` functions, with their state in Redis.
+//!
+//! What this crate guarantees whatever Redis does: a call never waits for Redis longer than
+//! the Redis timeout (5 ms by default), never panics, and never shows the Redis password
+//! (in `Debug`, `Display`, errors or health). While Redis is unreachable each policy takes
+//! its [`WhenDown`] fallback, and health says *degraded*.
+
+mod backend;
+mod breaker;
+mod error;
+mod keys;
+mod limiter;
+mod link;
+mod redact;
+mod runtime;
+
+pub use backend::{RedisBackend, RedisBackendBuilder, WhenDown};
+pub use error::Error;
+pub use link::LinkStatus;
+pub use redact::Redacted;
