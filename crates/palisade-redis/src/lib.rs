@@ -12,6 +12,7 @@
 
 mod backend;
 mod breaker;
+pub mod budget;
 mod error;
 mod keys;
 mod limiter;

@@ -111,6 +111,8 @@ use crate::sync::seqlock::SeqLock;
 use crate::sync::{AtomicU64, Mutex, Ordering, lock};
 use crate::validate;
 
+use super::peers::BudgetPeers;
+
 const POLICY: &str = "retry_budget";
 
 /// Buckets per window: the window slides in steps of `ttl / BUCKETS`.
@@ -233,6 +235,8 @@ struct Inner {
     /// Retries the floor allows per window: `⌊min_retries_per_sec × ttl⌋`.
     floor: u128,
     ledger: Ledger,
+    /// For a budget shared by a fleet: what the other instances counted.
+    peers: Option<Arc<BudgetPeers>>,
 }
 
 impl RetryBudget {
@@ -247,6 +251,7 @@ impl RetryBudget {
         RetryBudgetBuilder {
             config: RetryBudgetConfig::default(),
             clock: None,
+            peers: None,
         }
     }
 
@@ -262,6 +267,7 @@ impl RetryBudget {
         RetryBudgetBuilder {
             config,
             clock: None,
+            peers: None,
         }
         .build()
     }
@@ -297,6 +303,7 @@ impl RetryBudget {
                 retry_cost,
                 floor,
                 ledger,
+                peers: None,
             }),
         }
     }
@@ -347,7 +354,10 @@ impl RetryBudget {
             // includes, so the difference below never runs backwards.
             let current = ledger.cumulative.load(Ordering::Acquire);
             let (calls, retries) = counts(base, current);
-            if retries >= inner.allowed(calls) {
+            let (peer_calls, peer_retries) = inner.peers();
+            if retries.saturating_add(peer_retries)
+                >= inner.allowed(calls.saturating_add(peer_calls))
+            {
                 return false;
             }
             // The check and the count are one compare-and-swap on the word that holds both
@@ -403,10 +413,15 @@ impl RetryBudget {
             return RetryBudgetStats::default();
         };
         let (calls, retries) = counts(base, ledger.cumulative.load(Ordering::Acquire));
+        let (peer_calls, peer_retries) = inner.peers();
         RetryBudgetStats {
             calls,
             retries,
-            available: inner.allowed(calls).saturating_sub(retries),
+            available: inner
+                .allowed(calls.saturating_add(peer_calls))
+                .saturating_sub(retries.saturating_add(peer_retries)),
+            peer_calls,
+            peer_retries,
         }
     }
 
@@ -442,6 +457,12 @@ impl Default for RetryBudget {
 }
 
 impl Inner {
+    /// The other instances' calls and retries, for a budget shared by a fleet.
+    #[inline]
+    fn peers(&self) -> (u64, u64) {
+        self.peers.as_ref().map_or((0, 0), |peers| peers.get())
+    }
+
     /// Retries the window may hold with `calls` calls in it.
     #[inline]
     fn allowed(&self, calls: u64) -> u64 {
@@ -484,8 +505,14 @@ pub struct RetryBudgetStats {
     pub calls: u64,
     /// Retries granted in the window.
     pub retries: u64,
-    /// Retries that would be granted now: `ratio × calls + floor − retries`, at least 0.
+    /// Retries that would be granted now: `ratio × calls + floor − retries`, at least 0
+    /// (with [peers](RetryBudgetBuilder::peers), their calls and retries count too).
     pub available: u64,
+    /// For a budget shared by a fleet: the other instances' calls in their windows, as last
+    /// heard (see [`BudgetPeers`]).
+    pub peer_calls: u64,
+    /// For a budget shared by a fleet: the other instances' retries, as last heard.
+    pub peer_retries: u64,
 }
 
 /// Builds a [`RetryBudget`]; start with [`RetryBudget::builder`].
@@ -512,6 +539,7 @@ pub struct RetryBudgetStats {
 pub struct RetryBudgetBuilder {
     config: RetryBudgetConfig,
     clock: Option<Clock>,
+    peers: Option<Arc<BudgetPeers>>,
 }
 
 impl RetryBudgetBuilder {
@@ -573,6 +601,22 @@ impl RetryBudgetBuilder {
         self
     }
 
+    /// Shares the budget with a fleet: `peers` holds what the other instances counted (a
+    /// fleet-wide store such as `palisade-redis` keeps it up to date), and retries are
+    /// granted against the fleet's calls and retries (see [`BudgetPeers`]).
+    ///
+    /// ```
+    /// use palisade::retry::{BudgetPeers, RetryBudget};
+    /// use std::sync::Arc;
+    /// let budget = RetryBudget::builder().peers(Arc::new(BudgetPeers::new())).build()?;
+    /// assert_eq!(budget.stats().peer_calls, 0);
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn peers(mut self, peers: Arc<BudgetPeers>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
     /// Validates the settings and builds the budget.
     ///
     /// ```
@@ -582,10 +626,11 @@ impl RetryBudgetBuilder {
     /// ```
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         self.config.validate()?;
-        Ok(RetryBudget::assemble(
-            self.config,
-            self.clock.unwrap_or_default(),
-        ))
+        let mut budget = RetryBudget::assemble(self.config, self.clock.unwrap_or_default());
+        if let Some(inner) = Arc::get_mut(&mut budget.inner) {
+            inner.peers = self.peers;
+        }
+        Ok(budget)
     }
 }
 

@@ -72,6 +72,7 @@ pub mod budget;
 mod classify;
 mod config;
 mod event;
+mod peers;
 mod report;
 
 use std::fmt;
@@ -83,6 +84,7 @@ pub use budget::{RetryBudget, RetryBudgetBuilder, RetryBudgetConfig, RetryBudget
 pub use classify::{ConfiguredBackoff, DelayFn, Outcome};
 pub use config::{Jitter, RetryBuilder, RetryConfig, Strategy};
 pub use event::{Cause, ErrorValue, RetryEvent, StopReason};
+pub use peers::BudgetPeers;
 pub use report::RetryReport;
 
 use crate::clock::{Clock, Instant};
