@@ -13,6 +13,7 @@
 mod backend;
 mod breaker;
 pub mod budget;
+mod config;
 mod error;
 mod keys;
 mod limiter;
@@ -21,6 +22,7 @@ mod redact;
 mod runtime;
 
 pub use backend::{RedisBackend, RedisBackendBuilder, WhenDown};
+pub use config::register;
 pub use error::Error;
 pub use link::LinkStatus;
 pub use redact::Redacted;

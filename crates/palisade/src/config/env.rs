@@ -7,9 +7,9 @@
 //! `policies.api.retry.jitter`. The duration keys also match with `_SECONDS`
 //! (`DATABASE_TIMEOUT_SECONDS`); the loader rewrites those to the plain key.
 //!
-//! One variable has no policy: `<PREFIX>_RESILIENCE_ENABLED` is the top-level
+//! Two variables have no policy: `<PREFIX>_RESILIENCE_ENABLED` is the top-level
 //! `resilience_enabled` (a policy named `resilience` is reached as
-//! `<PREFIX>_RESILIENCE_RESILIENCE_ENABLED`).
+//! `<PREFIX>_RESILIENCE_RESILIENCE_ENABLED`), and `<PREFIX>_REDIS_URL` is `redis_url`.
 //!
 //! A name with the prefix that matches no key is refused here with the reason; the loader
 //! ignores and lists it, or with `strict_env` reports it ([`suggestion`] finds the setting a
@@ -17,8 +17,9 @@
 
 use figment::value::Value;
 
-/// The setting at the top of the configuration: `<PREFIX>_RESILIENCE_ENABLED`, no policy.
-const GLOBAL_KEY: &str = "RESILIENCE_ENABLED";
+/// The settings at the top of the configuration, no policy: `<PREFIX>_RESILIENCE_ENABLED`,
+/// `<PREFIX>_REDIS_URL`.
+const GLOBAL_KEYS: [&str; 2] = ["RESILIENCE_ENABLED", "REDIS_URL"];
 
 /// The settings directly under a policy, as the environment spells them.
 const FLAT_KEYS: [&str; 15] = [
@@ -69,8 +70,8 @@ pub(crate) fn key_path(prefix: &str, name: &str) -> Result<Option<Vec<String>>, 
     else {
         return Ok(None);
     };
-    if rest == GLOBAL_KEY {
-        return Ok(Some(vec![GLOBAL_KEY.to_ascii_lowercase()]));
+    if GLOBAL_KEYS.contains(&rest) {
+        return Ok(Some(vec![rest.to_ascii_lowercase()]));
     }
     let (head, tail) = match rest.split_once("__") {
         Some((head, tail)) => (head, Some(tail)),
@@ -123,8 +124,12 @@ pub(crate) fn suggestion(prefix: &str, name: &str) -> Option<String> {
         Some((head, tail)) => (head, Some(tail)),
         None => (rest, None),
     };
-    if tail.is_none() && (1..=2).contains(&edit_distance(head, GLOBAL_KEY)) {
-        return Some(format!("{prefix}_{GLOBAL_KEY}"));
+    if tail.is_none()
+        && let Some(key) = GLOBAL_KEYS
+            .iter()
+            .find(|key| (1..=2).contains(&edit_distance(head, key)))
+    {
+        return Some(format!("{prefix}_{key}"));
     }
     let keys: Vec<&str> = match tail {
         Some(_) => SECTIONS.to_vec(),

@@ -267,6 +267,7 @@
 //! # Ok::<(), palisade::config::LoadError>(())
 //! ```
 
+mod backends;
 mod classes;
 mod env;
 mod error;
@@ -282,6 +283,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use backends::BackendSettings;
 pub use error::{LoadError, Source};
 use loader::Origins;
 pub use loader::{DEFAULT_ENV_PREFIX, Format, IgnoredEnvVar, Loader};
@@ -320,6 +322,14 @@ pub struct PalisadeConfig {
     /// `<PREFIX>_RESILIENCE_ENABLED=false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resilience_enabled: Option<bool>,
+    /// The short spelling of `[backends.redis] url`: a Redis backend named `redis` (built by
+    /// `palisade_redis::register`). Environment: `<PREFIX>_REDIS_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// How to reach the backends pipelines name (`[backends.<name>]`), for the crate that
+    /// provides them; see [`BackendSettings`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, BackendSettings>,
     /// The named pipelines.
     #[serde(default)]
     pub policies: BTreeMap<String, PolicyConfig>,
@@ -327,7 +337,7 @@ pub struct PalisadeConfig {
     origins: Origins,
     /// Backends the code registered, by the name a pipeline's `backend` gives.
     #[serde(skip)]
-    backends: Backends,
+    registered: Backends,
     /// Variables with the environment prefix that named no setting.
     #[serde(skip)]
     ignored_env: Vec<IgnoredEnvVar>,
@@ -473,12 +483,12 @@ impl PalisadeConfig {
         })?;
         match policy.backend.as_deref() {
             None | Some(IN_PROCESS) => Ok(builder),
-            Some(backend) => match self.backends.0.get(backend) {
+            Some(backend) => match self.registered.0.get(backend) {
                 Some(found) => Ok(builder.backend(Arc::clone(found))),
                 None => {
                     let key = format!("policies.{name}.backend");
                     let mut known: Vec<&str> = vec![IN_PROCESS];
-                    known.extend(self.backends.0.keys().map(String::as_str));
+                    known.extend(self.registered.0.keys().map(String::as_str));
                     let source = self.source_of(&key).cloned();
                     Err(LoadError::invalid(
                         key,
@@ -510,7 +520,7 @@ impl PalisadeConfig {
     /// # Ok::<(), palisade::config::LoadError>(())
     /// ```
     pub fn with_backend(mut self, name: impl Into<String>, backend: impl Backend) -> Self {
-        self.backends.0.insert(name.into(), Arc::new(backend));
+        self.registered.0.insert(name.into(), Arc::new(backend));
         self
     }
 
