@@ -332,7 +332,7 @@ impl RedisBackendBuilder {
                 ))
             })?;
             let shown = Redacted::new(&self.cluster[0]);
-            return Ok((Target::Cluster(client), shown, secret));
+            return Ok((Target::Cluster(Box::new(client)), shown, secret));
         }
         let url = match &self.url {
             Some(url) => url.clone(),

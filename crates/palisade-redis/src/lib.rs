@@ -10,6 +10,12 @@
 //! (in `Debug`, `Display`, errors or health). While Redis is unreachable each policy takes
 //! its [`WhenDown`] fallback, and health says *degraded*.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod backend;
 mod breaker;
 pub mod budget;

@@ -33,7 +33,7 @@ pub(crate) enum Target {
     /// One server (or a primary behind a proxy).
     Single(redis::Client),
     /// A Redis Cluster, by its seed nodes.
-    Cluster(redis::cluster::ClusterClient),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 /// A connection, cheap to clone (a handle to a multiplexed connection).
