@@ -9,6 +9,7 @@
 -- ARGV[4]  n: permits asked for (0: report only; the caller checks n ≤ burst)
 -- ARGV[5]  tokens missing from a fresh state (token bucket's capacity − initial_tokens)
 -- ARGV[6]  ms the key outlives the moment it is fully rested (0 on Redis's clock)
+-- ARGV[7]  the interval as a float32 stores it (computed by the caller: no conversion here)
 -- Returns  {granted (1 or 0), limit, remaining, reset_after µs, retry_after µs}
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -27,8 +28,7 @@ if state and #state == 12 then
   tat = stored
   -- A changed quota: the time still owed scales with the interval, so permits already
   -- taken keep counting at the new rate (gcra.rs `rescale`).
-  local current = struct.unpack('<f', struct.pack('<f', interval))
-  if written ~= current and written > 0 and tat > now then
+  if written ~= tonumber(ARGV[7]) and written > 0 and tat > now then
     tat = now + math.ceil((tat - now) * interval / written)
     dirty = true
   end
@@ -43,30 +43,31 @@ end
 -- How far ahead of schedule a burst may run.
 local tau = (burst - 1) * interval
 
-local function remaining(t)
-  local ahead = math.max(t - now, 0)
-  if ahead > tau then return 0 end
-  return math.min(math.floor((tau - ahead) / interval) + 1, burst)
-end
-
--- The key expires once fully rested (plus the margin): forgetting it then loses nothing.
-local function save(t)
-  redis.call('SET', KEYS[1], struct.pack('<df', t, interval),
-    'PX', math.ceil(math.max(t - now, 1) / 1000) + tonumber(ARGV[6]))
-end
-
-if n == 0 then
-  if dirty then save(tat) end
-  return {1, burst, remaining(tat), math.max(tat - now, 0), 0}
-end
-
 -- n permits are admitted no earlier than tat + (n − 1) × interval − tau.
 local earliest = tat + (n - 1) * interval - tau
-if now < earliest then
-  -- A converted or started state is written on a refusal too: it happens once.
-  if dirty then save(tat) end
-  return {0, burst, remaining(tat), math.max(tat - now, 0), earliest - now}
+local granted = 1
+if n == 0 then
+  earliest = now -- report only
+elseif now < earliest then
+  granted = 0
+else
+  tat = math.max(tat, now) + n * interval
+  dirty = true
 end
-local next = math.max(tat, now) + n * interval
-save(next)
-return {1, burst, remaining(next), next - now, 0}
+-- A converted or started state is written whatever the decision: it happens once. The key
+-- expires once fully rested (plus the margin): forgetting it then loses nothing.
+if dirty then
+  redis.call('SET', KEYS[1], struct.pack('<df', tat, interval),
+    'PX', math.ceil(math.max(tat - now, 1) / 1000) + tonumber(ARGV[6]))
+end
+
+-- What remains: one more permit while tat − now ≤ tau, k more while tat − now + (k − 1) ×
+-- interval ≤ tau (gcra.rs `remaining`).
+local ahead = math.max(tat - now, 0)
+local remaining = 0
+if ahead <= tau then
+  remaining = math.min(math.floor((tau - ahead) / interval) + 1, burst)
+end
+local retry = 0
+if granted == 0 then retry = earliest - now end
+return {granted, burst, remaining, ahead, retry}

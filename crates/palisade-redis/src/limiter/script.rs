@@ -61,7 +61,11 @@ pub(crate) fn invocation(
     let mut call = script.key(key);
     call.arg(now).arg(quota.micros).arg(quota.limit).arg(n);
     match quota.kind {
-        Kind::Gcra => call.arg(quota.missing).arg(timing.margin_ms),
+        Kind::Gcra => call
+            .arg(quota.missing)
+            .arg(timing.margin_ms)
+            // The interval as the state stores it (a float32), to notice a changed quota.
+            .arg(f64::from(quota.micros as f32)),
         Kind::SlidingLog => {
             // Members of one microsecond must differ: this store's token and a call count.
             let call_number = CALLS.fetch_add(1, Ordering::Relaxed);
