@@ -1,7 +1,6 @@
 //! [`RedisLimiterStore`]: one limiter's quota in Redis.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{PoisonError, RwLock};
 
 use palisade::ConfigError;
@@ -15,7 +14,7 @@ use crate::RedisBackend;
 use crate::error::Error;
 
 /// A rate limiter's quota kept in Redis, shared by every instance using the same Redis, key
-/// prefix and limiter name; see the [module docs](crate::limiter) for the algorithms, the
+/// prefix and limiter name; see below for the algorithms, the
 /// clock, the failure modes and the deny cache. Pipelines built with
 /// `.backend(redis_backend)` get one for their limiter; to build a limiter by hand, use
 /// [`RedisBackend::limiter_store`].
@@ -31,6 +30,8 @@ use crate::error::Error;
 /// let _ = limiter.try_acquire();
 /// # Ok(()) }
 /// ```
+///
+#[doc = include_str!("guide.md")]
 pub struct RedisLimiterStore {
     core: Core,
     key: String,
@@ -134,18 +135,12 @@ impl StateStore for RedisLimiterStore {
         }
     }
 
-    fn try_acquire_n_async(
-        &self,
-        now: Instant,
-        n: u32,
-    ) -> impl Future<Output = Result<RateLimitInfo, Denied>> + Send + '_ {
-        async move {
-            match self.ask(now, n) {
-                Ask::Decided(decision) => decision,
-                Ask::Redis(quota) => {
-                    let asked = self.core.decide(&self.key, &quota, now, n).await;
-                    self.answer(now, n, &quota, asked)
-                }
+    async fn try_acquire_n_async(&self, now: Instant, n: u32) -> Result<RateLimitInfo, Denied> {
+        match self.ask(now, n) {
+            Ask::Decided(decision) => decision,
+            Ask::Redis(quota) => {
+                let asked = self.core.decide(&self.key, &quota, now, n).await;
+                self.answer(now, n, &quota, asked)
             }
         }
     }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -26,7 +25,7 @@ const LOCAL_IDLE_TTL: Duration = Duration::from_secs(60);
 /// A keyed limiter's quotas (per user, IP, tenant) kept in Redis: each key has its own
 /// entry under its own hash tag (`{<prefix>:<name>:<key>}`), so keys spread over a Redis
 /// Cluster, and the key is written as its `Display` says. Failure modes and the deny cache
-/// are the direct store's (see the [module docs](crate::limiter)); the local fallback is an
+/// are the direct store's (see [`RedisLimiterStore`](crate::RedisLimiterStore)); the local fallback is an
 /// in-process keyed limiter at 1/`fleet_size` of each quota, holding at most 100,000 keys.
 ///
 /// ```no_run
@@ -169,19 +168,17 @@ where
         }
     }
 
-    fn try_acquire_n_async<'a>(
-        &'a self,
+    async fn try_acquire_n_async(
+        &self,
         now: Instant,
-        key: &'a K,
+        key: &K,
         n: u32,
-    ) -> impl Future<Output = Result<RateLimitInfo, Denied>> + Send + 'a {
-        async move {
-            match self.ask(now, key, n) {
-                Ask::Decided(decision) => decision,
-                Ask::Redis(redis_key, quota) => {
-                    let asked = self.core.decide(&redis_key, &quota, now, n).await;
-                    self.answer(now, key, n, &quota, asked)
-                }
+    ) -> Result<RateLimitInfo, Denied> {
+        match self.ask(now, key, n) {
+            Ask::Decided(decision) => decision,
+            Ask::Redis(redis_key, quota) => {
+                let asked = self.core.decide(&redis_key, &quota, now, n).await;
+                self.answer(now, key, n, &quota, asked)
             }
         }
     }
