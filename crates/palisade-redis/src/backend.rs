@@ -14,6 +14,7 @@ use palisade::rate_limit::{self, Algorithm};
 
 use crate::error::Error;
 use crate::keys::Keys;
+use crate::limiter::TimeSource;
 use crate::link::{Link, LinkSettings, LinkStatus, Target};
 use crate::redact::Redacted;
 
@@ -49,6 +50,7 @@ pub(crate) struct Settings {
     pub(crate) fleet_size: u32,
     pub(crate) flush_interval: Duration,
     pub(crate) poll_interval: Duration,
+    pub(crate) limiter_time_source: TimeSource,
 }
 
 /// Builds a [`RedisBackend`]; see [`RedisBackend::builder`].
@@ -67,6 +69,7 @@ pub struct RedisBackendBuilder {
     fleet_size: u32,
     flush_interval: Duration,
     poll_interval: Duration,
+    limiter_time_source: TimeSource,
 }
 
 impl fmt::Debug for RedisBackendBuilder {
@@ -106,6 +109,7 @@ impl Default for RedisBackendBuilder {
             fleet_size: 1,
             flush_interval: Duration::from_millis(100),
             poll_interval: Duration::from_secs(1),
+            limiter_time_source: TimeSource::RedisTime,
         }
     }
 }
@@ -272,6 +276,7 @@ impl RedisBackendBuilder {
                     fleet_size: self.fleet_size,
                     flush_interval: self.flush_interval,
                     poll_interval: self.poll_interval,
+                    limiter_time_source: self.limiter_time_source,
                 },
             }),
         })
@@ -358,6 +363,20 @@ impl RedisBackendBuilder {
             Error::Config(ConfigError::new(POLICY, "url", Redacted::new(&url), reason))
         })?;
         Ok((Target::Single(client), Redacted::new(&url), secret))
+    }
+
+    /// Whose clock rate limiters decide on (default [`TimeSource::RedisTime`]: Redis's
+    /// `TIME`, one clock for the fleet). [`TimeSource::PolicyClock`] uses the limiter's own
+    /// clock — for tests on a shared `ManualClock`.
+    ///
+    /// ```
+    /// use palisade_redis::{RedisBackend, TimeSource};
+    /// let builder = RedisBackend::builder().limiter_time_source(TimeSource::PolicyClock);
+    /// # let _ = builder;
+    /// ```
+    pub fn limiter_time_source(mut self, source: TimeSource) -> Self {
+        self.limiter_time_source = source;
+        self
     }
 }
 

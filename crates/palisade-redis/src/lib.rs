@@ -30,5 +30,6 @@ mod runtime;
 pub use backend::{RedisBackend, RedisBackendBuilder, WhenDown};
 pub use config::register;
 pub use error::Error;
+pub use limiter::{RedisKeyedLimiterStore, RedisLimiterStore, TimeSource};
 pub use link::LinkStatus;
 pub use redact::Redacted;

@@ -161,6 +161,11 @@ impl Link {
         self.timeout
     }
 
+    /// How often a down link is probed.
+    pub(crate) fn probe_interval(&self) -> Duration {
+        self.probe_interval
+    }
+
     /// Where the link connects, password hidden.
     pub(crate) fn target(&self) -> &Redacted {
         &self.shown
