@@ -362,7 +362,7 @@ impl RedisBackendBuilder {
             };
             Error::Config(ConfigError::new(POLICY, "url", Redacted::new(&url), reason))
         })?;
-        Ok((Target::Single(client), Redacted::new(&url), secret))
+        Ok((Target::Single(Box::new(client)), Redacted::new(&url), secret))
     }
 
     /// Whose clock rate limiters decide on (default [`TimeSource::RedisTime`]: Redis's

@@ -31,7 +31,7 @@ use crate::runtime::Runtime;
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server (or a primary behind a proxy).
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     /// A Redis Cluster, by its seed nodes.
     Cluster(Box<redis::cluster::ClusterClient>),
 }
@@ -377,7 +377,7 @@ impl Link {
                     .set_number_of_retries(1)
                     .set_max_delay(self.probe_interval);
                 Ok(Conn::Single(
-                    ConnectionManager::new_with_config(client.clone(), config).await?,
+                    ConnectionManager::new_with_config((**client).clone(), config).await?,
                 ))
             }
             Target::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
