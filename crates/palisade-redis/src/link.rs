@@ -32,8 +32,9 @@ use crate::runtime::Runtime;
 pub(crate) enum Target {
     /// One server (or a primary behind a proxy).
     Single(redis::Client),
-    /// A Redis Cluster, by its seed nodes.
-    Cluster(redis::cluster::ClusterClient),
+    /// A Redis Cluster, by its seed nodes, and a client for its first node: a subscriber
+    /// there hears what any node publishes (the cluster bus forwards `PUBLISH`).
+    Cluster(redis::cluster::ClusterClient, redis::Client),
 }
 
 /// A connection, cheap to clone (a handle to a multiplexed connection).
@@ -187,6 +188,14 @@ impl Link {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+        }
+    }
+
+    /// A client to subscribe with (pub/sub needs a connection of its own): the server, or a
+    /// node of the cluster.
+    pub(crate) fn pubsub_client(&self) -> Option<redis::Client> {
+        match &self.target {
+            Target::Single(client) | Target::Cluster(_, client) => Some(client.clone()),
         }
     }
 
@@ -375,7 +384,7 @@ impl Link {
                     ConnectionManager::new_with_config(client.clone(), config).await?,
                 ))
             }
-            Target::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            Target::Cluster(client, _) => Ok(Conn::Cluster(client.get_async_connection().await?)),
         }
     }
 }
