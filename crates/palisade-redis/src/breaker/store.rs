@@ -284,6 +284,35 @@ impl Inner {
         }
     }
 
+    /// Strict mode, blocking caller: reads the shared state (out of line: the Closed path
+    /// of the default mode stays small).
+    #[cold]
+    #[inline(never)]
+    fn read_blocking(&self) {
+        let invocation = self.read_invocation();
+        if let Ok(answer) = self
+            .link
+            .run_blocking(move |conn| scripts::invoke(invocation, conn))
+        {
+            self.offer(&answer, false);
+        }
+    }
+
+    /// A trial call admitted locally asks for a lease, from a blocking caller.
+    #[cold]
+    #[inline(never)]
+    fn lease_blocking(&self, core: &Core, ticket: Ticket) -> Result<Ticket, Rejected> {
+        if !self.link.is_up() {
+            return self.trial_without_lease(core, ticket);
+        }
+        let id = self.next_lease();
+        let invocation = self.lease_invocation(&id);
+        let answer = self
+            .link
+            .run_blocking(move |conn| scripts::invoke(invocation, conn));
+        self.leased(core, ticket, id, answer)
+    }
+
     fn is_slow(&self, core: &Core, ticket: &Ticket, verdict: Verdict) -> bool {
         self.detects_slow
             && core
@@ -344,6 +373,8 @@ impl Inner {
     }
 
     /// A trial call's outcome: to the local state, and to the fleet with its lease.
+    #[cold]
+    #[inline(never)]
     fn complete_trial(self: &Arc<Self>, core: &Core, ticket: Ticket, verdict: Verdict) {
         let slow = self.is_slow(core, &ticket, verdict);
         self.local.complete(core, ticket, verdict);
@@ -407,13 +438,7 @@ impl StateStore for RedisBreakerStore {
     fn acquire(&self, core: &Core) -> Result<Ticket, Rejected> {
         let inner = &*self.inner;
         if inner.strict {
-            let invocation = inner.read_invocation();
-            if let Ok(answer) = inner
-                .link
-                .run_blocking(move |conn| scripts::invoke(invocation, conn))
-            {
-                inner.offer(&answer, false);
-            }
+            inner.read_blocking();
         }
         inner.sync(core);
         if inner.bypassed() {
@@ -423,15 +448,7 @@ impl StateStore for RedisBreakerStore {
         if ticket.role() != Role::TrialCall {
             return Ok(ticket);
         }
-        if !inner.link.is_up() {
-            return inner.trial_without_lease(core, ticket);
-        }
-        let id = inner.next_lease();
-        let invocation = inner.lease_invocation(&id);
-        let answer = inner
-            .link
-            .run_blocking(move |conn| scripts::invoke(invocation, conn));
-        inner.leased(core, ticket, id, answer)
+        inner.lease_blocking(core, ticket)
     }
 
     async fn acquire_async(&self, core: &Core) -> Result<Ticket, Rejected> {
