@@ -45,8 +45,10 @@ pub enum WhenDown {
 pub(crate) struct Settings {
     pub(crate) keys: Keys,
     pub(crate) state_ttl: Duration,
+    #[allow(dead_code)] // read by the limiter stores
     pub(crate) limiter_when_down: WhenDown,
     pub(crate) breaker_when_down: WhenDown,
+    #[allow(dead_code)] // read by the limiter stores
     pub(crate) fleet_size: u32,
     pub(crate) flush_interval: Duration,
     pub(crate) poll_interval: Duration,
@@ -369,9 +371,9 @@ impl RedisBackendBuilder {
     /// Strict circuit breakers (default off): every admission reads the shared state from
     /// Redis first and every outcome is sent at once, so no instance admits a call on a view
     /// older than one round trip. The cost is that round trip on every call (bounded by the
-    /// Redis timeout; about 50–100 µs on a loopback) and a script run on Redis per outcome,
-    /// where the default keeps Closed calls local and sends outcomes in batches. See the
-    /// fleet-wide breaker's docs for what each mode guarantees.
+    /// Redis timeout; 0.1–0.4 ms on a loopback) and a script run on Redis per outcome,
+    /// where the default keeps Closed calls local and sends outcomes in batches. See
+    /// [`breaker`](crate::breaker) for what each mode guarantees.
     ///
     /// ```
     /// let builder = palisade_redis::RedisBackend::builder().strict_breaker(true);

@@ -9,9 +9,15 @@
 //! the Redis timeout (5 ms by default), never panics, and never shows the Redis password
 //! (in `Debug`, `Display`, errors or health). While Redis is unreachable each policy takes
 //! its [`WhenDown`] fallback, and health says *degraded*.
+//!
+//! **Circuit breakers** ([`breaker`]): a pipeline given a `RedisBackend` gets a breaker whose
+//! state the fleet shares. Closed calls stay local; outcomes go to Redis in batches, where a
+//! script trips the breaker on the fleet's counts; every instance adopts the new state
+//! through pub/sub within milliseconds. [`RedisBackend::circuit_breaker`] builds a standalone
+//! one (the requirement documents' `DistributedCircuitBreaker`).
 
 mod backend;
-mod breaker;
+pub mod breaker;
 mod error;
 mod keys;
 mod limiter;

@@ -28,6 +28,8 @@ use crate::redact::Redacted;
 use crate::runtime::Runtime;
 
 /// Where the link connects.
+// One per backend, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server (or a primary behind a proxy).
@@ -158,6 +160,7 @@ impl Link {
     }
 
     /// The Redis timeout: the longest a command may take.
+    #[allow(dead_code)] // for the limiter stores
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }

@@ -209,3 +209,38 @@ impl Target {
             .arg(self.window.2);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_published_state_reads_back() {
+        let fleet = Fleet::parse("00ab 7 1 2500").unwrap();
+        assert_eq!(fleet.state, State::Open);
+        assert_eq!(fleet.generation, 7);
+        assert_eq!(fleet.remaining, Duration::from_millis(2500));
+        assert!(fleet.is_newer_than("00ab", 6));
+        assert!(!fleet.is_newer_than("00ab", 7));
+        assert!(
+            fleet.is_newer_than("other-epoch", 9),
+            "a new epoch starts over"
+        );
+        assert_eq!(Fleet::parse("garbage"), None);
+    }
+
+    #[test]
+    fn every_key_of_a_breaker_shares_one_hash_tag() {
+        let target = Target::new(
+            &crate::keys::Keys::new("obskit:cb:"),
+            "payment_api",
+            &CircuitBreakerConfig::default(),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(target.state_key, "{obskit:cb:payment_api}:breaker:state");
+        assert_eq!(target.trials_key, "{obskit:cb:payment_api}:breaker:trials");
+        assert_eq!(target.channel, "{obskit:cb:payment_api}:breaker:events");
+        assert_eq!(target.ttl_ms, 3_600_000);
+        assert_eq!(target.window, (0, 0, 0), "no rate condition: no window");
+    }
+}

@@ -359,10 +359,8 @@ impl Inner {
         if slow {
             self.slow.fetch_add(1, Ordering::Relaxed);
         }
-        if verdict == Verdict::Failure || slow {
-            if core.has_listeners() {
-                core.publish_outcome(verdict, slow, State::Closed);
-            }
+        if (verdict == Verdict::Failure || slow) && core.has_listeners() {
+            core.publish_outcome(verdict, slow, State::Closed);
         }
         // This instance alone saw the threshold in a row: the fleet's run is at least that
         // long unless another instance's success came in between. Send it now.
