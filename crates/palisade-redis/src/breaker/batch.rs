@@ -50,10 +50,25 @@ impl Taken {
 }
 
 impl Batch {
+    /// Whether a success would change nothing: no run of failures to end, a success noted
+    /// already, nothing counted.
+    #[inline]
+    pub(super) fn is_quiet(&self) -> bool {
+        self.trailing.load(Ordering::Relaxed) == 0 && self.succeeded.load(Ordering::Relaxed)
+    }
+
     /// A success (`counted`: a sliding window is kept, so calls are counted); returns the
     /// calls in the batch (0 if not counted).
-    #[inline]
+    #[inline(never)]
     pub(super) fn success(&self, counted: bool, slow: bool) -> u64 {
+        if !counted && self.is_quiet() {
+            return 0;
+        }
+        self.record_success(counted, slow)
+    }
+
+    #[inline(never)]
+    fn record_success(&self, counted: bool, slow: bool) -> u64 {
         let mut calls = 0;
         if counted {
             calls = self.calls.fetch_add(1, Ordering::Relaxed) + 1;

@@ -5,7 +5,7 @@
 //! state, which the next call adopts with [`LocalState::impose`]. Only half-open trial calls
 //! (and every call in strict mode) wait for Redis, at most the Redis timeout.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -25,6 +25,14 @@ use crate::link::Link;
 /// A batch this large is sent without waiting for the flush interval.
 const FLUSH_CALLS: u64 = 256;
 
+// Bits of `Inner::flags`.
+/// A fleet state waits in the inbox.
+const PENDING: u8 = 1;
+/// Strict mode.
+const STRICT: u8 = 2;
+/// The fallback is not `Local`: admission must look at the link.
+const GATED: u8 = 4;
+
 /// One breaker's store on one instance; see the [module docs](self).
 pub(crate) struct RedisBreakerStore {
     pub(super) inner: Arc<Inner>,
@@ -36,9 +44,6 @@ pub(super) struct Inner {
     pub(super) target: Target,
     pub(super) config: CircuitBreakerConfig,
     when_down: WhenDown,
-    /// `when_down` is not `Local`: admission must look at the link.
-    gated: bool,
-    strict: bool,
     /// A sliding window is kept: calls are counted.
     counted: bool,
     detects_slow: bool,
@@ -50,7 +55,11 @@ pub(super) struct Inner {
     /// Wakes the background task (a batch to send now).
     pub(super) kick: Arc<Notify>,
     /// A fleet state waits in the inbox.
-    pending: AtomicBool,
+    /// `PENDING | STRICT | GATED`: whether admission must leave the fast path (one load).
+    flags: AtomicU8,
+    /// A success needs nothing but the local state and the batch's run (no window, no
+    /// timing, not strict).
+    plain_success: bool,
     inbox: Mutex<Inbox>,
     failed: AtomicU64,
     slow: AtomicU64,
@@ -90,8 +99,6 @@ impl RedisBreakerStore {
             target: Target::new(&settings.keys, name, config, settings.state_ttl),
             config: *config,
             when_down: settings.breaker_when_down,
-            gated: settings.breaker_when_down != WhenDown::Local,
-            strict: settings.breaker_strict,
             counted: machine.uses_window(),
             detects_slow: machine.detects_slow_calls(),
             failure_threshold: config.failure_threshold.map_or(0, u64::from),
@@ -102,7 +109,17 @@ impl RedisBreakerStore {
             lease_ttl,
             batch: Batch::default(),
             kick: Arc::new(Notify::new()),
-            pending: AtomicBool::new(false),
+            flags: AtomicU8::new(
+                if settings.breaker_strict { STRICT } else { 0 }
+                    | if settings.breaker_when_down == WhenDown::Local {
+                        0
+                    } else {
+                        GATED
+                    },
+            ),
+            plain_success: !settings.breaker_strict
+                && !machine.uses_window()
+                && !machine.detects_slow_calls(),
             inbox: Mutex::new(Inbox::default()),
             failed: AtomicU64::new(0),
             slow: AtomicU64::new(0),
@@ -154,7 +171,7 @@ impl Inner {
         // A state created by nobody yet (epoch '') is nothing to adopt.
         if (newer || force) && !fleet.epoch.is_empty() {
             inbox.latest = Some((fleet.clone(), std::time::Instant::now()));
-            self.pending.store(true, Ordering::Release);
+            self.flags.fetch_or(PENDING, Ordering::Release);
         }
     }
 
@@ -164,7 +181,7 @@ impl Inner {
     fn adopt(&self, core: &Core) {
         let queued = {
             let mut inbox = self.inbox();
-            self.pending.store(false, Ordering::Release);
+            self.flags.fetch_and(!PENDING, Ordering::Release);
             let Some((fleet, heard)) = inbox.latest.take() else {
                 return;
             };
@@ -183,7 +200,7 @@ impl Inner {
 
     #[inline]
     fn sync(&self, core: &Core) {
-        if self.pending.load(Ordering::Acquire) {
+        if self.flags.load(Ordering::Acquire) & PENDING != 0 {
             self.adopt(core);
         }
     }
@@ -203,7 +220,7 @@ impl Inner {
     /// without the fleet.
     #[inline]
     fn bypassed(&self) -> bool {
-        self.gated && !self.link.is_up()
+        self.flags.load(Ordering::Relaxed) & GATED != 0 && !self.link.is_up()
     }
 
     /// Admission while Redis is unreachable under `Allow` or `Reject`.
@@ -320,9 +337,47 @@ impl Inner {
                 .is_slow(ticket.started(), core.now(), verdict)
     }
 
+    #[inline(never)]
+    fn success_after_failure(&self, core: &Core, ticket: Ticket) {
+        self.batch.success(false, false);
+        self.local.complete(core, ticket, Verdict::Success);
+    }
+
+    /// Every outcome but a plain Closed success.
+    #[inline(never)]
+    fn complete_other(self: &Arc<Self>, core: &Core, ticket: Ticket, verdict: Verdict) {
+        match ticket.role() {
+            Role::Closed => self.complete_closed(core, ticket, verdict),
+            Role::TrialCall => self.complete_trial(core, ticket, verdict),
+            _ => self.local.complete(core, ticket, verdict),
+        }
+    }
+
+    fn strict(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & STRICT != 0
+    }
+
+    /// Admission off the fast path: strict mode, a fleet state to adopt, or a fallback that
+    /// looks at the link.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, core: &Core) -> Result<Ticket, Rejected> {
+        if self.strict() {
+            self.read_blocking();
+        }
+        self.sync(core);
+        if self.bypassed() {
+            return self.when_down(core);
+        }
+        let ticket = self.local.acquire(core)?;
+        if ticket.role() != Role::TrialCall {
+            return Ok(ticket);
+        }
+        self.lease_blocking(core, ticket)
+    }
+
     /// A Closed outcome: to the batch while Redis is reachable; to the local state (which may
     /// trip on it) when it is not and the fallback is `Local`.
-    #[inline]
     fn complete_closed(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
         if !self.link.is_up() && self.when_down == WhenDown::Local {
             return self.local.complete(core, ticket, verdict);
@@ -332,7 +387,7 @@ impl Inner {
             // alone sees: no failure reaches it while Redis is reachable.
             self.local.complete(core, ticket, verdict);
             let calls = self.batch.success(self.counted, false);
-            if calls == FLUSH_CALLS || self.strict {
+            if calls == FLUSH_CALLS || self.strict() {
                 self.kick.notify_one();
             }
             return;
@@ -365,7 +420,7 @@ impl Inner {
         // This instance alone saw the threshold in a row: the fleet's run is at least that
         // long unless another instance's success came in between. Send it now.
         let threshold = self.failure_threshold > 0 && run == self.failure_threshold;
-        if threshold || calls == FLUSH_CALLS || self.strict {
+        if threshold || calls == FLUSH_CALLS || self.strict() {
             self.kick.notify_one();
         }
     }
@@ -435,12 +490,8 @@ impl StateStore for RedisBreakerStore {
     #[inline]
     fn acquire(&self, core: &Core) -> Result<Ticket, Rejected> {
         let inner = &*self.inner;
-        if inner.strict {
-            inner.read_blocking();
-        }
-        inner.sync(core);
-        if inner.bypassed() {
-            return inner.when_down(core);
+        if inner.flags.load(Ordering::Acquire) != 0 {
+            return inner.acquire_slow(core);
         }
         let ticket = inner.local.acquire(core)?;
         if ticket.role() != Role::TrialCall {
@@ -451,7 +502,7 @@ impl StateStore for RedisBreakerStore {
 
     async fn acquire_async(&self, core: &Core) -> Result<Ticket, Rejected> {
         let inner = &*self.inner;
-        if inner.strict {
+        if inner.strict() {
             let invocation = inner.read_invocation();
             if let Ok(answer) = inner
                 .link
@@ -483,11 +534,21 @@ impl StateStore for RedisBreakerStore {
 
     #[inline]
     fn complete(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
-        match ticket.role() {
-            Role::Closed => self.inner.complete_closed(core, ticket, verdict),
-            Role::TrialCall => self.inner.complete_trial(core, ticket, verdict),
-            _ => self.inner.local.complete(core, ticket, verdict),
+        let inner = &self.inner;
+        if verdict == Verdict::Success
+            && inner.plain_success
+            && ticket.role() == Role::Closed
+            && inner.link.is_up()
+        {
+            // The local state counts it (stats, events) and cannot trip on a success.
+            if inner.batch.is_quiet() {
+                return inner.local.complete(core, ticket, verdict);
+            }
+            // The batch notes that a run of failures ended (out of line: both paths end
+            // in a jump, and the common one saves no register).
+            return inner.success_after_failure(core, ticket);
         }
+        inner.complete_other(core, ticket, verdict);
     }
 
     fn release(&self, core: &Core, ticket: Ticket) {
