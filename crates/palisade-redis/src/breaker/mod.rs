@@ -83,10 +83,22 @@
 //!
 //! `{<prefix>:<name>}:breaker:state` (a hash: epoch, state, generation, end of Open, trips,
 //! the fleet's run, trial successes), `…:breaker:window`, `…:breaker:trials` (the leases),
-//! and the channel `…:breaker:events`. Every write renews their TTL
-//! ([`state_ttl`](crate::RedisBackendBuilder::state_ttl), one hour by default): an unused
-//! breaker's state expires, and starts again Closed in a new *epoch*, whose generations
-//! instances adopt from 0 again.
+//! and the channel `…:breaker:events`. Every script run — a flush, a lease, an instance's
+//! poll — renews their TTL ([`state_ttl`](crate::RedisBackendBuilder::state_ttl), one hour
+//! by default): a breaker no instance uses any more expires, and starts again Closed in a
+//! new *epoch*, whose generations instances adopt from 0 again. (A Redis restarted empty
+//! is the same: nothing is adopted until an instance writes the state again, and instances
+//! keep their local view meanwhile.)
+//!
+//! # Known limits
+//!
+//! - Trip reasons: instances adopt a fleet decision as
+//!   [`TransitionReason::Imposed`](palisade::circuit_breaker::TransitionReason::Imposed),
+//!   the instance whose batch tripped it included; the counts behind it are in
+//!   [`stats`](palisade::circuit_breaker::CircuitBreaker::stats).
+//! - An instance still counting down one Open period when the fleet re-opens (a trial call
+//!   failed elsewhere) keeps its own end of Open; it may ask for a trial lease earlier than
+//!   the others, within the difference of their clocks.
 
 mod batch;
 mod scripts;
