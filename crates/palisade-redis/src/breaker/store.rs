@@ -337,6 +337,7 @@ impl Inner {
                 .is_slow(ticket.started(), core.now(), verdict)
     }
 
+    /// A plain Closed success that ends a run of failures (or is the batch's first).
     #[inline(never)]
     fn success_after_failure(&self, core: &Core, ticket: Ticket) {
         self.batch.success(false, false);
