@@ -31,7 +31,8 @@ use crate::redact::Redacted;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WhenDown {
-    /// Admit every call (a limiter grants, a breaker stays as it last was locally).
+    /// Admit every call (a limiter grants; a breaker admits every call, even Open, and
+    /// counts no outcome until Redis answers again).
     Allow,
     /// Refuse every call the policy would have asked Redis about.
     Reject,
@@ -51,6 +52,7 @@ pub(crate) struct Settings {
     pub(crate) flush_interval: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) limiter_time_source: TimeSource,
+    pub(crate) breaker_strict: bool,
 }
 
 /// Builds a [`RedisBackend`]; see [`RedisBackend::builder`].
@@ -70,6 +72,7 @@ pub struct RedisBackendBuilder {
     flush_interval: Duration,
     poll_interval: Duration,
     limiter_time_source: TimeSource,
+    breaker_strict: bool,
 }
 
 impl fmt::Debug for RedisBackendBuilder {
@@ -110,6 +113,7 @@ impl Default for RedisBackendBuilder {
             flush_interval: Duration::from_millis(100),
             poll_interval: Duration::from_secs(1),
             limiter_time_source: TimeSource::RedisTime,
+            breaker_strict: false,
         }
     }
 }
@@ -277,6 +281,7 @@ impl RedisBackendBuilder {
                     flush_interval: self.flush_interval,
                     poll_interval: self.poll_interval,
                     limiter_time_source: self.limiter_time_source,
+                    breaker_strict: self.breaker_strict,
                 },
             }),
         })
@@ -337,7 +342,12 @@ impl RedisBackendBuilder {
                 ))
             })?;
             let shown = Redacted::new(&self.cluster[0]);
-            return Ok((Target::Cluster(Box::new(client)), shown, secret));
+            let node = self.node_client(&self.cluster[0], &secret)?;
+            return Ok((
+                Target::Cluster(Box::new(client), Box::new(node)),
+                shown,
+                secret,
+            ));
         }
         let url = match &self.url {
             Some(url) => url.clone(),
@@ -362,7 +372,11 @@ impl RedisBackendBuilder {
             };
             Error::Config(ConfigError::new(POLICY, "url", Redacted::new(&url), reason))
         })?;
-        Ok((Target::Single(Box::new(client)), Redacted::new(&url), secret))
+        Ok((
+            Target::Single(Box::new(client)),
+            Redacted::new(&url),
+            secret,
+        ))
     }
 
     /// Whose clock rate limiters decide on (default [`TimeSource::RedisTime`]: Redis's
@@ -377,6 +391,48 @@ impl RedisBackendBuilder {
     pub fn limiter_time_source(mut self, source: TimeSource) -> Self {
         self.limiter_time_source = source;
         self
+    }
+
+    /// Strict circuit breakers (default off): every admission reads the shared state from
+    /// Redis first and every outcome is sent at once, so no instance admits a call on a view
+    /// older than one round trip. The cost is that round trip on every call (bounded by the
+    /// Redis timeout; 0.1–0.4 ms on a loopback) and a script run on Redis per outcome,
+    /// where the default keeps Closed calls local and sends outcomes in batches. See
+    /// [`breaker`](crate::breaker) for what each mode guarantees.
+    ///
+    /// ```
+    /// let builder = palisade_redis::RedisBackend::builder().strict_breaker(true);
+    /// # let _ = builder;
+    /// ```
+    pub fn strict_breaker(mut self, strict: bool) -> Self {
+        self.breaker_strict = strict;
+        self
+    }
+
+    /// A client for the cluster node at `url` (for pub/sub), trusting the configured CA.
+    fn node_client(&self, url: &str, secret: &Option<String>) -> Result<redis::Client, Error> {
+        match &self.tls_root_certificate {
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| {
+            let reason = match secret {
+                Some(s) => e.to_string().replace(s.as_str(), "***"),
+                None => e.to_string(),
+            };
+            Error::Config(ConfigError::new(
+                POLICY,
+                "cluster",
+                Redacted::new(url),
+                reason,
+            ))
+        })
     }
 }
 

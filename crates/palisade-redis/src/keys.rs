@@ -36,7 +36,6 @@ impl Keys {
     }
 
     /// The key of `key` in keyed policy `name`: `{prefix:name:key}`.
-    #[allow(dead_code)]
     pub(crate) fn keyed(&self, name: &str, key: &str) -> String {
         format!("{{{}:{}:{}}}", self.prefix, name, key)
     }

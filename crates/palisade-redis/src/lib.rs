@@ -9,6 +9,12 @@
 //! the Redis timeout (5 ms by default), never panics, and never shows the Redis password
 //! (in `Debug`, `Display`, errors or health). While Redis is unreachable each policy takes
 //! its [`WhenDown`] fallback, and health says *degraded*.
+//!
+//! **Circuit breakers** ([`breaker`]): a pipeline given a `RedisBackend` gets a breaker whose
+//! state the fleet shares. Closed calls stay local; outcomes go to Redis in batches, where a
+//! script trips the breaker on the fleet's counts; every instance adopts the new state
+//! through pub/sub within milliseconds. [`RedisBackend::circuit_breaker`] builds a standalone
+//! one (the requirement documents' `DistributedCircuitBreaker`).
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(
@@ -17,7 +23,7 @@
 )]
 
 mod backend;
-mod breaker;
+pub mod breaker;
 pub mod budget;
 mod config;
 mod error;

@@ -28,12 +28,15 @@ use crate::redact::Redacted;
 use crate::runtime::Runtime;
 
 /// Where the link connects.
+// One per backend, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server (or a primary behind a proxy).
     Single(Box<redis::Client>),
-    /// A Redis Cluster, by its seed nodes.
-    Cluster(Box<redis::cluster::ClusterClient>),
+    /// A Redis Cluster, by its seed nodes, and a client for its first node: a subscriber
+    /// there hears what any node publishes (the cluster bus forwards `PUBLISH`).
+    Cluster(Box<redis::cluster::ClusterClient>, Box<redis::Client>),
 }
 
 /// A connection, cheap to clone (a handle to a multiplexed connection).
@@ -156,11 +159,6 @@ impl Link {
         Ok(link)
     }
 
-    /// The Redis timeout: the longest a command may take.
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// How often a down link is probed.
     pub(crate) fn probe_interval(&self) -> Duration {
         self.probe_interval
@@ -192,6 +190,14 @@ impl Link {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+        }
+    }
+
+    /// A client to subscribe with (pub/sub needs a connection of its own): the server, or a
+    /// node of the cluster.
+    pub(crate) fn pubsub_client(&self) -> Option<redis::Client> {
+        match &self.target {
+            Target::Single(client) | Target::Cluster(_, client) => Some((**client).clone()),
         }
     }
 
@@ -380,7 +386,7 @@ impl Link {
                     ConnectionManager::new_with_config((**client).clone(), config).await?,
                 ))
             }
-            Target::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            Target::Cluster(client, _) => Ok(Conn::Cluster(client.get_async_connection().await?)),
         }
     }
 }
