@@ -6,8 +6,11 @@
 //! synchronous successful calls, 5 consecutive failures to trip. Goal: `palisade_redis`
 //! ≤ 1.3× `palisade_local` — no round trip on the hot path. `palisade_redis_strict` is the
 //! strict mode (`strict_breaker(true)`: the shared state read on every call), for its cost;
-//! `palisade_local_custom` the in-process state behind `Store::custom`, the trait object the
-//! Redis store sits behind: what the store seam costs before anything of Redis's.
+//! `palisade_local_custom` the in-process state behind `Store::custom`, the trait object a
+//! pipeline holds a backend's store behind, and `palisade_redis_custom` the Redis store
+//! there: what the seam's trait object costs, apart from anything Redis.
+//! `palisade_redis` is the breaker `RedisBackend::circuit_breaker` makes (the store held by
+//! type, as `palisade_local`'s is).
 //!
 //! Needs a Redis at `PALISADE_REDIS_URL` (default `redis://127.0.0.1:6379`).
 
@@ -18,7 +21,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::backend::Backend;
 use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig, LocalState, Store};
 use palisade::clock::Clock;
-use palisade_redis::RedisBackend;
+use palisade::predicate::{Always, Never};
+use palisade_redis::{RedisBackend, RedisBreakerStore};
 
 #[inline]
 fn operation() -> Result<u64, std::io::Error> {
@@ -51,7 +55,16 @@ fn redis(strict: bool) -> RedisBackend {
         .unwrap_or_else(|e| panic!("redis_breaker needs a Redis: {e}"))
 }
 
-fn on_redis(backend: &RedisBackend) -> CircuitBreaker {
+/// The fleet-wide breaker as `RedisBackend::circuit_breaker` makes it (its store held by
+/// type, as `palisade_local`'s is).
+fn on_redis(backend: &RedisBackend) -> CircuitBreaker<Always, Never, Never, RedisBreakerStore> {
+    backend
+        .circuit_breaker("bench", config())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The same store as a pipeline given the backend holds it: behind `Store::custom`.
+fn on_redis_seam(backend: &RedisBackend) -> CircuitBreaker {
     let clock = Clock::default();
     let store = backend
         .circuit_breaker_store("bench", &config(), &clock)
@@ -70,6 +83,10 @@ fn closed_call(c: &mut Criterion) {
     let breaker = on_redis(&backend);
     group.bench_function("palisade_redis", |b| {
         b.iter(|| black_box(breaker.call_blocking(operation)))
+    });
+    let behind_seam = on_redis_seam(&backend);
+    group.bench_function("palisade_redis_custom", |b| {
+        b.iter(|| black_box(behind_seam.call_blocking(operation)))
     });
     let local = CircuitBreaker::builder_from(config())
         .name("bench")

@@ -34,6 +34,7 @@ mod redact;
 mod runtime;
 
 pub use backend::{RedisBackend, RedisBackendBuilder, WhenDown};
+pub use breaker::RedisBreakerStore;
 pub use config::register;
 pub use error::Error;
 pub use limiter::{RedisKeyedLimiterStore, RedisLimiterStore, TimeSource};

@@ -105,11 +105,14 @@ mod scripts;
 mod store;
 mod sync;
 
+pub use store::RedisBreakerStore;
+
 use std::hash::{BuildHasher, RandomState};
 
 use palisade::ConfigError;
 use palisade::circuit_breaker::{self, CircuitBreaker, CircuitBreakerConfig};
 use palisade::clock::Clock;
+use palisade::predicate::{Always, Never};
 
 use crate::RedisBackend;
 
@@ -169,14 +172,14 @@ impl RedisBackend {
         &self,
         name: &str,
         config: CircuitBreakerConfig,
-    ) -> Result<CircuitBreaker, ConfigError> {
+    ) -> Result<CircuitBreaker<Always, Never, Never, RedisBreakerStore>, ConfigError> {
         config.validate()?;
         let clock = Clock::default();
         let store = store::RedisBreakerStore::new(self, name, &config, &clock);
+        // Held by type, not behind `Store::custom`: the Closed path inlines.
         CircuitBreaker::builder_from(config)
             .name(name)
             .clock(clock)
-            .store(circuit_breaker::Store::custom(store))
-            .build()
+            .build_with_store(store)
     }
 }

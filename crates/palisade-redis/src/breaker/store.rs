@@ -32,10 +32,37 @@ const PENDING: u8 = 1;
 const STRICT: u8 = 2;
 /// The fallback is not `Local`: admission must look at the link.
 const GATED: u8 = 4;
+/// The local state is not yet bound to its breaker's core (done at the first call).
+const UNBOUND: u8 = 8;
 
-/// One breaker's store on one instance; see the [module docs](self).
-pub(crate) struct RedisBreakerStore {
+/// One breaker's store on one instance: the state a [`RedisBackend`](crate::RedisBackend)
+/// shares through Redis (see the [module docs](crate::breaker)). A breaker built by
+/// [`RedisBackend::circuit_breaker`](crate::RedisBackend::circuit_breaker) holds it by type,
+/// so its Closed path inlines; a pipeline given the backend holds it behind
+/// `circuit_breaker::Store::custom`.
+///
+/// ```no_run
+/// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+/// use palisade_redis::RedisBreakerStore;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let backend = palisade_redis::RedisBackend::builder().connect().await?;
+/// let breaker: CircuitBreaker<_, _, _, RedisBreakerStore> =
+///     backend.circuit_breaker("payments", CircuitBreakerConfig::default())?;
+/// # let _ = breaker; Ok(()) }
+/// ```
+pub struct RedisBreakerStore {
     pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisBreakerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("RedisBreakerStore")
+            .field("target", inner.link.target())
+            .field("state", &inner.local.current())
+            .field("when_down", &inner.when_down)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(super) struct Inner {
@@ -110,7 +137,8 @@ impl RedisBreakerStore {
             batch: Batch::default(),
             kick: Arc::new(Notify::new()),
             flags: AtomicU8::new(
-                if settings.breaker_strict { STRICT } else { 0 }
+                UNBOUND
+                    | if settings.breaker_strict { STRICT } else { 0 }
                     | if settings.breaker_when_down == WhenDown::Local {
                         0
                     } else {
@@ -363,6 +391,7 @@ impl Inner {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, core: &Core) -> Result<Ticket, Rejected> {
+        self.bind(core);
         if self.strict() {
             self.read_blocking();
         }
@@ -375,6 +404,16 @@ impl Inner {
             return Ok(ticket);
         }
         self.lease_blocking(core, ticket)
+    }
+
+    /// At the first call: binds the local state to this breaker's core, so that a Closed
+    /// success nobody listens to is recorded inline (`LocalState::bind`). This store serves
+    /// one breaker.
+    fn bind(&self, core: &Core) {
+        if self.flags.load(Ordering::Relaxed) & UNBOUND != 0 {
+            self.local.bind(core);
+            self.flags.fetch_and(!UNBOUND, Ordering::Release);
+        }
     }
 
     /// A Closed outcome: to the batch while Redis is reachable; to the local state (which may
@@ -503,6 +542,7 @@ impl StateStore for RedisBreakerStore {
 
     async fn acquire_async(&self, core: &Core) -> Result<Ticket, Rejected> {
         let inner = &*self.inner;
+        inner.bind(core);
         if inner.strict() {
             let invocation = inner.read_invocation();
             if let Ok(answer) = inner
@@ -536,14 +576,15 @@ impl StateStore for RedisBreakerStore {
     #[inline]
     fn complete(&self, core: &Core, ticket: Ticket, verdict: Verdict) {
         let inner = &self.inner;
-        if verdict == Verdict::Success
-            && inner.plain_success
-            && ticket.role() == Role::Closed
-            && inner.link.is_up()
-        {
-            // The local state counts it (stats, events) and cannot trip on a success.
+        if verdict == Verdict::Success && inner.plain_success && ticket.role() == Role::Closed {
+            // The local state counts it (stats, events) and cannot trip on a success; a
+            // quiet batch has nothing for it to change, whether Redis is reachable or not
+            // (the `Local` fallback records it locally too).
             if inner.batch.is_quiet() {
                 return inner.local.complete(core, ticket, verdict);
+            }
+            if !inner.link.is_up() {
+                return inner.complete_other(core, ticket, verdict);
             }
             // The batch notes that a run of failures ended (out of line: both paths end
             // in a jump, and the common one saves no register).

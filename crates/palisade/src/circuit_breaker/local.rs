@@ -82,8 +82,10 @@ pub struct LocalState {
     /// Consecutive failures only, no slow-call timing, and owned by a breaker nobody listens
     /// to (see [`bind`](Self::bind)): recording a Closed success is counting it plus, at
     /// most, ending the failure run. One flag for the common case; a state not bound to one
-    /// breaker takes the general path, which asks each call's core about listeners.
-    plain: bool,
+    /// breaker takes the general path, which asks each call's core about listeners. Set once
+    /// by `bind`, before calls or by a store wrapping this state at its first call; relaxed
+    /// loads suffice (a stale `false` only takes the general path).
+    plain: std::sync::atomic::AtomicBool,
     /// Whether recording a Closed outcome needs the time (slow-call timing, time window).
     needs_time: bool,
     transitions: Mutex<Transitions>,
@@ -130,7 +132,7 @@ impl LocalState {
         LocalState {
             needs_time: detects_slow || window.needs_time(),
             uses_window: !matches!(window, Window::None),
-            plain: false,
+            plain: std::sync::atomic::AtomicBool::new(false),
             word: AtomicU64::new(pack(0, State::Closed)),
             open_until: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
@@ -192,10 +194,27 @@ impl LocalState {
     }
 
     /// Binds this state to the one breaker that owns it, whose `core` every call brings: if
-    /// nobody listens to that breaker, no call needs to ask. (A state shared by breakers is
-    /// never bound.)
-    pub(super) fn bind(&mut self, core: &Core) {
-        self.plain = !self.detects_slow && !self.uses_window && !core.has_listeners();
+    /// nobody listens to that breaker, no call needs to ask, and a Closed success is recorded
+    /// inline. A breaker binds the state it owns; a store that wraps a `LocalState` for one
+    /// breaker (a fleet-wide store keeping its Closed path local) may bind it with the core of
+    /// its first call. Never bind a state shared by several breakers.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerConfig, Core, LocalState, StateStore, Verdict};
+    /// use palisade::clock::Clock;
+    /// let config = CircuitBreakerConfig::default();
+    /// let core = Core::new("db".into(), config, Clock::default());
+    /// let state = LocalState::new(&config, core.now());
+    /// state.bind(&core);
+    /// let ticket = state.acquire(&core)?;
+    /// state.complete(&core, ticket, Verdict::Success);
+    /// assert_eq!(state.stats(&core).successful_calls, 1);
+    /// # Ok::<(), palisade::circuit_breaker::Rejected>(())
+    /// ```
+    pub fn bind(&self, core: &Core) {
+        let plain = !self.detects_slow && !self.uses_window && !core.has_listeners();
+        self.plain
+            .store(plain, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Transitions> {
@@ -514,7 +533,7 @@ impl StateStore for LocalState {
         // Inline only the common case; each verdict's record path is out of line, made for
         // that verdict.
         match verdict {
-            Verdict::Success if self.plain => {
+            Verdict::Success if self.plain.load(std::sync::atomic::Ordering::Relaxed) => {
                 self.counters.incr(SUCCESSES);
                 self.end_failure_run(ticket);
             }
