@@ -72,7 +72,7 @@ fn report() {
 /// when Redis answers again, the fleet's state (Closed) is adopted within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_decides_on_local_counts_and_adopts_the_fleet_state_again() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let mut server = RedisServer::start();
     let backend = instance(&server, "local", WhenDown::Local).await;
     let clock = ManualClock::new();
@@ -117,7 +117,7 @@ async fn local_decides_on_local_counts_and_adopts_the_fleet_state_again() {
 /// had opened, and no outcome counts; once Redis answers, the shared Open state is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_admits_every_call_while_redis_is_unreachable() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let mut server = RedisServer::start();
     let backend = instance(&server, "allow", WhenDown::Allow).await;
     let clock = ManualClock::new();
@@ -165,7 +165,7 @@ async fn allow_admits_every_call_while_redis_is_unreachable() {
 /// within a second of Redis answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_refuses_every_call_while_redis_is_unreachable() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let mut server = RedisServer::start();
     let backend = instance(&server, "reject", WhenDown::Reject).await;
     let clock = ManualClock::new();
@@ -212,7 +212,7 @@ async fn reject_refuses_every_call_while_redis_is_unreachable() {
 /// most the Redis timeout, then takes the fallback (Local: the local trial slot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_that_ask_a_paused_redis_wait_at_most_the_redis_timeout() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let server = RedisServer::start();
     for when in [WhenDown::Local, WhenDown::Allow, WhenDown::Reject] {
         let backend = instance(&server, "lease", when).await;

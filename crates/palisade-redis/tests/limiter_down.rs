@@ -125,7 +125,7 @@ async fn outage(kind: Outage) -> Duration {
 
 #[tokio::test]
 async fn a_stopped_redis_costs_at_most_the_timeout_and_each_mode_decides_as_documented() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let worst = outage(Outage::Stopped).await;
     eprintln!("worst call with Redis stopped: {worst:?}");
     assert!(worst <= TIMEOUT + MARGIN, "{worst:?}");
@@ -133,7 +133,7 @@ async fn a_stopped_redis_costs_at_most_the_timeout_and_each_mode_decides_as_docu
 
 #[tokio::test]
 async fn a_paused_redis_costs_at_most_the_timeout_and_each_mode_decides_as_documented() {
-    let _serial = common::one_at_a_time();
+    let _serial = common::one_at_a_time().await;
     let worst = outage(Outage::Paused).await;
     eprintln!("worst call with Redis paused: {worst:?}");
     assert!(worst <= TIMEOUT + MARGIN, "{worst:?}");
