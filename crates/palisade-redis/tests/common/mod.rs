@@ -317,9 +317,7 @@ pub async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut()
 /// side on two cores, their servers, runtimes and backend threads compete for the CPU, and
 /// the bounds they check (the Redis timeout, recovery within a second) are about Palisade,
 /// not about that contention.
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
 }
