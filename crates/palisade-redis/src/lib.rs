@@ -15,6 +15,43 @@
 //! script trips the breaker on the fleet's counts; every instance adopts the new state
 //! through pub/sub within milliseconds. [`RedisBackend::circuit_breaker`] builds a standalone
 //! one (the requirement documents' `DistributedCircuitBreaker`).
+//!
+//! **Rate limiters** ([`RedisLimiterStore`], [`RedisKeyedLimiterStore`]): every algorithm as
+//! one Lua script, one round trip per decision, on Redis's clock; a local deny cache refuses
+//! a key known to be over its limit without a round trip. **Retry budgets**
+//! ([`RedisBackend::retry_budget`]): the ratio of retries to calls holds over the fleet.
+//!
+//! Two instances of a service (two processes; here two backends in one) share a breaker
+//! and a quota:
+//!
+//! ```no_run
+//! use palisade::pipeline::Pipeline;
+//! use palisade::rate_limit::{Algorithm, Rate};
+//! use palisade_redis::RedisBackend;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! async fn instance() -> Result<Pipeline, Box<dyn std::error::Error>> {
+//!     let redis = RedisBackend::builder()
+//!         .url("redis://127.0.0.1:6379") // default: PALISADE_REDIS_URL, else this
+//!         .key_prefix("shop")
+//!         .connect()
+//!         .await?;
+//!     Ok(Pipeline::builder()
+//!         .name("payments")
+//!         .rate_limit(Algorithm::Gcra { rate: Rate::per_second(100), burst: 10 })
+//!         .circuit_breaker(|b| b.failure_threshold(5))
+//!         .backend(redis)
+//!         .build()?)
+//! }
+//! let (a, b) = (instance().await?, instance().await?);
+//! // Five failures seen by `a` trip the breaker for `b` too (within milliseconds)…
+//! for _ in 0..5 {
+//!     let _ = a.call(|| async { Err::<(), _>(std::io::Error::other("reset")) }).await;
+//! }
+//! // …and the 100 permits per second are shared by both.
+//! let _ = b.call(|| async { Ok::<_, std::io::Error>(()) }).await;
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(
