@@ -29,7 +29,7 @@ use super::metrics::MetricsListener;
 ///     .name("payments")
 ///     .circuit_breaker(|b| b)
 ///     .on_event(prometheus.listener())
-///     .build();
+///     .build()?;
 /// pipeline.call_blocking(|| Ok::<_, std::io::Error>(()))?;
 /// let text = prometheus.render(); // the body of GET /metrics
 /// assert!(text.contains(r#"myapp_circuit_breaker_successes_total{name="payments"} 1"#));
@@ -89,7 +89,7 @@ impl Prometheus {
     /// use palisade::observe::Prometheus;
     ///
     /// let (recorder, prometheus) = Prometheus::new().build();
-    /// let breaker = CircuitBreaker::builder().name("db").on_event(prometheus.listener()).build();
+    /// let breaker = CircuitBreaker::builder().name("db").on_event(prometheus.listener()).build()?;
     /// metrics::with_local_recorder(&recorder, || breaker.call_blocking(|| Err::<(), _>("down"))).ok();
     /// assert!(prometheus.render().contains(r#"circuit_breaker_failures_total{name="db"} 1"#));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
