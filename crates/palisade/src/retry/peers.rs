@@ -25,7 +25,10 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Calls and retries the other instances of a fleet counted in their window of a shared
 /// budget, as last heard. Give it to [`RetryBudgetBuilder::peers`](super::RetryBudgetBuilder::peers);
-/// a fleet-wide store sets it. See the [module docs](self).
+/// a fleet-wide store (`palisade-redis`) sets it in the background. The budget then grants a
+/// retry while own retries + peers' retries ≤ ratio × (own calls + peers' calls) + floor:
+/// the ratio holds over the fleet, the floor stays per instance, and the fleet may overshoot
+/// by what the others granted since the last exchange.
 ///
 /// ```
 /// use palisade::clock::ManualClock;
