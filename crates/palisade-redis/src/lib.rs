@@ -8,7 +8,10 @@
 //! What this crate guarantees whatever Redis does: a call never waits for Redis longer than
 //! the Redis timeout (5 ms by default), never panics, and never shows the Redis password
 //! (in `Debug`, `Display`, errors or health). While Redis is unreachable each policy takes
-//! its [`WhenDown`] fallback, and health says *degraded*.
+//! its [`WhenDown`] fallback, and health says *degraded*. (An async caller on a tokio
+//! runtime bounds the wait with its runtime's timer: that runtime needs tokio's time driver,
+//! as `#[tokio::main]` and `enable_all()` give it. Blocking callers, and async callers
+//! outside tokio, wait on the backend's own thread.)
 //!
 //! **Circuit breakers** ([`breaker`]): a pipeline given a `RedisBackend` gets a breaker whose
 //! state the fleet shares. Closed calls stay local; outcomes go to Redis in batches, where a
