@@ -74,6 +74,12 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// Gauge: 1 while the link sends commands to Redis, 0 while it is down (label `target`, the
+/// password hidden), through the `metrics` facade's global recorder.
+const UP: &str = "palisade_redis_up";
+/// Counter: commands that failed for want of Redis (timeouts, lost connections).
+const FAILURES: &str = "palisade_redis_command_failures_total";
+
 /// What the link knows about Redis right now.
 ///
 /// ```
@@ -154,6 +160,14 @@ impl Link {
             last_error: Mutex::new(Some("not connected yet".into())),
             runtime,
         });
+        metrics::describe_gauge!(
+            UP,
+            "1 while Palisade sends commands to Redis, 0 while Redis is unreachable and policies use their fallback."
+        );
+        metrics::describe_counter!(
+            FAILURES,
+            "Redis commands that failed for want of Redis (timeouts, lost connections)."
+        );
         let weak = Arc::downgrade(&link);
         link.runtime.spawn(async move { probe(weak).await });
         Ok(link)
@@ -298,20 +312,27 @@ impl Link {
         }
     }
 
-    /// Marks the link down and wakes the probe.
+    /// A command failed for want of Redis: counts it, marks the link down and wakes the probe.
     fn went_down(&self, reason: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(FAILURES, "target" => self.shown.to_string()).increment(1);
+        self.mark_down(reason.to_owned());
+        self.kick.notify_one();
+    }
+
+    /// The link is down, for `reason` (password already scrubbed or never present).
+    fn mark_down(&self, reason: String) {
         *self
             .last_error
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
         if self.up.swap(false, Ordering::AcqRel) {
             *self
                 .down_since
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         }
-        self.kick.notify_one();
+        metrics::gauge!(UP, "target" => self.shown.to_string()).set(0.0);
     }
 
     /// Connects if there is no connection yet, then sends `PING`: whether Redis answered.
@@ -348,6 +369,7 @@ impl Link {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = None;
                 self.up.store(true, Ordering::Release);
+                metrics::gauge!(UP, "target" => self.shown.to_string()).set(1.0);
                 true
             }
             Ok(Err(e)) => {
@@ -363,16 +385,7 @@ impl Link {
 
     /// A failed check: the link is down, for `reason`.
     fn note(&self, reason: &str) {
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(self.scrub(reason));
-        if self.up.swap(false, Ordering::AcqRel) {
-            *self
-                .down_since
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        }
+        self.mark_down(self.scrub(reason));
     }
 
     async fn connect(&self) -> RedisResult<Conn> {
