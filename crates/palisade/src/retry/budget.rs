@@ -278,11 +278,15 @@ impl RetryBudget {
         clock: Clock,
     ) -> Result<RetryBudget, ConfigError> {
         config.validate()?;
-        Ok(RetryBudget::assemble(config, clock))
+        Ok(RetryBudget::assemble(config, clock, None))
     }
 
     /// Builds a budget from a validated configuration.
-    fn assemble(config: RetryBudgetConfig, clock: Clock) -> RetryBudget {
+    fn assemble(
+        config: RetryBudgetConfig,
+        clock: Clock,
+        peers: Option<Arc<BudgetPeers>>,
+    ) -> RetryBudget {
         // ⌈SCALE / ratio⌉, rounded up so the effective ratio is never above the configured
         // one. A ratio so small that one retry would cost more than 2^63 units earns nothing:
         // stricter, never looser.
@@ -303,7 +307,7 @@ impl RetryBudget {
                 retry_cost,
                 floor,
                 ledger,
-                peers: None,
+                peers,
             }),
         }
     }
@@ -452,7 +456,7 @@ impl RetryBudget {
 impl Default for RetryBudget {
     /// Finagle's default budget (see [`RetryBudgetConfig`]) on the default clock.
     fn default() -> Self {
-        RetryBudget::assemble(RetryBudgetConfig::default(), Clock::default())
+        RetryBudget::assemble(RetryBudgetConfig::default(), Clock::default(), None)
     }
 }
 
@@ -626,11 +630,11 @@ impl RetryBudgetBuilder {
     /// ```
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         self.config.validate()?;
-        let mut budget = RetryBudget::assemble(self.config, self.clock.unwrap_or_default());
-        if let Some(inner) = Arc::get_mut(&mut budget.inner) {
-            inner.peers = self.peers;
-        }
-        Ok(budget)
+        Ok(RetryBudget::assemble(
+            self.config,
+            self.clock.unwrap_or_default(),
+            self.peers,
+        ))
     }
 }
 
