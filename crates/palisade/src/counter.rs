@@ -43,16 +43,9 @@ mod shared {
         #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
         pub(crate) fn sample(&self, which: usize, float: usize, x: f64) {
             self.add(which, 1);
-            let cell = &self.0[float];
-            let mut old = cell.load(Ordering::Relaxed);
-            while let Err(now) = cell.compare_exchange_weak(
-                old,
-                (f64::from_bits(old) + x).to_bits(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                old = now;
-            }
+            let _ = self.0[float].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + x).to_bits())
+            });
         }
         #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
         pub(crate) fn get_float(&self, float: usize) -> f64 {
@@ -147,16 +140,12 @@ mod per_thread {
                 }
                 None => {
                     self.overflow.0[which].fetch_add(1, Ordering::Relaxed);
-                    let sum = &self.overflow.0[float];
-                    let mut old = sum.load(Ordering::Relaxed);
-                    while let Err(now) = sum.compare_exchange_weak(
-                        old,
-                        (f64::from_bits(old) + x).to_bits(),
+                    // Shared by every thread past the slots: a read-modify-write loop.
+                    let _ = self.overflow.0[float].fetch_update(
                         Ordering::Relaxed,
                         Ordering::Relaxed,
-                    ) {
-                        old = now;
-                    }
+                        |bits| Some((f64::from_bits(bits) + x).to_bits()),
+                    );
                 }
             }
         }
